@@ -1,0 +1,71 @@
+"""robustbench-convex: globally optimal (convex) training of one-hidden-layer ReLU networks,
+their robust counterparts, SGD / adversarial-training baselines, and one shared attack module.
+
+Public names are imported lazily (``robustbench_convex.solve_admm`` loads only the ADMM module),
+so ``import robustbench_convex`` is cheap and a command-line call pays only for what it uses.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib import metadata as _metadata
+from typing import TYPE_CHECKING, Any
+
+try:
+    __version__ = _metadata.version("robustbench-convex")
+except _metadata.PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    # data
+    "Dataset": "robustbench_convex.data",
+    "load_dataset": "robustbench_convex.data",
+    "list_datasets": "robustbench_convex.data",
+    # the network every trainer returns
+    "TwoLayerReLU": "robustbench_convex.network",
+    # convex core
+    "sample_patterns": "robustbench_convex.patterns",
+    "enumerate_patterns": "robustbench_convex.patterns",
+    "ConvexReLUProblem": "robustbench_convex.formulations",
+    "ConvexSolution": "robustbench_convex.solution",
+    "solve_cvxpy": "robustbench_convex.solvers.cvxpy_backend",
+    "solve_admm": "robustbench_convex.solvers.admm",
+    "solve_scp": "robustbench_convex.solvers.scp",
+    "scenario_sample_size": "robustbench_convex.solvers.scp",
+    # estimator
+    "ConvexReLUClassifier": "robustbench_convex.estimators",
+    # baselines
+    "train_sgd": "robustbench_convex.baselines",
+    "train_pgd_at": "robustbench_convex.baselines",
+    "train_fgsm_at": "robustbench_convex.baselines",
+    "multi_start": "robustbench_convex.baselines",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'robustbench_convex' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:  # static analysers and IDEs see the real names
+    from robustbench_convex.baselines import multi_start, train_fgsm_at, train_pgd_at, train_sgd
+    from robustbench_convex.data import Dataset, list_datasets, load_dataset
+    from robustbench_convex.estimators import ConvexReLUClassifier
+    from robustbench_convex.formulations import ConvexReLUProblem
+    from robustbench_convex.network import TwoLayerReLU
+    from robustbench_convex.patterns import enumerate_patterns, sample_patterns
+    from robustbench_convex.solution import ConvexSolution
+    from robustbench_convex.solvers.admm import solve_admm
+    from robustbench_convex.solvers.cvxpy_backend import solve_cvxpy
+    from robustbench_convex.solvers.scp import scenario_sample_size, solve_scp
