@@ -1,0 +1,781 @@
+"""Back-propagation baselines for one-hidden-layer ReLU networks.
+
+* :func:`train_sgd`: standard training by Adam or SGD (with momentum);
+* :func:`train_pgd_at`: PGD adversarial training (Madry et al., 2018);
+* :func:`train_fgsm_at`: "fast" FGSM adversarial training with a random start (Wong et al., 2020);
+* :func:`multi_start`: the same trainer over many seeds, as a table of objectives and accuracies.
+
+Every trainer returns ``(network, record)``: a :class:`~robustbench_convex.network.TwoLayerReLU`
+and a :class:`TrainingRecord`. The inner maximization of adversarial training is always the shared
+``attacks`` module's PGD (there is no second attack implementation in this file).
+
+Conventions (the same as the convex problems, so that numbers compare directly):
+
+* labels ``y`` in {-1, +1}; the network returns one logit per row;
+* the objective is ``sum_k loss(f(x_k), y_k) + beta * net.weight_decay()`` with
+  ``net.weight_decay() = 1/2 * sum_j (||u_j||^2 + b_j^2 + alpha_j^2)`` (output bias not penalized)
+  and ``beta = weight_decay``. :attr:`TrainingRecord.objective` is exactly this value on the full
+  training set at the end of training, so it can be compared with a convex optimum (and with
+  ``ConvexReLUProblem.network_objective(net)``) without any rescaling;
+* minibatch training minimizes ``(1/n) * [(n/|B|) * sum_{k in B} loss_k + beta * wd]
+  = mean_{k in B} loss_k + (beta/n) * wd``, i.e. ``1/n`` times an unbiased estimate of the
+  objective: the same minimizer as the objective, with learning rates on the usual "mean loss"
+  scale whatever ``n`` is;
+* the network has hidden biases (``bias=True``) and no output bias (``output_bias=False``) by
+  default, the model class of ``ConvexReLUProblem(..., bias=True)``;
+* initialization is PyTorch's default (Kaiming uniform) drawn under ``seed``; all randomness
+  (initialization, minibatch order, random starts of the attacks) derives from ``seed`` inside a
+  forked RNG, so the global torch RNG is left untouched and records are reproducible on CPU;
+* float64 by default (``dtype``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from robustbench_convex.losses import check_loss, loss_value
+from robustbench_convex.network import TwoLayerReLU
+
+__all__ = [
+    "TrainingRecord",
+    "multi_start",
+    "train_fgsm_at",
+    "train_pgd_at",
+    "train_sgd",
+]
+
+Method = Literal["sgd", "pgd-at", "fgsm-at"]
+Optimizer = Literal["adam", "sgd"]
+Status = Literal["completed", "early_stopped", "diverged"]
+
+OBJECTIVE_CONVENTION = "sum_k loss(f(x_k), y_k) + beta/2 * sum_j (||u_j||^2 + b_j^2 + alpha_j^2)"
+MINIBATCH_CONVENTION = (
+    "mean_{k in B} loss_k + (beta / n) * weight_decay  (= objective estimate / n)"
+)
+
+
+# ---------------------------------------------------------------------------------------- record
+@dataclass
+class TrainingRecord:
+    """What a baseline trainer did.
+
+    Attributes:
+        method: ``"sgd"``, ``"pgd-at"`` or ``"fgsm-at"``.
+        loss_history: per epoch, the criterion that was trained, in the project convention (sum over
+            the epoch's samples of the loss on the points the model was trained on, i.e. the
+            adversarial points for adversarial training, accumulated over the epoch's minibatches
+            while the weights moved, plus ``beta * weight_decay`` at the end of the epoch).
+        objective_history: per epoch, the exact full-data *nominal* objective at the epoch's end.
+        objective: the exact full-data nominal objective of the returned network
+            (``sum loss + beta * net.weight_decay()``), comparable with a convex optimum.
+        robust_objective: adversarial training only: the same objective with every training point
+            replaced by its PGD-perturbed version at the end of training (an attack-based estimate,
+            i.e. a lower bound on the true worst case for the margin losses); ``None`` for SGD.
+        train_accuracy: fraction of training points with ``y * f(x) > 0``.
+        time: seconds spent in the training loop (final evaluation excluded).
+        epochs_run: number of epochs actually run.
+        settings: every hyperparameter, including the seed.
+        status: ``"completed"``, ``"early_stopped"`` or ``"diverged"`` (a non-finite loss stopped
+            training; the network and objective are then not meaningful).
+        message: a human-readable sentence about the status.
+    """
+
+    method: str
+    loss_history: list[float] = field(default_factory=list)
+    objective_history: list[float] = field(default_factory=list)
+    objective: float = math.nan
+    robust_objective: float | None = None
+    train_accuracy: float = math.nan
+    time: float = 0.0
+    epochs_run: int = 0
+    settings: dict[str, Any] = field(default_factory=dict)
+    status: str = "completed"
+    message: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serializable dict (floats, ints, strings, lists, None)."""
+        return {k: _jsonable(v) for k, v in dataclasses.asdict(self).items()}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_jsonable(v) for v in value.tolist()]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)  # torch.dtype, torch.device, ...
+
+
+# ------------------------------------------------------------------------------------ validation
+def _check_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def _check_float(name: str, value: Any, *, positive: bool) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        bound = "> 0" if positive else ">= 0"
+        raise ValueError(f"{name} must be finite and {bound}, got {value}")
+    return value
+
+
+def _as_numpy(value: Any) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value, dtype=np.float64)
+
+
+def _check_data(X: Any, y: Any, *, x_name: str = "X", y_name: str = "y") -> tuple[np.ndarray, ...]:
+    X = _as_numpy(X)
+    y = _as_numpy(y)
+    if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
+        raise ValueError(f"{x_name} must be a non-empty 2-D array (n, d), got shape {X.shape}")
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"{x_name} contains NaN or infinite values")
+    if y.ndim != 1 or y.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"{y_name} must be a 1-D array of length {X.shape[0]} (one label per row of {x_name}), "
+            f"got shape {y.shape}"
+        )
+    if not np.all((y == 1.0) | (y == -1.0)):
+        found = np.unique(y[np.isfinite(y)])[:5].tolist()
+        raise ValueError(
+            f"{y_name} must contain binary labels in {{-1, +1}}, found values such as {found}; "
+            "for {0, 1} labels pass 2 * y - 1"
+        )
+    return X, y
+
+
+def _check_bounds(
+    lower: Any, upper: Any, X: np.ndarray
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Per-feature bounds as ``(d,)`` arrays (scalars broadcast), ``None`` meaning unbounded.
+
+    Raises if ``lower > upper`` anywhere or if a training point lies outside the box."""
+    d = X.shape[1]
+    out: list[np.ndarray | None] = []
+    for name, value in (("lower", lower), ("upper", upper)):
+        if value is None:
+            out.append(None)
+            continue
+        arr = _as_numpy(value)
+        if arr.ndim == 0:
+            arr = np.full(d, float(arr))
+        if arr.shape != (d,):
+            raise ValueError(
+                f"{name} must be a scalar or an array of shape ({d},) (one bound per feature), "
+                f"got shape {arr.shape}"
+            )
+        if np.any(np.isnan(arr)):
+            raise ValueError(f"{name} contains NaN values")
+        out.append(arr)
+    lo, hi = out
+    if lo is not None and hi is not None and np.any(lo > hi):
+        j = int(np.argmax(lo > hi))
+        raise ValueError(
+            f"lower must be <= upper for every feature; feature {j}: {lo[j]} > {hi[j]}"
+        )
+    scale = max(1.0, float(np.max(np.abs(X))))
+    tol = 1e-9 * scale
+    for name, arr, bad in (
+        ("lower", lo, None if lo is None else X < lo - tol),
+        ("upper", hi, None if hi is None else X > hi + tol),
+    ):
+        if bad is not None and np.any(bad):
+            k, j = np.argwhere(bad)[0]
+            raise ValueError(
+                f"the bounds do not contain the data: X[{k}, {j}] = {X[k, j]!r} is outside {name} "
+                f"= {arr[j]!r}; pass the data set's own bounds (dataset.lower, dataset.upper), "
+                "or None for an unbounded side"
+            )
+    return lo, hi
+
+
+def _derive_seed(seed: int, *path: int) -> int:
+    """A reproducible 31-bit seed for the random choices at ``path`` (e.g. ``(epoch, batch)``)."""
+    state = np.random.SeedSequence(entropy=seed, spawn_key=tuple(path)).generate_state(1)
+    return int(state[0] & 0x7FFFFFFF)
+
+
+# ------------------------------------------------------------------------------------- the loop
+def _weight_decay_tensor(net: TwoLayerReLU) -> torch.Tensor:
+    """Differentiable ``net.weight_decay()``: 1/2 * (||U||^2 + ||b||^2 + ||alpha||^2)."""
+    total = net.hidden.weight.pow(2).sum() + net.output.weight.pow(2).sum()
+    if net.hidden.bias is not None:
+        total = total + net.hidden.bias.pow(2).sum()
+    return 0.5 * total
+
+
+def _full_objective(net: TwoLayerReLU, loss: str, beta: float, X: torch.Tensor, y: torch.Tensor):
+    with torch.no_grad():
+        value = loss_value(loss, net(X), y)
+    return float(value) + beta * net.weight_decay()
+
+
+AttackFactory = Callable[[int, int], Callable[..., torch.Tensor]]
+
+
+def _train(
+    method: Method,
+    X: Any,
+    y: Any,
+    *,
+    width: int,
+    loss: str,
+    weight_decay: float,
+    optimizer: str,
+    epochs: int,
+    batch_size: int | None,
+    lr: float,
+    seed: int,
+    device: torch.device | str,
+    early_stopping: int | None,
+    early_stopping_tol: float,
+    momentum: float,
+    bias: bool,
+    output_bias: bool,
+    dtype: torch.dtype,
+    verbose: bool,
+    lower: Any = None,
+    upper: Any = None,
+    make_attack: Callable[[np.ndarray | None, np.ndarray | None], AttackFactory] | None = None,
+    make_eval_attack: Callable[[np.ndarray | None, np.ndarray | None], Callable[..., Any]]
+    | None = None,
+    extra_settings: dict[str, Any] | None = None,
+) -> tuple[TwoLayerReLU, TrainingRecord]:
+    X_np, y_np = _check_data(X, y)
+    n, d = X_np.shape
+    width = _check_int("width", width, 1)
+    loss = check_loss(loss)
+    beta = _check_float("weight_decay", weight_decay, positive=False)
+    if optimizer not in ("adam", "sgd"):
+        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
+    epochs = _check_int("epochs", epochs, 1)
+    batch = n if batch_size is None else min(_check_int("batch_size", batch_size, 1), n)
+    lr = _check_float("lr", lr, positive=True)
+    seed = _check_int("seed", seed, 0)
+    if early_stopping is not None:
+        early_stopping = _check_int("early_stopping", early_stopping, 1)
+    early_stopping_tol = _check_float("early_stopping_tol", early_stopping_tol, positive=False)
+    momentum = _check_float("momentum", momentum, positive=False)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating torch.dtype (e.g. torch.float64), got {dtype!r}")
+    device = torch.device(device)
+    lo, hi = _check_bounds(lower, upper, X_np)
+    attack_for = None if make_attack is None else make_attack(lo, hi)
+
+    settings: dict[str, Any] = {
+        "method": method,
+        "width": width,
+        "loss": loss,
+        "weight_decay": beta,
+        "optimizer": optimizer,
+        "lr": lr,
+        "momentum": momentum if optimizer == "sgd" else None,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "seed": seed,
+        "early_stopping": early_stopping,
+        "early_stopping_tol": early_stopping_tol,
+        "bias": bool(bias),
+        "output_bias": bool(output_bias),
+        "dtype": str(dtype).replace("torch.", ""),
+        "device": str(device),
+        "n_train": n,
+        "n_features": d,
+        "objective_convention": OBJECTIVE_CONVENTION,
+        "minibatch_objective": MINIBATCH_CONVENTION,
+        "initialization": "PyTorch default (Kaiming uniform), seeded",
+        **(extra_settings or {}),
+    }
+    record = TrainingRecord(method=method, settings=settings)
+
+    Xt = torch.as_tensor(X_np, dtype=dtype, device=device)
+    yt = torch.as_tensor(y_np, dtype=dtype, device=device)
+    fork_devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=fork_devices):
+        torch.manual_seed(seed)
+        net = TwoLayerReLU(d, width, bias=bias, output_bias=output_bias, dtype=dtype, device=device)
+        if optimizer == "adam":
+            opt: torch.optim.Optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+        else:
+            opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
+        order_gen = torch.Generator().manual_seed(_derive_seed(seed, 1))
+
+        best = math.inf
+        stale = 0
+        record.status, record.message = "completed", f"ran all {epochs} epochs"
+        bar = tqdm(range(epochs), desc=method, disable=not verbose, leave=False)
+        start = time.perf_counter()
+        for epoch in bar:
+            perm = torch.randperm(n, generator=order_gen) if batch < n else torch.arange(n)
+            perm = perm.to(device)
+            epoch_loss = 0.0
+            for b, first in enumerate(range(0, n, batch)):
+                idx = perm[first : first + batch]
+                xb, yb = Xt[idx], yt[idx]
+                if attack_for is not None:
+                    xb = attack_for(epoch, b)(net, xb, yb).detach()
+                net.train()
+                opt.zero_grad(set_to_none=True)
+                batch_loss = loss_value(loss, net(xb), yb)
+                criterion = batch_loss / idx.numel() + (beta / n) * _weight_decay_tensor(net)
+                criterion.backward()
+                opt.step()
+                epoch_loss += float(batch_loss.detach())
+            objective = _full_objective(net, loss, beta, Xt, yt)
+            trained = epoch_loss + beta * net.weight_decay()
+            record.loss_history.append(trained)
+            record.objective_history.append(objective)
+            record.epochs_run = epoch + 1
+            if verbose:
+                bar.set_postfix(objective=f"{objective:.4g}")
+            if not (math.isfinite(trained) and math.isfinite(objective)):
+                record.status = "diverged"
+                record.message = (
+                    f"non-finite loss at epoch {epoch + 1}; lower lr (now {lr}) or use Adam"
+                )
+                break
+            if early_stopping is not None:
+                monitored = objective if attack_for is None else trained
+                if monitored < best - early_stopping_tol * max(1.0, abs(best)):
+                    best, stale = monitored, 0
+                else:
+                    stale += 1
+                    if stale >= early_stopping:
+                        record.status = "early_stopped"
+                        record.message = (
+                            f"no relative improvement above {early_stopping_tol:g} of the "
+                            f"{'objective' if attack_for is None else 'training criterion'} "
+                            f"for {early_stopping} epochs; stopped at epoch {epoch + 1}"
+                        )
+                        break
+        record.time = time.perf_counter() - start
+        bar.close()
+        net.eval()
+
+        record.objective = _full_objective(net, loss, beta, Xt, yt)
+        with torch.no_grad():
+            record.train_accuracy = float((yt * net(Xt) > 0).double().mean())
+        if make_eval_attack is not None and record.status != "diverged":
+            x_adv = make_eval_attack(lo, hi)(net, Xt, yt).detach()
+            record.robust_objective = _full_objective(net, loss, beta, x_adv, yt)
+    return net, record
+
+
+# ------------------------------------------------------------------------------ public trainers
+def train_sgd(
+    X: Any,
+    y: Any,
+    *,
+    width: int = 64,
+    loss: str = "logistic",
+    weight_decay: float = 1e-3,
+    optimizer: Optimizer = "adam",
+    epochs: int = 200,
+    batch_size: int | None = None,
+    lr: float = 1e-2,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    early_stopping: int | None = None,
+    early_stopping_tol: float = 1e-6,
+    momentum: float = 0.9,
+    bias: bool = True,
+    output_bias: bool = False,
+    dtype: torch.dtype = torch.float64,
+    verbose: bool = False,
+) -> tuple[TwoLayerReLU, TrainingRecord]:
+    """Train a one-hidden-layer ReLU network by back-propagation (Adam or SGD with momentum).
+
+    Args:
+        X: training inputs, shape ``(n, d)``, finite.
+        y: labels in {-1, +1}, shape ``(n,)`` ({0, 1} labels are rejected: pass ``2 * y - 1``).
+        width: number of hidden neurons ``m >= 1``.
+        loss: ``"squared"``, ``"hinge"`` or ``"logistic"`` (:mod:`robustbench_convex.losses`).
+        weight_decay: ``beta >= 0`` of the objective
+            ``sum_k loss_k + beta/2 * sum_j (||u_j||^2 + b_j^2 + alpha_j^2)``.
+        optimizer: ``"adam"`` or ``"sgd"`` (heavy-ball ``momentum``, default 0.9).
+        epochs: maximum number of passes over the data.
+        batch_size: minibatch size (``None``: full batch). Each step minimizes
+            ``mean_{k in B} loss_k + (beta/n) * weight_decay`` (``1/n`` times an unbiased estimate
+            of the objective; see the module docstring).
+        lr: learning rate (on that mean-loss scale).
+        seed: seeds the initialization and the minibatch order.
+        device: torch device; the returned network lives there.
+        early_stopping: patience in epochs (``None``: off). Training stops when the full-data
+            objective has not decreased by more than ``early_stopping_tol`` (relative, at least
+            absolute ``early_stopping_tol``) for that many epochs. The last iterate is returned.
+        bias, output_bias: hidden biases (default on) and output bias ``c`` (default off, the
+            convex programs' model class).
+        dtype: parameter dtype (float64 by default).
+        verbose: show a progress bar over epochs.
+
+    Returns:
+        ``(network, record)``: a :class:`TwoLayerReLU` and a :class:`TrainingRecord` whose
+        ``objective`` is the exact full-data objective above.
+    """
+    return _train(
+        "sgd",
+        X,
+        y,
+        width=width,
+        loss=loss,
+        weight_decay=weight_decay,
+        optimizer=optimizer,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        device=device,
+        early_stopping=early_stopping,
+        early_stopping_tol=early_stopping_tol,
+        momentum=momentum,
+        bias=bias,
+        output_bias=output_bias,
+        dtype=dtype,
+        verbose=verbose,
+    )
+
+
+def _import_attacks():
+    import attacks
+
+    return attacks
+
+
+def _check_attack_args(eps: Any, steps: Any, step_size: Any) -> tuple[float, int, float | None]:
+    eps = _check_float("eps", eps, positive=False)
+    steps = _check_int("steps", steps, 1)
+    if step_size is not None:
+        step_size = _check_float("step_size", step_size, positive=True)
+    return eps, steps, step_size
+
+
+def _eval_attack_factory(eps: float, steps: int, seed: int):
+    """PGD used to estimate the robust training objective at the end of training."""
+    attacks = _import_attacks()
+
+    def make(lo, hi):
+        return attacks.PGD(
+            eps,
+            steps=steps,
+            step_size=2.5 * eps / steps,
+            restarts=1,
+            random_start=True,
+            lower=lo,
+            upper=hi,
+            seed=_derive_seed(seed, 3),
+        )
+
+    return make
+
+
+def train_pgd_at(
+    X: Any,
+    y: Any,
+    *,
+    eps: float,
+    steps: int = 10,
+    step_size: float | None = None,
+    lower: Any = None,
+    upper: Any = None,
+    width: int = 64,
+    loss: str = "logistic",
+    weight_decay: float = 1e-3,
+    optimizer: Optimizer = "adam",
+    epochs: int = 200,
+    batch_size: int | None = None,
+    lr: float = 1e-2,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    early_stopping: int | None = None,
+    early_stopping_tol: float = 1e-6,
+    momentum: float = 0.9,
+    bias: bool = True,
+    output_bias: bool = False,
+    dtype: torch.dtype = torch.float64,
+    verbose: bool = False,
+    eval_steps: int = 20,
+) -> tuple[TwoLayerReLU, TrainingRecord]:
+    """PGD adversarial training (Madry et al.): every minibatch is replaced by its L-inf PGD
+    perturbation (``attacks.PGD``, random start, ``steps`` steps of size ``step_size``, default
+    ``2.5 * eps / steps``, clipped to ``[lower, upper]``) before the gradient step on
+
+        sum_k loss(f(x_k + delta_k), y_k) + beta/2 * sum_j (||u_j||^2 + b_j^2 + alpha_j^2).
+
+    The attack maximizes the negative margin ``-y f(x)``: for the hinge and logistic losses this
+    is the worst case of the loss; for the squared loss it is the usual margin attack, not the
+    exact maximizer of the loss. The random start of each attack call is seeded from
+    ``(seed, epoch, batch)``.
+
+    Args:
+        eps: L-inf radius ``>= 0`` in the units of ``X``.
+        steps: PGD steps (``>= 1``); step_size: PGD step (``> 0``; default ``2.5 * eps / steps``).
+        lower, upper: input bounds (scalars or ``(d,)`` arrays; ``None``: unbounded); they must
+            contain every training point.
+        eval_steps: PGD steps of the attack that estimates ``record.robust_objective`` at the end.
+        Other arguments: as in :func:`train_sgd` (early stopping monitors the adversarial training
+        criterion ``record.loss_history``).
+
+    Returns:
+        ``(network, record)``; ``record.objective`` is the nominal full-data objective and
+        ``record.robust_objective`` the objective at PGD-perturbed training points.
+    """
+    eps, steps, step_size = _check_attack_args(eps, steps, step_size)
+    eval_steps = _check_int("eval_steps", eval_steps, 1)
+    _check_int("seed", seed, 0)
+    size = 2.5 * eps / steps if step_size is None else step_size
+    attacks = _import_attacks()
+
+    def make_attack(lo, hi):
+        def attack_for(epoch: int, batch: int):
+            return attacks.PGD(
+                eps,
+                steps=steps,
+                step_size=size,
+                restarts=1,
+                random_start=True,
+                lower=lo,
+                upper=hi,
+                seed=_derive_seed(seed, 2, epoch, batch),
+            )
+
+        return attack_for
+
+    extra = {
+        "eps": eps,
+        "norm": "inf",
+        "steps": steps,
+        "step_size": size,
+        "lower": lower,
+        "upper": upper,
+        "inner_attack": f"attacks.PGD(eps={eps:g}, steps={steps}, step_size={size:g}, "
+        "random_start=True)",
+        "eval_attack": f"attacks.PGD(eps={eps:g}, steps={eval_steps}, "
+        f"step_size={2.5 * eps / eval_steps:g}, random_start=True)",
+    }
+    return _train(
+        "pgd-at",
+        X,
+        y,
+        width=width,
+        loss=loss,
+        weight_decay=weight_decay,
+        optimizer=optimizer,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        device=device,
+        early_stopping=early_stopping,
+        early_stopping_tol=early_stopping_tol,
+        momentum=momentum,
+        bias=bias,
+        output_bias=output_bias,
+        dtype=dtype,
+        verbose=verbose,
+        lower=lower,
+        upper=upper,
+        make_attack=make_attack,
+        make_eval_attack=_eval_attack_factory(eps, eval_steps, seed),
+        extra_settings=extra,
+    )
+
+
+def train_fgsm_at(
+    X: Any,
+    y: Any,
+    *,
+    eps: float,
+    lower: Any = None,
+    upper: Any = None,
+    step_size: float | None = None,
+    width: int = 64,
+    loss: str = "logistic",
+    weight_decay: float = 1e-3,
+    optimizer: Optimizer = "adam",
+    epochs: int = 200,
+    batch_size: int | None = None,
+    lr: float = 1e-2,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    early_stopping: int | None = None,
+    early_stopping_tol: float = 1e-6,
+    momentum: float = 0.9,
+    bias: bool = True,
+    output_bias: bool = False,
+    dtype: torch.dtype = torch.float64,
+    verbose: bool = False,
+    eval_steps: int = 20,
+) -> tuple[TwoLayerReLU, TrainingRecord]:
+    """Fast FGSM adversarial training with a random start (Wong, Rice & Kolter, 2020).
+
+    Each minibatch point starts at a uniform random point of the L-inf ``eps``-ball, takes one
+    signed-gradient step of size ``step_size`` (default ``1.25 * eps``, the paper's alpha), and is
+    projected back onto the ball and the box ``[lower, upper]``. That is exactly one step of PGD
+    with a random start, so it is run as ``attacks.PGD(eps, steps=1, step_size=step_size,
+    random_start=True)`` of the shared attack module. Arguments and return value as in
+    :func:`train_pgd_at`; ``record.robust_objective`` is estimated with a ``eval_steps``-step PGD
+    (not with FGSM), so FGSM-AT and PGD-AT records compare directly.
+    """
+    eps, _, step_size = _check_attack_args(eps, 1, step_size)
+    eval_steps = _check_int("eval_steps", eval_steps, 1)
+    _check_int("seed", seed, 0)
+    size = 1.25 * eps if step_size is None else step_size
+    attacks = _import_attacks()
+
+    def make_attack(lo, hi):
+        def attack_for(epoch: int, batch: int):
+            return attacks.PGD(
+                eps,
+                steps=1,
+                step_size=size,
+                restarts=1,
+                random_start=True,
+                lower=lo,
+                upper=hi,
+                seed=_derive_seed(seed, 2, epoch, batch),
+            )
+
+        return attack_for
+
+    extra = {
+        "eps": eps,
+        "norm": "inf",
+        "steps": 1,
+        "step_size": size,
+        "lower": lower,
+        "upper": upper,
+        "inner_attack": f"attacks.PGD(eps={eps:g}, steps=1, step_size={size:g}, "
+        "random_start=True)  (= FGSM with random start)",
+        "eval_attack": f"attacks.PGD(eps={eps:g}, steps={eval_steps}, "
+        f"step_size={2.5 * eps / eval_steps:g}, random_start=True)",
+    }
+    return _train(
+        "fgsm-at",
+        X,
+        y,
+        width=width,
+        loss=loss,
+        weight_decay=weight_decay,
+        optimizer=optimizer,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        device=device,
+        early_stopping=early_stopping,
+        early_stopping_tol=early_stopping_tol,
+        momentum=momentum,
+        bias=bias,
+        output_bias=output_bias,
+        dtype=dtype,
+        verbose=verbose,
+        lower=lower,
+        upper=upper,
+        make_attack=make_attack,
+        make_eval_attack=_eval_attack_factory(eps, eval_steps, seed),
+        extra_settings=extra,
+    )
+
+
+# ---------------------------------------------------------------------------------- multi-start
+def multi_start(
+    train_fn: Callable[..., tuple[TwoLayerReLU, TrainingRecord]],
+    X: Any,
+    y: Any,
+    *,
+    seeds: Iterable[int] | int,
+    X_test: Any = None,
+    y_test: Any = None,
+    attack: Callable[..., Any] | None = None,
+    progress: bool = False,
+    **kwargs: Any,
+) -> pd.DataFrame:
+    """Run ``train_fn(X, y, seed=s, **kwargs)`` for every seed and tabulate the outcomes.
+
+    Back-propagation's result depends on the initialization; this gives the distribution of final
+    objectives and accuracies over seeds (e.g. to set against a convex global optimum).
+
+    Args:
+        train_fn: :func:`train_sgd`, :func:`train_pgd_at`, :func:`train_fgsm_at`, or any callable
+            with the same signature and return value.
+        seeds: the seeds, or an int ``N`` meaning seeds ``0..N-1``.
+        X_test, y_test: optional test set for ``test_acc`` (and ``robust_test_acc``).
+        attack: optional attack ``attack(model, x, y) -> x_adv`` (e.g. ``attacks.PGD(...)``)
+            used for ``robust_test_acc`` on the test set (required: ``X_test``).
+        progress: show a progress bar over seeds.
+        kwargs: passed to ``train_fn`` (e.g. ``width``, ``loss``, ``eps``, ``verbose``).
+
+    Returns:
+        A DataFrame with one row per seed and columns ``seed, method, objective,
+        robust_objective, train_acc, test_acc, robust_test_acc, n_active, time, epochs_run,
+        status`` (``NaN`` where not applicable).
+    """
+    seed_list: Sequence[int] = (
+        list(range(_check_int("seeds", seeds, 1)))
+        if isinstance(seeds, (int, np.integer))
+        else [_check_int("seed", s, 0) for s in seeds]
+    )
+    if not seed_list:
+        raise ValueError("seeds must contain at least one seed")
+    if (X_test is None) != (y_test is None):
+        raise ValueError("pass both X_test and y_test, or neither")
+    if X_test is not None:
+        X_test, y_test = _check_data(X_test, y_test, x_name="X_test", y_name="y_test")
+    if attack is not None and X_test is None:
+        raise ValueError("attack needs a test set: pass X_test and y_test")
+
+    rows = []
+    for s in tqdm(seed_list, desc="seeds", disable=not progress, leave=False):
+        net, rec = train_fn(X, y, seed=s, **kwargs)
+        row: dict[str, Any] = {
+            "seed": s,
+            "method": rec.method,
+            "objective": rec.objective,
+            "robust_objective": math.nan if rec.robust_objective is None else rec.robust_objective,
+            "train_acc": rec.train_accuracy,
+            "test_acc": math.nan,
+            "robust_test_acc": math.nan,
+            "n_active": net.n_active(),
+            "time": rec.time,
+            "epochs_run": rec.epochs_run,
+            "status": rec.status,
+        }
+        if X_test is not None:
+            row["test_acc"] = float(np.mean(y_test * net.decision_function(X_test) > 0))
+            if attack is not None:
+                param = net.hidden.weight
+                xt = torch.as_tensor(X_test, dtype=param.dtype, device=param.device)
+                yt = torch.as_tensor(y_test, dtype=param.dtype, device=param.device)
+                x_adv = attack(net, xt, yt).detach()
+                with torch.no_grad():  # robust iff correct at x and at the attack's point
+                    robust = (yt * net(xt) > 0) & (yt * net(x_adv) > 0)
+                row["robust_test_acc"] = float(robust.double().mean())
+        rows.append(row)
+    return pd.DataFrame(rows)
