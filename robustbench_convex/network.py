@@ -84,9 +84,7 @@ class TwoLayerReLU(nn.Module):
         if squeeze:
             x = x.unsqueeze(0)
         if x.ndim != 2 or x.shape[1] != self.in_features:
-            raise ValueError(
-                f"x must have shape (N, {self.in_features}), got {tuple(x.shape)}"
-            )
+            raise ValueError(f"x must have shape (N, {self.in_features}), got {tuple(x.shape)}")
         if x.dtype != self.hidden.weight.dtype:
             x = x.to(self.hidden.weight.dtype)
         out = self.output(torch.relu(self.hidden(x))).squeeze(-1)
@@ -122,7 +120,9 @@ class TwoLayerReLU(nn.Module):
         alpha = _as_float_array("alpha", alpha, 1)
         m, d = U.shape
         if alpha.shape != (m,):
-            raise ValueError(f"alpha must have shape ({m},) to match U {U.shape}, got {alpha.shape}")
+            raise ValueError(
+                f"alpha must have shape ({m},) to match U {U.shape}, got {alpha.shape}"
+            )
         if b is not None:
             b = _as_float_array("b", b, 1)
             if b.shape != (m,):
@@ -167,8 +167,10 @@ class TwoLayerReLU(nn.Module):
         """Number of neurons whose contribution ``|alpha_j| * ||(u_j, b_j)||`` is non-negligible
         (above ``rtol`` times the largest)."""
         w = self.to_numpy()
-        norms = np.linalg.norm(w["U"], axis=1) if w["b"] is None else np.linalg.norm(
-            np.column_stack([w["U"], w["b"]]), axis=1
+        norms = (
+            np.linalg.norm(w["U"], axis=1)
+            if w["b"] is None
+            else np.linalg.norm(np.column_stack([w["U"], w["b"]]), axis=1)
         )
         contrib = np.abs(w["alpha"]) * norms
         if contrib.size == 0 or contrib.max() <= 0:

@@ -1,0 +1,368 @@
+"""Convex training problems for one-hidden-layer ReLU networks (MATH.md sections 2, 3 and 6).
+
+A :class:`ConvexReLUProblem` holds the data, the activation patterns and the options, and
+evaluates objectives; solvers (``solve_cvxpy``, ``solve_admm``) read it and return a
+``ConvexSolution``. Conventions:
+
+- Losses are **sums over samples** (the paper's convention), see ``robustbench_convex.losses``.
+- With ``bias=True`` a ones column is appended to ``X`` (``problem.Xa``, shape ``(n, d + 1)``);
+  the hidden biases are the last coordinate of the augmented ``u_j`` and are penalized with it.
+  That coordinate is never perturbed by an adversary. There is no output bias.
+- Variables ``V, W`` have shape ``(d_aug, P)``: column ``i`` is ``v_i`` / ``w_i`` of pattern ``i``.
+
+The programs (``problem.program``):
+
+- ``"nominal"`` (``robust_eps == 0``), (C) / (C_s)::
+
+    min L(sum_i D_i Xa (v_i - w_i), y) + beta * sum_i (||v_i||_2 + ||w_i||_2)
+    s.t. (2 D_i - I) Xa v_i >= 0,  (2 D_i - I) Xa w_i >= 0
+
+- robust (``robust_eps = eps > 0``): with ``z_k = sum_i d_ik (v_i - w_i)`` the network is linear on
+  the eps-ball around ``x_k`` and the loss is replaced by its worst case
+  ``L_rob(y_k x_k^T z_k - eps ||z_k||_1')`` (``losses.robust_loss_value``). The stability
+  constraints depend on ``robust``:
+
+  * ``"certified"`` (R): ``(2 D_i - I) Xa v_i >= eps ||v_i||_1'`` (every pattern stable on every
+    ball): the objective certifies the robust training loss of the recovered network.
+  * ``"relaxed"`` (Rx): nominal constraints only. Certifies nothing.
+  * ``"class-aware"`` (Rc): the eps-margin constraints only for ``v_i`` on negative examples and
+    ``w_i`` on positive examples; certifies the robust training loss too.
+
+  With ``stability_penalty = lam`` (certified and class-aware programs) the stability constraints
+  become soft: slacks ``s_ik >= 0`` are added to their left-hand sides and ``lam * sum s_ik`` to the
+  objective. A training point is then certified only if every slack involving it is zero.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from robustbench_convex.losses import LOSSES, check_loss, loss_value, robust_loss_value
+from robustbench_convex.patterns import PATTERN_SAMPLERS
+
+RobustProgram = Literal["certified", "relaxed", "class-aware"]
+ROBUST_PROGRAMS: tuple[str, ...] = ("certified", "relaxed", "class-aware")
+DEFAULT_N_PATTERNS = 32
+
+__all__ = ["DEFAULT_N_PATTERNS", "ROBUST_PROGRAMS", "ConvexReLUProblem", "RobustProgram"]
+
+
+def _check_nonneg_scalar(name: str, value: Any) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {value!r}") from None
+    if not np.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be finite and >= 0, got {value}")
+    return value
+
+
+def check_binary_labels(y: Any, n: int, *, name: str = "y") -> tuple[np.ndarray, str | None]:
+    """Labels as float64 in {-1, +1}. Labels in {0, 1} are converted (0 -> -1) and a note is
+    returned; anything else raises a ValueError."""
+    y = np.asarray(y)
+    if y.ndim != 1:
+        y = y.reshape(-1) if y.ndim == 2 and 1 in y.shape else y
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of labels, got shape {y.shape}")
+    if y.shape[0] != n:
+        raise ValueError(f"{name} has {y.shape[0]} labels but X has {n} rows")
+    try:
+        y = y.astype(np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be numeric labels in {{-1, +1}}") from None
+    if not np.all(np.isfinite(y)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    values = set(np.unique(y).tolist())
+    if values <= {-1.0, 1.0}:
+        return y, None
+    if values <= {0.0, 1.0}:
+        return 2.0 * y - 1.0, "labels in {0, 1} were converted to {-1, +1} (0 -> -1)"
+    shown = sorted(values)[:5]
+    raise ValueError(
+        f"{name} must hold binary labels in {{-1, +1}} (or {{0, 1}}), got values {shown}"
+        + ("..." if len(values) > 5 else "")
+        + "; map your two classes to -1/+1 (or use ConvexReLUClassifier, which accepts any two labels)"
+    )
+
+
+class ConvexReLUProblem:
+    """A (sampled or exact) convex training problem of a one-hidden-layer ReLU network.
+
+    Args:
+        X: inputs ``(n, d)`` (finite floats).
+        y: labels ``(n,)`` in {-1, +1}; {0, 1} are converted with a warning.
+        loss: ``"squared"``, ``"hinge"`` or ``"logistic"`` (summed over samples).
+        beta: regularization strength (>= 0) of ``beta * sum_i (||v_i|| + ||w_i||)``, equal to
+            weight decay ``beta/2 * sum_j (||u_j||^2 + b_j^2 + alpha_j^2)`` on the network.
+        n_patterns: number of patterns to sample (default ``DEFAULT_N_PATTERNS``) when
+            ``patterns`` is None or a sampler name.
+        patterns: an explicit ``(n, P)`` 0/1 array, or the name of a sampler in
+            ``patterns.PATTERN_SAMPLERS`` (``"gaussian"``, ``"class-aware"``, ``"all"`` = every
+            pattern, exact formulation (C), tiny problems only). Default: ``"class-aware"`` for the
+            class-aware program, ``"gaussian"`` otherwise. Samplers see the augmented data.
+        robust_eps: l_inf radius eps >= 0 of the adversary, in the units of ``X``.
+        robust: which robust program (see module docstring); ignored when ``robust_eps == 0``.
+        stability_penalty: lam > 0 makes the stability constraints of the certified /
+            class-aware programs soft (penalized slacks); None keeps them hard.
+        bias: append a ones column (hidden biases).
+        seed: seed of the pattern sampler.
+
+    Attributes:
+        X (n, d), Xa (n, d_aug), y (n,), D (n, P) patterns, n, d, d_aug, P, perturbable (d_aug,)
+        bool mask, program ("nominal", "certified", "relaxed" or "class-aware"), notes (list).
+    """
+
+    def __init__(
+        self,
+        X: Any,
+        y: Any,
+        *,
+        loss: Literal["squared", "hinge", "logistic"] = "squared",
+        beta: float,
+        n_patterns: int | None = None,
+        patterns: np.ndarray | str | None = None,
+        robust_eps: float = 0.0,
+        robust: RobustProgram = "certified",
+        stability_penalty: float | None = None,
+        bias: bool = True,
+        seed: int = 0,
+    ) -> None:
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
+            raise ValueError(f"X must be a non-empty 2-D array (n, d), got shape {X.shape}")
+        try:
+            X = np.ascontiguousarray(X, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError("X must hold real numbers") from None
+        if not np.all(np.isfinite(X)):
+            raise ValueError("X contains NaN or infinite values; impute or drop them first")
+        self.notes: list[str] = []
+        self.y, note = check_binary_labels(y, X.shape[0])
+        if note:
+            warnings.warn(note, UserWarning, stacklevel=2)
+            self.notes.append(note)
+        self.loss = check_loss(loss)
+        self.beta = _check_nonneg_scalar("beta", beta)
+        self.robust_eps = _check_nonneg_scalar("robust_eps", robust_eps)
+        if robust not in ROBUST_PROGRAMS:
+            raise ValueError(f"robust must be one of {ROBUST_PROGRAMS}, got {robust!r}")
+        self.robust = robust
+        if stability_penalty is not None:
+            stability_penalty = _check_nonneg_scalar("stability_penalty", stability_penalty)
+            if self.robust_eps == 0 or robust == "relaxed":
+                raise ValueError(
+                    "stability_penalty applies to the certified and class-aware robust programs "
+                    "only (robust_eps > 0 and robust in {'certified', 'class-aware'}); "
+                    "set stability_penalty=None"
+                )
+        self.stability_penalty = stability_penalty
+        self.bias = bool(bias)
+        self.seed = int(seed)
+        self.X = X
+        self.Xa = np.hstack([X, np.ones((X.shape[0], 1))]) if self.bias else X.copy()
+        self.n, self.d = X.shape
+        self.d_aug = self.Xa.shape[1]
+        self.perturbable = np.ones(self.d_aug, dtype=bool)
+        if self.bias:
+            self.perturbable[-1] = False
+
+        if n_patterns is not None and (
+            isinstance(n_patterns, bool)
+            or not isinstance(n_patterns, (int, np.integer))
+            or n_patterns < 1
+        ):
+            raise ValueError(f"n_patterns must be a positive int, got {n_patterns!r}")
+        self.n_patterns_requested = int(n_patterns) if n_patterns is not None else None
+        if patterns is None:
+            patterns = "class-aware" if self.program == "class-aware" else "gaussian"
+        if isinstance(patterns, str):
+            if patterns not in PATTERN_SAMPLERS:
+                raise ValueError(
+                    f"patterns must be an (n, P) 0/1 array or one of {sorted(PATTERN_SAMPLERS)}, "
+                    f"got {patterns!r}"
+                )
+            self.pattern_source = patterns
+            count = self.n_patterns_requested or DEFAULT_N_PATTERNS
+            D = PATTERN_SAMPLERS[patterns](self.Xa, self.y, count, self.seed)
+        else:
+            self.pattern_source = "given"
+            D = np.asarray(patterns, dtype=np.float64)
+            if D.ndim != 2 or D.shape[0] != self.n:
+                raise ValueError(f"patterns must have shape (n, P) = ({self.n}, P), got {D.shape}")
+            if not np.all((D == 0) | (D == 1)):
+                raise ValueError("patterns must contain only 0 and 1")
+        if D.shape[1] == 0:
+            raise ValueError(
+                "no non-zero activation pattern: increase n_patterns or check the data"
+            )
+        self.D = np.ascontiguousarray(D)
+        self.P = self.D.shape[1]
+
+    # ------------------------------------------------------------------ descriptors
+    @property
+    def program(self) -> str:
+        """``"nominal"`` when ``robust_eps == 0``, else the robust program's name."""
+        return "nominal" if self.robust_eps == 0 else self.robust
+
+    @property
+    def is_certificate(self) -> bool:
+        """Whether the objective certifies the robust training loss (certified / class-aware)."""
+        return self.program in ("certified", "class-aware")
+
+    @property
+    def is_exact(self) -> bool:
+        """Whether the patterns are every pattern of the data (the exact formulation (C))."""
+        return self.pattern_source == "all"
+
+    def __repr__(self) -> str:
+        return (
+            f"ConvexReLUProblem(n={self.n}, d={self.d}, P={self.P}, loss={self.loss!r}, "
+            f"beta={self.beta:g}, program={self.program!r}, robust_eps={self.robust_eps:g}, "
+            f"bias={self.bias}, patterns={self.pattern_source!r})"
+        )
+
+    # ------------------------------------------------------------------ model pieces
+    def _check_VW(self, V: Any, W: Any) -> tuple[np.ndarray, np.ndarray]:
+        V = np.asarray(V, dtype=np.float64)
+        W = np.asarray(W, dtype=np.float64)
+        shape = (self.d_aug, self.P)
+        if V.shape != shape or W.shape != shape:
+            raise ValueError(f"V and W must have shape {shape}, got {V.shape} and {W.shape}")
+        return V, W
+
+    def predict_convex(self, V: Any, W: Any) -> np.ndarray:
+        """Convex model's predictions ``sum_i D_i Xa (v_i - w_i)``, shape ``(n,)``."""
+        V, W = self._check_VW(V, W)
+        return np.einsum("kp,kp->k", self.D, self.Xa @ (V - W))
+
+    def effective_weights(self, V: Any, W: Any) -> np.ndarray:
+        """``z_k = sum_i d_ik (v_i - w_i)`` for every training point, shape ``(n, d_aug)``."""
+        V, W = self._check_VW(V, W)
+        return self.D @ (V - W).T
+
+    def regularizer(self, V: Any, W: Any) -> float:
+        """``beta * sum_i (||v_i||_2 + ||w_i||_2)``."""
+        V, W = self._check_VW(V, W)
+        return self.beta * float(np.linalg.norm(V, axis=0).sum() + np.linalg.norm(W, axis=0).sum())
+
+    def stability_slacks(self, V: Any, W: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Smallest slacks ``(S_v, S_w)``, each ``(n, P)``, that make the stability constraints hold:
+        ``s_ik = max(0, rhs_i - (2 d_ik - 1) x_k^T v_i)`` with ``rhs_i = eps ||v_i||_1'`` for
+        robust programs that constrain ``(k, i)`` and ``rhs = 0`` for nominal constraints; zero
+        where the program puts no constraint (class-aware: v on positives, w on negatives)."""
+        V, W = self._check_VW(V, W)
+        sign = 2.0 * self.D - 1.0
+        out = []
+        for M, constrained_rows in ((V, self.y < 0), (W, self.y > 0)):
+            lhs = sign * (self.Xa @ M)
+            if self.program in ("certified", "class-aware"):
+                rhs = self.robust_eps * np.abs(M[self.perturbable]).sum(axis=0)
+            else:
+                rhs = np.zeros(self.P)
+            slack = np.maximum(0.0, rhs[None, :] - lhs)
+            if self.program == "class-aware":
+                slack = slack * constrained_rows[:, None]
+            out.append(slack)
+        return out[0], out[1]
+
+    def constraint_violation(self, V: Any, W: Any) -> float:
+        """Largest violation of the hard constraints (0 when feasible). For soft-stability
+        problems the stability constraints are not hard constraints and this returns 0."""
+        if self.stability_penalty is not None:
+            return 0.0
+        Sv, Sw = self.stability_slacks(V, W)
+        return float(max(Sv.max(initial=0.0), Sw.max(initial=0.0)))
+
+    # ------------------------------------------------------------------ objectives
+    def data_loss(self, V: Any, W: Any) -> float:
+        """The loss term: nominal loss of the convex model, or for robust programs its worst case
+        over the eps-balls ``sum_k L_rob(y_k x_k^T z_k, eps ||z_k||_1')``."""
+        V, W = self._check_VW(V, W)
+        if self.robust_eps == 0:
+            return loss_value(self.loss, self.predict_convex(V, W), self.y)
+        Z = self.effective_weights(V, W)
+        yhat = np.einsum("kd,kd->k", self.Xa, Z)
+        radius = self.robust_eps * np.abs(Z[:, self.perturbable]).sum(axis=1)
+        return robust_loss_value(self.loss, yhat, self.y, radius)
+
+    def convex_objective(self, V: Any, W: Any) -> float:
+        """The convex objective at ``(V, W)`` (constraints not checked: see
+        :meth:`constraint_violation`); with soft stability the minimal slack penalty is included."""
+        total = self.data_loss(V, W) + self.regularizer(V, W)
+        if self.stability_penalty is not None:
+            Sv, Sw = self.stability_slacks(V, W)
+            total += self.stability_penalty * float(Sv.sum() + Sw.sum())
+        return total
+
+    def network_objective(self, net: torch.nn.Module, *, nominal: bool | None = None) -> float:
+        """Objective (NC) of any ``TwoLayerReLU`` on this data: summed loss plus
+        ``beta * net.weight_decay()`` (hidden biases penalized, output bias not).
+
+        For robust problems (unless ``nominal=True``) the loss is the worst case over the
+        eps-balls of the network *with each neuron's state frozen at its state at x_k*: exact when
+        no neuron changes state inside any ball. The certified program enforces that, and there
+        this equals :meth:`convex_objective` at a solution. It need not for the relaxed program
+        (the solver may put points on a neuron's boundary, where the convex model counts the
+        neuron as active) nor for the class-aware one (its objective is only an upper bound);
+        ``attacks.exact`` gives the true worst case.
+        """
+        if nominal is None:
+            nominal = self.robust_eps == 0
+        weights = net.to_numpy()
+        U, b, alpha, c = weights["U"], weights["b"], weights["alpha"], weights["c"]
+        if U.shape[1] != self.d:
+            raise ValueError(f"net has {U.shape[1]} inputs but the problem has d={self.d}")
+        pre = self.X @ U.T + (0.0 if b is None else b)
+        active = (pre > 0).astype(np.float64)
+        yhat = (np.maximum(pre, 0.0) @ alpha) + (0.0 if c is None else c)
+        penalty = self.beta * net.weight_decay()
+        if nominal:
+            return loss_value(self.loss, yhat, self.y) + penalty
+        Z = (active * alpha[None, :]) @ U  # (n, d): gradient of f at x_k (bias excluded)
+        radius = self.robust_eps * np.abs(Z).sum(axis=1)
+        return robust_loss_value(self.loss, yhat, self.y, radius) + penalty
+
+    # ------------------------------------------------------------------ certificates
+    def certified_points(self, V: Any, W: Any, *, tol: float = 1e-7) -> np.ndarray:
+        """Boolean ``(n,)``: training points whose stability constraints hold (up to ``tol``
+        relative to the scale of ``Xa @ V``) for every block, so that the certified margin below
+        is a valid lower bound there. All False for programs that certify nothing."""
+        V, W = self._check_VW(V, W)
+        if not self.is_certificate:
+            return np.zeros(self.n, dtype=bool)
+        Sv, Sw = self.stability_slacks(V, W)
+        scale = max(np.abs(self.Xa @ V).max(initial=0.0), np.abs(self.Xa @ W).max(initial=0.0), 1.0)
+        return (Sv.max(axis=1, initial=0.0) <= tol * scale) & (
+            Sw.max(axis=1, initial=0.0) <= tol * scale
+        )
+
+    def certified_margins(self, V: Any, W: Any, *, tol: float = 1e-7) -> np.ndarray:
+        """Per training point, a lower bound on the worst-case margin ``min y_k f(x)`` over the
+        eps-ball of the recovered network: ``y_k x_k^T z_k - eps ||z_k||_1'``; NaN where the point
+        is not certified (see :meth:`certified_points`)."""
+        Z = self.effective_weights(V, W)
+        margin = self.y * np.einsum("kd,kd->k", self.Xa, Z) - self.robust_eps * np.abs(
+            Z[:, self.perturbable]
+        ).sum(axis=1)
+        return np.where(self.certified_points(V, W, tol=tol), margin, np.nan)
+
+    def certified_training_loss(self, V: Any, W: Any, *, tol: float = 1e-7) -> float | None:
+        """The robust training loss that the program certifies (the loss term of the objective):
+        an upper bound on ``sum_k max_{||delta||_inf <= eps} L(f(x_k + delta), y_k)`` of the
+        recovered network. None when the program certifies nothing or some training point is not
+        certified (soft stability gave it up, or the constraints are violated)."""
+        if not self.is_certificate:
+            return None
+        if not np.all(self.certified_points(V, W, tol=tol)):
+            return None
+        return self.data_loss(V, W)
+
+    @staticmethod
+    def losses() -> tuple[str, ...]:
+        """The loss names accepted by ``loss=``."""
+        return LOSSES
