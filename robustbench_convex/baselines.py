@@ -363,7 +363,7 @@ def _train(
                 break
             if early_stopping is not None:
                 monitored = objective if attack_for is None else trained
-                if monitored < best - early_stopping_tol * max(1.0, abs(best)):
+                if best == math.inf or monitored < best - early_stopping_tol * max(1.0, abs(best)):
                     best, stale = monitored, 0
                 else:
                     stale += 1

@@ -1,0 +1,223 @@
+"""Tests of the back-propagation baselines (robustbench_convex.baselines)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import robustbench_convex as rbc
+from robustbench_convex.baselines import TrainingRecord, multi_start, train_sgd
+from robustbench_convex.network import TwoLayerReLU
+
+
+def _blobs(n: int = 40, d: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
+    X = rng.normal(size=(n, d)) + 0.8 * y[:, None]
+    return X, y
+
+
+def _logistic_objective_and_grad(U, b, alpha, X, y, beta):
+    """Objective sum_k log(1+exp(-y_k f(x_k))) + beta/2 (|U|^2+|b|^2+|alpha|^2) and its gradient,
+    by hand in numpy (independent of torch autograd and of the library's loss code)."""
+    Z = X @ U.T + b
+    H = np.maximum(Z, 0.0)
+    f = H @ alpha
+    obj = np.sum(np.logaddexp(0.0, -y * f)) + 0.5 * beta * (
+        np.sum(U**2) + np.sum(b**2) + np.sum(alpha**2)
+    )
+    g = -y / (1.0 + np.exp(y * f))  # d loss_k / d f_k
+    G = np.outer(g, alpha) * (Z > 0)
+    return obj, G.T @ X + beta * U, G.sum(axis=0) + beta * b, H.T @ g + beta * alpha
+
+
+# ------------------------------------------------------------------------------ conventions
+def test_objective_is_the_full_data_sum_convention():
+    X, y = _blobs()
+    beta = 0.3
+    net, rec = train_sgd(X, y, width=7, loss="logistic", weight_decay=beta, epochs=5, seed=1)
+    w = net.to_numpy()
+    assert w["c"] is None  # no output bias by default: the convex programs' model class
+    obj, *_ = _logistic_objective_and_grad(w["U"], w["b"], w["alpha"], X, y, beta)
+    assert rec.objective == pytest.approx(obj, rel=1e-12)
+    assert rec.objective_history[-1] == pytest.approx(obj, rel=1e-12)
+    assert rec.train_accuracy == pytest.approx(np.mean(y * net.decision_function(X) > 0))
+
+
+def test_one_full_batch_sgd_step_is_gradient_of_objective_over_n():
+    """Full batch, plain SGD: w1 = w0 - lr * grad(objective)(w0) / n (objective = sums)."""
+    X, y = _blobs(n=30, d=4, seed=3)
+    n = X.shape[0]
+    beta, lr, seed = 0.7, 0.05, 5
+    with torch.random.fork_rng(devices=[]):  # documented: PyTorch default init drawn under seed
+        torch.manual_seed(seed)
+        w0 = TwoLayerReLU(4, 6, output_bias=False).to_numpy()
+    obj0, gU, gb, ga = _logistic_objective_and_grad(w0["U"], w0["b"], w0["alpha"], X, y, beta)
+    net, rec = train_sgd(
+        X, y, width=6, weight_decay=beta, optimizer="sgd", momentum=0.0, lr=lr, epochs=1, seed=seed
+    )
+    w1 = net.to_numpy()
+    np.testing.assert_allclose(w1["U"], w0["U"] - lr * gU / n, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(w1["b"], w0["b"] - lr * gb / n, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(w1["alpha"], w0["alpha"] - lr * ga / n, rtol=1e-10, atol=1e-13)
+    # loss_history[0]: loss at w0 (full batch, before the step) + beta * wd at the epoch's end
+    wd1 = 0.5 * (np.sum(w1["U"] ** 2) + np.sum(w1["b"] ** 2) + np.sum(w1["alpha"] ** 2))
+    wd0 = 0.5 * (np.sum(w0["U"] ** 2) + np.sum(w0["b"] ** 2) + np.sum(w0["alpha"] ** 2))
+    assert rec.loss_history[0] == pytest.approx(obj0 - beta * wd0 + beta * wd1, rel=1e-12)
+
+
+def test_minibatch_step_uses_mean_loss_plus_beta_over_n_weight_decay():
+    """Minibatch steps minimize mean_{k in B} loss_k + (beta/n) wd. With n copies of one point
+    every batch is the same, so an epoch of batch size n/2 is two hand-computable steps."""
+    n, beta, lr, seed = 10, 0.4, 0.1, 2
+    x = np.array([[0.3, -1.2]])
+    X, y = np.repeat(x, n, axis=0), np.ones(n)
+    net, _ = train_sgd(
+        X,
+        y,
+        width=5,
+        weight_decay=beta,
+        optimizer="sgd",
+        momentum=0.0,
+        lr=lr,
+        epochs=1,
+        batch_size=n // 2,
+        seed=seed,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        w = TwoLayerReLU(2, 5, output_bias=False).to_numpy()
+    U, b, alpha = w["U"], w["b"], w["alpha"]
+    for _ in range(2):  # criterion = loss(x) + (beta / n) wd: the helper with one point
+        _, gU, gb, ga = _logistic_objective_and_grad(U, b, alpha, x, y[:1], beta / n)
+        U, b, alpha = U - lr * gU, b - lr * gb, alpha - lr * ga
+    w1 = net.to_numpy()
+    np.testing.assert_allclose(w1["U"], U, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(w1["b"], b, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(w1["alpha"], alpha, rtol=1e-10, atol=1e-13)
+
+
+def test_global_rng_untouched_and_records_deterministic():
+    X, y = _blobs()
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    a_net, a = train_sgd(X, y, width=8, epochs=15, batch_size=8, seed=4)
+    after = torch.rand(3)
+    assert torch.equal(after, expected)
+    b_net, b = train_sgd(X, y, width=8, epochs=15, batch_size=8, seed=4)
+    assert a.loss_history == b.loss_history and a.objective_history == b.objective_history
+    assert a.objective == b.objective and a.settings == b.settings
+    np.testing.assert_array_equal(a_net.to_numpy()["U"], b_net.to_numpy()["U"])
+    _, c = train_sgd(X, y, width=8, epochs=15, batch_size=8, seed=5)
+    assert c.objective != a.objective  # the seed matters
+
+
+def test_record_is_json_serializable_and_complete():
+    X, y = _blobs()
+    _, rec = train_sgd(X, y, width=4, epochs=3, seed=0, batch_size=16)
+    assert isinstance(rec, TrainingRecord)
+    d = json.loads(json.dumps(rec.to_dict()))
+    assert d["method"] == "sgd" and d["epochs_run"] == 3 and len(d["loss_history"]) == 3
+    assert d["settings"]["seed"] == 0 and d["settings"]["batch_size"] == 16
+    assert d["settings"]["dtype"] == "float64" and d["robust_objective"] is None
+    assert d["status"] == "completed" and d["time"] > 0
+
+
+def test_adam_decreases_the_objective_and_fits_separable_data():
+    X, y = _blobs(n=60, d=2, seed=7)
+    X[:, 0] += 3 * y  # linearly separable with a wide gap
+    _, rec = train_sgd(X, y, width=10, weight_decay=1e-3, epochs=150, seed=0)
+    assert rec.objective < 0.2 * rec.objective_history[0]
+    assert rec.train_accuracy == 1.0
+    assert np.all(np.diff(rec.objective_history[-20:]) < 1e-6)  # settled, not oscillating
+
+
+def test_early_stopping_patience_semantics():
+    X, y = _blobs()
+    # a relative improvement of 100% per epoch is impossible: stops after exactly 1 + patience
+    _, rec = train_sgd(X, y, width=4, epochs=50, seed=0, early_stopping=3, early_stopping_tol=1.0)
+    assert rec.status == "early_stopped" and rec.epochs_run == 4 and len(rec.loss_history) == 4
+    _, rec = train_sgd(X, y, width=4, epochs=30, seed=0, early_stopping=30)
+    assert rec.status == "completed" and rec.epochs_run == 30
+
+
+def test_divergence_is_reported():
+    X, y = _blobs()
+    _, rec = train_sgd(
+        X * 1e3, y, width=8, loss="squared", optimizer="sgd", lr=10.0, epochs=50, seed=0
+    )
+    assert rec.status == "diverged" and "lr" in rec.message
+    assert rec.epochs_run < 50
+
+
+@pytest.mark.parametrize("loss", ["squared", "hinge", "logistic"])
+def test_all_losses_train(loss):
+    X, y = _blobs(n=30, d=2, seed=1)
+    _, rec = train_sgd(X, y, width=6, loss=loss, weight_decay=0.1, epochs=60, seed=0)
+    assert math.isfinite(rec.objective) and rec.objective < rec.objective_history[0]
+    assert rec.settings["loss"] == loss
+
+
+def test_exported_from_package():
+    assert rbc.train_sgd is train_sgd
+    assert rbc.multi_start is multi_start
+
+
+# ------------------------------------------------------------------------------ bad input
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(width=0), "width must be >= 1"),
+        (dict(width=2.5), "width must be an int"),
+        (dict(loss="mse"), "loss must be one of"),
+        (dict(weight_decay=-1.0), "weight_decay must be finite and >= 0"),
+        (dict(optimizer="rmsprop"), "optimizer must be 'adam' or 'sgd'"),
+        (dict(epochs=0), "epochs must be >= 1"),
+        (dict(batch_size=0), "batch_size must be >= 1"),
+        (dict(lr=0.0), "lr must be finite and > 0"),
+        (dict(seed=-1), "seed must be >= 0"),
+    ],
+)
+def test_bad_hyperparameters(kwargs, match):
+    X, y = _blobs()
+    err = TypeError if "int" in match else ValueError
+    with pytest.raises(err, match=match):
+        train_sgd(X, y, **kwargs)
+
+
+def test_bad_data():
+    X, y = _blobs()
+    with pytest.raises(ValueError, match=r"2 \* y - 1"):
+        train_sgd(X, (y + 1) / 2)
+    with pytest.raises(ValueError, match="one label per row"):
+        train_sgd(X, y[:-1])
+    Xn = X.copy()
+    Xn[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        train_sgd(Xn, y)
+    with pytest.raises(ValueError, match="2-D"):
+        train_sgd(X[:, 0], y)
+
+
+# ------------------------------------------------------------------------------ multi-start
+def test_multi_start_table_matches_single_runs():
+    X, y = _blobs(n=40, d=2, seed=2)
+    Xt, yt = _blobs(n=20, d=2, seed=9)
+    kw = dict(width=5, epochs=20, weight_decay=0.1)
+    df = multi_start(train_sgd, X, y, seeds=[3, 1, 4], X_test=Xt, y_test=yt, **kw)
+    assert list(df["seed"]) == [3, 1, 4]
+    for _, row in df.iterrows():
+        net, rec = train_sgd(X, y, seed=int(row["seed"]), **kw)
+        assert row["objective"] == rec.objective
+        assert row["test_acc"] == pytest.approx(np.mean(yt * net.decision_function(Xt) > 0))
+        assert row["train_acc"] == rec.train_accuracy
+    assert df["objective"].nunique() == 3  # different initializations, different end points
+    assert df["robust_test_acc"].isna().all() and df["robust_objective"].isna().all()
+    assert len(multi_start(train_sgd, X, y, seeds=2, **kw)) == 2
+    with pytest.raises(ValueError, match="both X_test and y_test"):
+        multi_start(train_sgd, X, y, seeds=1, X_test=Xt)
