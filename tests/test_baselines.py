@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+import attacks
 import robustbench_convex as rbc
 from robustbench_convex.baselines import TrainingRecord, multi_start, train_sgd
 from robustbench_convex.network import TwoLayerReLU
@@ -221,3 +222,162 @@ def test_multi_start_table_matches_single_runs():
     assert len(multi_start(train_sgd, X, y, seeds=2, **kw)) == 2
     with pytest.raises(ValueError, match="both X_test and y_test"):
         multi_start(train_sgd, X, y, seeds=1, X_test=Xt)
+
+
+# ------------------------------------------------------------------------------ adversarial training
+def _digits_2v8():
+    """digits 2-vs-8 in [0, 1] with its bounds (the project's data set)."""
+    ds = rbc.load_dataset("digits-2v8")
+    return ds.X_train, ds.y_train, ds.X_test, ds.y_test, ds.lower, ds.upper
+
+
+@pytest.fixture
+def pgd_spy(monkeypatch):
+    """Record every call of attacks.PGD (the shared module's class) and check its output."""
+    calls = []
+    original = attacks.PGD.__call__
+
+    def spy(self, model, x, y):
+        x_adv = original(self, model, x, y)
+        calls.append(
+            dict(
+                eps=self.eps,
+                steps=self.steps,
+                step_size=self.step_size,
+                seed=self.seed,
+                random_start=self.random_start,
+                n=x.shape[0],
+                dist=float((x_adv - x).abs().max()),
+                lo=float(x_adv.min()),
+                hi=float(x_adv.max()),
+            )
+        )
+        return x_adv
+
+    monkeypatch.setattr(attacks.PGD, "__call__", spy)
+    return calls
+
+
+def _robust_accuracy(net, X, y, eps, lower, upper):
+    pgd = attacks.PGD(eps, steps=50, restarts=2, lower=lower, upper=upper, seed=123)
+    xt, yt = torch.as_tensor(X), torch.as_tensor(y)
+    x_adv = pgd(net, xt, yt)
+    with torch.no_grad():
+        return float(((yt * net(xt) > 0) & (yt * net(x_adv) > 0)).double().mean())
+
+
+def test_pgd_at_raises_pgd_robust_accuracy_on_digits():
+    X, y, Xt, yt, lo, hi = _digits_2v8()
+    kw = dict(width=32, epochs=60, batch_size=64, seed=0)
+    std, _ = train_sgd(X, y, **kw)
+    rob, rec = rbc.train_pgd_at(X, y, eps=0.1, lower=lo, upper=hi, **kw)
+    acc_std = _robust_accuracy(std, Xt, yt, 0.1, lo, hi)
+    acc_rob = _robust_accuracy(rob, Xt, yt, 0.1, lo, hi)
+    assert acc_rob >= acc_std + 0.1, (acc_std, acc_rob)
+    assert np.mean(rob.predict(Xt) == yt) >= 0.9  # still a good classifier
+    assert rec.robust_objective >= rec.objective  # best-iterate PGD never lowers a margin loss
+
+
+def test_pgd_at_trains_on_the_attack_modules_pgd(pgd_spy):
+    X, y = _blobs(n=40, d=3)
+    lo, hi = X.min(axis=0) - 0.5, X.max(axis=0) + 0.5
+    epochs, batch = 3, 16  # 3 batches per epoch (16, 16, 8)
+    _, rec = rbc.train_pgd_at(
+        X,
+        y,
+        eps=0.2,
+        steps=4,
+        step_size=0.07,
+        lower=lo,
+        upper=hi,
+        width=5,
+        epochs=epochs,
+        batch_size=batch,
+        seed=0,
+        eval_steps=7,
+    )
+    train_calls, eval_call = pgd_spy[:-1], pgd_spy[-1]
+    assert len(train_calls) == epochs * 3 and [c["n"] for c in train_calls[:3]] == [16, 16, 8]
+    assert all(c["eps"] == 0.2 and c["steps"] == 4 and c["step_size"] == 0.07 for c in train_calls)
+    assert all(c["random_start"] for c in train_calls)
+    assert len({c["seed"] for c in train_calls}) == len(train_calls)  # a fresh start per batch
+    assert all(c["dist"] <= 0.2 + 1e-12 for c in pgd_spy)
+    assert eval_call["n"] == 40 and eval_call["steps"] == 7
+    assert rec.settings["steps"] == 4 and rec.settings["eps"] == 0.2
+
+
+def test_fgsm_at_is_one_random_start_pgd_step_of_1_25_eps(pgd_spy):
+    X, y = _blobs(n=20, d=3)
+    _, rec = rbc.train_fgsm_at(X, y, eps=0.08, width=4, epochs=2, seed=0)
+    train_calls = pgd_spy[:-1]
+    assert len(train_calls) == 2
+    assert all(
+        c["steps"] == 1 and c["random_start"] and c["step_size"] == pytest.approx(1.25 * 0.08)
+        for c in train_calls
+    )
+    assert rec.method == "fgsm-at" and rec.robust_objective is not None
+
+
+def test_adversarial_training_optimizes_on_the_attack_output(monkeypatch):
+    """With the attack replaced by the identity, PGD-AT is exactly standard training (so nothing
+    but the attack's output enters the gradient steps); with the real attack it is not."""
+    X, y = _blobs(n=30, d=2)
+    kw = dict(width=4, epochs=4, batch_size=10, seed=3)
+    std, _ = train_sgd(X, y, **kw)
+    real, _ = rbc.train_pgd_at(X, y, eps=0.3, **kw)
+    monkeypatch.setattr(attacks.PGD, "__call__", lambda self, model, x, y: x.clone())
+    ident, _ = rbc.train_pgd_at(X, y, eps=0.3, **kw)
+    np.testing.assert_array_equal(ident.to_numpy()["U"], std.to_numpy()["U"])
+    np.testing.assert_array_equal(ident.to_numpy()["alpha"], std.to_numpy()["alpha"])
+    assert not np.allclose(real.to_numpy()["U"], std.to_numpy()["U"])
+
+
+@pytest.mark.parametrize("trainer", ["train_pgd_at", "train_fgsm_at"])
+def test_adversarial_records_deterministic(trainer):
+    X, y = _blobs(n=30, d=3)
+    fn = getattr(rbc, trainer)
+    kw = dict(eps=0.2, width=5, epochs=4, batch_size=8, seed=7)
+    (n1, a), (n2, b) = fn(X, y, **kw), fn(X, y, **kw)
+    assert a.loss_history == b.loss_history and a.objective == b.objective
+    assert a.robust_objective == b.robust_objective
+    np.testing.assert_array_equal(n1.to_numpy()["U"], n2.to_numpy()["U"])
+    assert json.loads(json.dumps(a.to_dict()))["settings"]["eps"] == 0.2
+
+
+@pytest.mark.parametrize("trainer", ["train_pgd_at", "train_fgsm_at"])
+def test_adversarial_bad_input(trainer):
+    X, y = _blobs(n=10, d=2)
+    fn = getattr(rbc, trainer)
+    with pytest.raises(ValueError, match="eps must be finite and >= 0"):
+        fn(X, y, eps=-0.1)
+    with pytest.raises(ValueError, match="width must be >= 1"):
+        fn(X, y, eps=0.1, width=0)
+    with pytest.raises(ValueError, match=r"bounds do not contain the data.*dataset\.lower"):
+        fn(X, y, eps=0.1, lower=0.0, upper=1.0)
+    with pytest.raises(ValueError, match="lower must be <= upper"):
+        fn(X, y, eps=0.1, lower=np.array([5.0, -9.0]), upper=np.array([4.0, 9.0]))
+    with pytest.raises(ValueError, match=r"shape \(2,\)"):
+        fn(X, y, eps=0.1, lower=np.zeros(3))
+    if trainer == "train_pgd_at":
+        with pytest.raises(ValueError, match="steps must be >= 1"):
+            fn(X, y, eps=0.1, steps=0)
+
+
+def test_multi_start_with_attack_reports_robust_accuracy():
+    X, y = _blobs(n=30, d=2)
+    Xt, yt = _blobs(n=20, d=2, seed=5)
+    pgd = attacks.PGD(0.3, steps=10, seed=0)
+    df = multi_start(
+        rbc.train_pgd_at,
+        X,
+        y,
+        seeds=2,
+        X_test=Xt,
+        y_test=yt,
+        attack=pgd,
+        eps=0.3,
+        width=4,
+        epochs=5,
+    )
+    assert (df["robust_test_acc"] <= df["test_acc"]).all()
+    assert df["robust_objective"].notna().all() and (df["method"] == "pgd-at").all()
