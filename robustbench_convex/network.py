@@ -14,6 +14,7 @@ The module is a plain ``torch.nn.Module`` made of ``hidden = nn.Linear(d, m)`` a
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -69,8 +70,13 @@ class TwoLayerReLU(nn.Module):
             raise ValueError(f"width must be >= 0, got {width}")
         self.in_features = int(in_features)
         self.width = int(width)
-        self.hidden = nn.Linear(self.in_features, self.width, bias=bias, dtype=dtype, device=device)
-        self.output = nn.Linear(self.width, 1, bias=output_bias, dtype=dtype, device=device)
+        with warnings.catch_warnings():
+            # width 0 (an empty network) makes torch warn that initializing it is a no-op
+            warnings.filterwarnings("ignore", message="Initializing zero-element tensors")
+            self.hidden = nn.Linear(
+                self.in_features, self.width, bias=bias, dtype=dtype, device=device
+            )
+            self.output = nn.Linear(self.width, 1, bias=output_bias, dtype=dtype, device=device)
 
     # ------------------------------------------------------------------ forward / predict
     def forward(self, x: torch.Tensor) -> torch.Tensor:
