@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from robustbench_convex.losses import LOSSES, check_loss, loss_value, robust_loss_value
-from robustbench_convex.patterns import PATTERN_SAMPLERS
+from robustbench_convex.patterns import PATTERN_SAMPLERS, call_sampler
 
 RobustProgram = Literal["certified", "relaxed", "class-aware"]
 ROBUST_PROGRAMS: tuple[str, ...] = ("certified", "relaxed", "class-aware")
@@ -102,9 +102,12 @@ class ConvexReLUProblem:
         n_patterns: number of patterns to sample (default ``DEFAULT_N_PATTERNS``) when
             ``patterns`` is None or a sampler name.
         patterns: an explicit ``(n, P)`` 0/1 array, or the name of a sampler in
-            ``patterns.PATTERN_SAMPLERS`` (``"gaussian"``, ``"class-aware"``, ``"all"`` = every
-            pattern, exact formulation (C), tiny problems only). Default: ``"class-aware"`` for the
-            class-aware program, ``"gaussian"`` otherwise. Samplers see the augmented data.
+            ``patterns.PATTERN_SAMPLERS`` (``"gaussian"``, ``"class-aware"``,
+            ``"class-aware+ones"``, ``"gaps"``, ``"gaps+ones"``, ``"all"`` = every pattern, exact
+            formulation (C), tiny problems only). Samplers that accept the keywords ``eps`` /
+            ``perturbable`` get ``robust_eps`` and the attacked-coordinate mask. Default:
+            ``"class-aware"`` for the class-aware program, ``"gaussian"`` otherwise. Samplers see
+            the augmented data.
         robust_eps: l_inf radius eps >= 0 of the adversary, in the units of ``X``.
         robust: which robust program (see module docstring); ignored when ``robust_eps == 0``.
         stability_penalty: lam > 0 makes the stability constraints of the certified /
@@ -188,7 +191,15 @@ class ConvexReLUProblem:
                 )
             self.pattern_source = patterns
             count = self.n_patterns_requested or DEFAULT_N_PATTERNS
-            D = PATTERN_SAMPLERS[patterns](self.Xa, self.y, count, self.seed)
+            D = call_sampler(
+                patterns,
+                self.Xa,
+                self.y,
+                count,
+                self.seed,
+                eps=self.robust_eps,
+                perturbable=self.perturbable,
+            )
         else:
             self.pattern_source = "given"
             D = np.asarray(patterns, dtype=np.float64)

@@ -10,22 +10,37 @@ A pattern set is an ``(n, P)`` float64 array of 0/1 entries: column ``i`` is the
   class-aware certified program (Rc) of MATH.md section 6).
 - :func:`enumerate_patterns`: every distinct pattern of a generic direction (all open cells of the
   hyperplane arrangement {h : x_k^T h = 0}); an exact oracle for tiny problems only.
+- :func:`gap_patterns`: hyperplanes ``x^T g = t`` placed in gaps of the projected data, so that
+  every training point is at least ``eps * ||g||_1`` away: patterns that stay feasible under the
+  stability constraints of the certified robust program (R) (MATH.md section 6).
+- :func:`split_by_class`: the class-aware transform of any pattern set (one-class detectors).
+- :func:`patterns_from_network`: the activation patterns of an existing ``TwoLayerReLU``.
+
+Named samplers live in :data:`PATTERN_SAMPLERS`; :func:`call_sampler` calls one, passing the
+optional keywords ``eps`` (the l_inf radius of a robust program) and ``perturbable`` (mask of the
+attacked coordinates of the augmented data) to samplers whose signature accepts them.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from itertools import combinations, product
+from typing import Any
 
 import numpy as np
 
 __all__ = [
     "PATTERN_SAMPLERS",
+    "call_sampler",
     "class_aware_patterns",
     "count_patterns_upper_bound",
     "enumerate_patterns",
+    "gap_patterns",
+    "patterns_from_network",
     "sample_patterns",
+    "split_by_class",
     "unique_patterns",
 ]
 
@@ -75,23 +90,200 @@ def sample_patterns(X: np.ndarray, n_patterns: int, seed: int = 0) -> np.ndarray
     return unique_patterns((X @ H >= 0).astype(np.float64))
 
 
+def split_by_class(patterns: np.ndarray, y: np.ndarray, *, add_ones: bool = False) -> np.ndarray:
+    """The class-aware transform of a pattern set (MATH.md section 6, (Rc)).
+
+    Every column ``d`` becomes ``d * 1[y = +1]`` (zero on every negative: a detector of class +1,
+    robustly silent on class -1 in the class-aware program) and ``d * 1[y = -1]``. With
+    ``add_ones=True`` the all-active pattern (a linear block) is appended.
+
+    Args:
+        patterns: 0/1 array ``(n, P)``.
+        y: labels ``(n,)`` in {-1, +1}.
+
+    Returns:
+        ``(n, P')`` float64 0/1 array, duplicates and all-zero columns dropped (``P' <= 2P + 1``).
+    """
+    patterns = np.asarray(patterns, dtype=np.float64)
+    if patterns.ndim != 2:
+        raise ValueError(f"patterns must be a 2-D (n, P) array, got shape {patterns.shape}")
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    if y.shape[0] != patterns.shape[0]:
+        raise ValueError(f"y has {y.shape[0]} entries but patterns has {patterns.shape[0]} rows")
+    pos = (y > 0).astype(np.float64)[:, None]
+    blocks = [patterns * pos, patterns * (1.0 - pos)]
+    if add_ones:
+        blocks.append(np.ones((patterns.shape[0], 1)))
+    return unique_patterns(np.hstack(blocks))
+
+
 def class_aware_patterns(
-    X: np.ndarray, y: np.ndarray, n_patterns: int, seed: int = 0
+    X: np.ndarray, y: np.ndarray, n_patterns: int, seed: int = 0, *, add_ones: bool = False
 ) -> np.ndarray:
     """Patterns for the class-aware certified program (Rc): each Gaussian pattern restricted to
     the positive examples (zero on every negative: a detector of class +1, robustly silent on
-    class -1) and, separately, restricted to the negatives.
+    class -1) and, separately, restricted to the negatives (see :func:`split_by_class`).
 
     ``ceil(n_patterns / 2)`` directions are drawn, so about ``n_patterns`` patterns come back
-    (fewer after dropping duplicates and all-zero columns). Returns ``(n, P)`` float64 0/1.
+    (fewer after dropping duplicates and all-zero columns); ``add_ones=True`` appends the
+    all-active pattern (one more column). Returns ``(n, P)`` float64 0/1.
     """
     X = _check_matrix(X)
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     if y.shape[0] != X.shape[0]:
         raise ValueError(f"y has {y.shape[0]} entries but X has {X.shape[0]} rows")
     base = sample_patterns(X, max(1, math.ceil(n_patterns / 2)), seed)
-    pos = (y > 0).astype(np.float64)[:, None]
-    return unique_patterns(np.hstack([base * pos, base * (1.0 - pos)]))
+    return split_by_class(base, y, add_ones=add_ones)
+
+
+def _infer_perturbable(X: np.ndarray, perturbable: Any) -> np.ndarray:
+    if perturbable is None:
+        mask = np.ones(X.shape[1], dtype=bool)
+        if X.shape[1] > 1 and np.all(X[:, -1] == 1.0):
+            mask[-1] = False  # the ones column appended for hidden biases
+        return mask
+    mask = np.asarray(perturbable, dtype=bool).reshape(-1)
+    if mask.shape[0] != X.shape[1]:
+        raise ValueError(f"perturbable must have {X.shape[1]} entries (one per column of X)")
+    return mask
+
+
+def gap_patterns(
+    X: np.ndarray,
+    y: np.ndarray | None,
+    n_patterns: int,
+    seed: int = 0,
+    *,
+    eps: float = 0.0,
+    perturbable: np.ndarray | None = None,
+    max_support: int | None = None,
+    max_tries: int | None = None,
+    add_ones: bool = False,
+) -> np.ndarray:
+    """Patterns of hyperplanes placed in gaps of the projected training data.
+
+    For a random direction ``g`` (zero on the bias coordinate; its support size is drawn
+    log-uniformly from 1 to ``max_support``, since sparse directions have small ``||g||_1``) the
+    data are projected, ``p_k = x_k^T g``, and sorted. A gap between consecutive projections wider
+    than ``2 eps ||g||_1`` admits the threshold ``t`` at its midpoint, and then every training
+    point is at least ``eps ||g||_1`` away from the hyperplane: the pattern ``1[x^T g - t >= 0]``
+    is stable on every l_inf ball of radius ``eps``, so the block ``v = (g, -t)`` satisfies the
+    certified program's constraint ``(2 D - I) Xa v >= eps ||v||_1'`` strictly (the block is not
+    forced to zero). Of the admissible gaps the most balanced split is taken. Directions without
+    an admissible gap are redrawn, up to ``max_tries`` draws.
+
+    Args:
+        X: augmented data ``(n, d_aug)``: it needs a constant (bias) coordinate, which carries
+            the threshold.
+        y: labels (unused; accepted for the sampler protocol).
+        n_patterns: number of patterns wanted.
+        eps: l_inf radius (>= 0) in the units of ``X``; 0 accepts any gap.
+        perturbable: ``(d_aug,)`` bool mask of attacked coordinates (default: every column but
+            a trailing all-ones column).
+        max_support: largest support of ``g`` (default: all perturbable coordinates).
+        max_tries: directions drawn at most (default ``50 * n_patterns``).
+        add_ones: append the all-active pattern (always stable: a linear block).
+
+    Returns:
+        ``(n, P)`` float64 0/1 array, ``P <= n_patterns`` (fewer when the data have few wide
+        gaps: real data at large eps often admit only hyperplanes that cut off a few outliers).
+    """
+    X = _check_matrix(X)
+    if isinstance(n_patterns, bool) or not isinstance(n_patterns, (int, np.integer)):
+        raise TypeError(f"n_patterns must be an int, got {type(n_patterns).__name__}")
+    if n_patterns < 1:
+        raise ValueError(f"n_patterns must be >= 1, got {n_patterns}")
+    eps = float(eps)
+    if not np.isfinite(eps) or eps < 0:
+        raise ValueError(f"eps must be finite and >= 0, got {eps}")
+    mask = _infer_perturbable(X, perturbable)
+    fixed = np.flatnonzero(~mask)
+    if not any(np.ptp(X[:, j]) == 0 and X[0, j] != 0 for j in fixed):
+        raise ValueError(
+            "gap_patterns places thresholds with the bias coordinate, but X has no constant "
+            "non-perturbable column; use bias=True (ConvexReLUProblem appends it)"
+        )
+    free = np.flatnonzero(mask)
+    if free.size == 0:
+        raise ValueError("gap_patterns needs at least one perturbable coordinate")
+    top = free.size if max_support is None else max(1, min(int(max_support), free.size))
+    tries = 50 * int(n_patterns) if max_tries is None else int(max_tries)
+    rng = np.random.default_rng(seed)
+    n = X.shape[0]
+    found: list[np.ndarray] = []
+    seen: set[bytes] = set()
+    for _ in range(tries):
+        if len(found) >= n_patterns:
+            break
+        k = int(np.clip(np.round(np.exp(rng.uniform(0.0, np.log(top)))), 1, top))
+        support = rng.choice(free, size=k, replace=False)
+        g = rng.standard_normal(k)
+        proj = X[:, support] @ g
+        order = np.sort(proj)
+        need = 2.0 * eps * np.abs(g).sum()
+        gaps = np.diff(order)
+        valid = np.flatnonzero(gaps > max(need, 1e-12 * (1.0 + np.abs(order).max())))
+        if valid.size == 0:
+            continue
+        balance = np.minimum(valid + 1, n - valid - 1)
+        j = valid[np.argmax(balance)]
+        t = 0.5 * (order[j] + order[j + 1])
+        pattern = (proj - t >= 0).astype(np.float64)
+        if rng.random() < 0.5:
+            pattern = 1.0 - pattern  # the direction -g
+        key = pattern.astype(np.uint8).tobytes()
+        if key not in seen:
+            seen.add(key)
+            found.append(pattern)
+    if add_ones:
+        found.append(np.ones(n))
+    if not found:
+        return np.zeros((n, 0))
+    return unique_patterns(np.column_stack(found))
+
+
+def patterns_from_network(
+    net: Any,
+    X: Any,
+    *,
+    class_aware: bool = False,
+    y: np.ndarray | None = None,
+    add_ones: bool = False,
+) -> np.ndarray:
+    """The activation patterns of an existing one-hidden-layer network on data ``X``, to seed a
+    convex program (``ConvexReLUProblem(..., patterns=...)``), e.g. with the arrangement of a
+    network trained by ``train_pgd_at``.
+
+    Args:
+        net: a ``TwoLayerReLU`` (anything with ``to_numpy()`` giving ``U``, ``b``).
+        X: inputs ``(n, d)`` *without* the bias column (the network's own input space).
+        class_aware: apply :func:`split_by_class` (needs ``y``): the patterns for (Rc).
+        y: labels ``(n,)`` in {-1, +1} (only with ``class_aware``).
+        add_ones: append the all-active pattern.
+
+    Returns:
+        ``(n, P)`` float64 0/1 array: column ``j`` is ``1[u_j^T x_k + b_j >= 0]`` (duplicates and
+        all-zero columns dropped, so ``P <= width``; more with ``class_aware``).
+    """
+    if not hasattr(net, "to_numpy"):
+        raise TypeError(f"net must be a TwoLayerReLU (with to_numpy()), got {type(net).__name__}")
+    weights = net.to_numpy()
+    U, b = weights["U"], weights["b"]
+    X = _check_matrix(X)
+    if X.shape[1] != U.shape[1]:
+        raise ValueError(
+            f"X has {X.shape[1]} features but the network has {U.shape[1]} inputs "
+            "(pass the data without the bias column)"
+        )
+    pre = X @ U.T + (0.0 if b is None else b)
+    D = (pre >= 0).astype(np.float64)
+    if class_aware:
+        if y is None:
+            raise ValueError("class_aware=True needs the labels y")
+        return split_by_class(D, y, add_ones=add_ones)
+    if add_ones:
+        D = np.hstack([D, np.ones((X.shape[0], 1))])
+    return unique_patterns(D)
 
 
 def count_patterns_upper_bound(n: int, rank: int) -> int:
@@ -181,6 +373,38 @@ def enumerate_patterns(
 PATTERN_SAMPLERS: dict[str, Callable[..., np.ndarray]] = {
     "gaussian": lambda X, y, n_patterns, seed: sample_patterns(X, n_patterns, seed),
     "class-aware": class_aware_patterns,
+    "class-aware+ones": lambda X, y, n_patterns, seed: class_aware_patterns(
+        X, y, n_patterns, seed, add_ones=True
+    ),
+    "gaps": gap_patterns,
+    "gaps+ones": lambda X, y, n_patterns, seed, eps=0.0, perturbable=None: gap_patterns(
+        X, y, n_patterns, seed, eps=eps, perturbable=perturbable, add_ones=True
+    ),
     "all": lambda X, y, n_patterns, seed: enumerate_patterns(X, seed=seed),
 }
-"""Named pattern generators: ``fn(X_augmented, y, n_patterns, seed) -> (n, P)`` 0/1 array."""
+"""Named pattern generators: ``fn(X_augmented, y, n_patterns, seed, **options) -> (n, P)`` 0/1
+array. Optional keywords ``eps`` and ``perturbable`` are passed by :func:`call_sampler` to the
+samplers that accept them ("gaps", "gaps+ones")."""
+
+
+def call_sampler(
+    name: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    n_patterns: int,
+    seed: int = 0,
+    **options: Any,
+) -> np.ndarray:
+    """Call ``PATTERN_SAMPLERS[name](X, y, n_patterns, seed, ...)`` passing those of ``options``
+    (e.g. ``eps``, ``perturbable``) that the sampler's signature accepts; the others are ignored,
+    so samplers registered with the plain four-argument signature keep working."""
+    if name not in PATTERN_SAMPLERS:
+        raise ValueError(f"unknown pattern sampler {name!r}; known: {sorted(PATTERN_SAMPLERS)}")
+    fn = PATTERN_SAMPLERS[name]
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):  # builtins without a signature
+        params = {}
+    takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    accepted = {k: v for k, v in options.items() if takes_all or k in params}
+    return fn(X, y, n_patterns, seed, **accepted)
