@@ -679,7 +679,7 @@ _SPECS: dict[str, _Spec] = {
             280,
             120,
             10,
-            ("teacher f(x) <= 0", "teacher f(x) > 0"),
+            ("f(x) <= 0", "f(x) > 0"),
             "planted two-layer ReLU teacher (5 neurons) on Gaussian inputs in 10-D",
             _build_teacher,
         ),
