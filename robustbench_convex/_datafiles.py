@@ -289,7 +289,6 @@ def _ensure_files(
                 "or place the files by hand.",
             )
         )
-    failures = []
     for name in files:
         try:
             download_file(
@@ -299,11 +298,11 @@ def _ensure_files(
                 progress=progress,
             )
         except OSError as exc:
-            failures.append(f"{name}: {exc}")
-    if failures:
-        raise DatasetNotAvailableError(
-            _missing_message(fam, files, root, "Downloading failed: " + " | ".join(failures))
-        )
+            # stop at the first file no mirror serves: offline, the others would only time out
+            still = [f for f in files if not (root / fam.name / f).is_file()]
+            raise DatasetNotAvailableError(
+                _missing_message(fam, still, root, f"Downloading {name} failed: {exc}")
+            ) from exc
 
 
 # --------------------------------------------------------------------------------------------
@@ -449,16 +448,19 @@ def load_cifar10_split(
             with (source / batch).open("rb") as stream:
                 parts.append(_read_cifar_batch(stream, str(source / batch)))
     else:
-        with tarfile.open(source, "r:gz") as archive:
-            for batch in _CIFAR_BATCHES[split]:
-                member = f"{_CIFAR_FOLDER}/{batch}"
-                try:
-                    extracted = archive.extractfile(member)
-                except KeyError:
-                    extracted = None
-                if extracted is None:
-                    raise ValueError(f"{source} has no member {member}")
-                parts.append(_read_cifar_batch(io.BytesIO(extracted.read()), f"{source}:{member}"))
+        wanted = {f"{_CIFAR_FOLDER}/{batch}": batch for batch in _CIFAR_BATCHES[split]}
+        found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        with tarfile.open(source, "r|gz") as archive:  # one sequential pass
+            for member in archive:
+                if member.name in wanted and member.isfile():
+                    stream = archive.extractfile(member)
+                    assert stream is not None
+                    where = f"{source}:{member.name}"
+                    found[wanted[member.name]] = _read_cifar_batch(io.BytesIO(stream.read()), where)
+        absent = [b for b in _CIFAR_BATCHES[split] if b not in found]
+        if absent:
+            raise ValueError(f"{source} lacks {', '.join(_CIFAR_FOLDER + '/' + b for b in absent)}")
+        parts = [found[b] for b in _CIFAR_BATCHES[split]]
     images = np.concatenate([p[0] for p in parts])
     labels = np.concatenate([p[1] for p in parts])
     return images, labels

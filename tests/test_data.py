@@ -563,8 +563,11 @@ def test_load_dataset_downloads_missing_files(fake_mnist_root, tmp_path, monkeyp
     # a failing mirror gives the offline error, with the reason
     broken = dataclasses.replace(fam, mirrors=((tmp_path / "void").as_uri() + "/",), md5={})
     monkeypatch.setitem(_datafiles.FAMILIES, "mnist", broken)
-    with pytest.raises(DatasetNotAvailableError, match="Downloading failed"):
+    with pytest.raises(DatasetNotAvailableError, match=r"Downloading train-images.* failed") as e:
         load_dataset("mnist-2v8", data_dir=tmp_path / "fresh", download=True)
+    for name in ("train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz"):
+        assert name in str(e.value)  # every missing file is named, though only one was tried
+    assert list((tmp_path / "fresh" / "mnist").iterdir()) == []  # no partial file left
 
 
 def test_loaded_arrays_are_independent_copies():
