@@ -1,0 +1,242 @@
+"""Evaluate one trained model on a sweep's evaluation grid, with the shared ``attacks`` module only.
+
+For a model, a data set and an :class:`~robustbench_convex.sweep.EvalSpec`:
+
+* clean accuracy on the evaluated test points;
+* per eps and per gradient attack (``attacks.FGSM``, ``attacks.PGD`` with restarts): robust
+  accuracy (correct at x *and* at the attack's output, ``attacks.evaluation.robust_mask``);
+* for models of width <= ``exact_max_width``, on the first ``exact_max_points`` test points:
+  the LP-certified accuracy (``attacks.lp_certify``) and the exact accuracy (``attacks.exact``,
+  MILP), and the point-by-point *sandwich* ``certified => exact-robust => PGD-robust``. A violation
+  is a soundness bug in an attack or the verifier: it is recorded (``sandwich_ok = False``, a note
+  in the record) and reported loudly (a ``SoundnessWarning`` and the report's warnings section).
+
+No attack is implemented here.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["EvalOutput", "evaluate_model"]
+
+
+@dataclass
+class EvalOutput:
+    """Partial records (dicts with the attack-specific fields of ``ResultRecord``), the sanity
+    table (list of row dicts, empty when not run) and warnings raised along the way."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    sanity: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _attack_for(name: str, eps: float, spec: Any, lower: np.ndarray, upper: np.ndarray):
+    import attacks
+
+    if name == "fgsm":
+        return attacks.FGSM(eps, norm=spec.norm, lower=lower, upper=upper)
+    return attacks.PGD(
+        eps,
+        steps=spec.pgd_steps,
+        step_size=spec.pgd_step_size,
+        restarts=spec.pgd_restarts,
+        norm=spec.norm,
+        random_start=True,
+        lower=lower,
+        upper=upper,
+        seed=spec.attack_seed,
+    )
+
+
+def _row(attack: str, eps: float, n: int, clean: float, robust: float | None, t: float, **kw):
+    row = {
+        "attack": attack,
+        "eps": float(eps),
+        "n_eval": int(n),
+        "clean_acc": float(clean),
+        "robust_acc": None if robust is None else float(robust),
+        "certified_acc": None,
+        "exact_acc": None,
+        "exact_acc_upper": None,
+        "sandwich_ok": None,
+        "eval_time": float(t),
+        "notes": "",
+    }
+    row.update(kw)
+    return row
+
+
+def evaluate_model(
+    model: Any, dataset: Any, spec: Any, *, sanity: bool = False, notes: list[str] | None = None
+) -> EvalOutput:
+    """Evaluate ``model`` on ``dataset``'s test split with the grid ``spec`` (an ``EvalSpec``).
+
+    Args:
+        model: a ``TwoLayerReLU`` (one logit per row).
+        dataset: a ``Dataset`` (test split, bounds).
+        spec: the evaluation grid.
+        sanity: also run ``attacks.sanity_checks`` (on ``spec.sanity_max_points`` test points).
+        notes: appended to every row's notes (e.g. "collapsed").
+    """
+    import attacks
+    from attacks.evaluation import robust_mask
+
+    out = EvalOutput()
+    # writable copies: the Dataset's arrays are read-only and torch warns about those
+    lower, upper = np.array(dataset.lower), np.array(dataset.upper)
+    n_eval = dataset.n_test if spec.n_eval is None else min(spec.n_eval, dataset.n_test)
+    X = dataset.X_test[:n_eval]
+    y = dataset.y_test[:n_eval]
+    t0 = time.perf_counter()
+    clean = attacks.model_margins(model, X, y) > 0
+    clean_acc = float(clean.mean())
+    base_note = "; ".join(notes or [])
+    out.rows.append(
+        _row("clean", 0.0, n_eval, clean_acc, clean_acc, time.perf_counter() - t0, notes=base_note)
+    )
+
+    pgd_robust: dict[float, np.ndarray] = {}
+    for eps in spec.eps:
+        for name in spec.attacks:
+            t0 = time.perf_counter()
+            _, robust = robust_mask(model, X, y, _attack_for(name, eps, spec, lower, upper))
+            if name == "pgd":
+                pgd_robust[eps] = robust
+            out.rows.append(
+                _row(
+                    name,
+                    eps,
+                    n_eval,
+                    clean_acc,
+                    float(robust.mean()),
+                    time.perf_counter() - t0,
+                    notes=base_note,
+                )
+            )
+
+    verify = spec.exact and spec.norm == "inf" and model.width <= spec.exact_max_width
+    if spec.exact and not verify:
+        out.warnings.append(
+            f"exact verification skipped: width {model.width} > exact_max_width "
+            f"{spec.exact_max_width}"
+        )
+    if verify:
+        k = min(spec.exact_max_points, n_eval)
+        Xs, ys = X[:k], y[:k]
+        clean_k = float(clean[:k].mean())
+        for eps in spec.eps:
+            t0 = time.perf_counter()
+            cert = attacks.lp_certify(model, Xs, ys, eps, lower, upper)
+            t_lp = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            ex = attacks.exact(
+                model,
+                Xs,
+                ys,
+                eps,
+                lower,
+                upper,
+                time_limit=spec.exact_time_limit,
+                mode="decide",
+            )
+            t_ex = time.perf_counter() - t0
+            certified = np.asarray(cert.certified, dtype=bool)
+            exact_robust = np.asarray(ex.robust, dtype=bool)
+            undecided = ~np.asarray(ex.decided, dtype=bool)
+            msgs = []
+            ok = True
+            if np.any(certified & ~exact_robust & ~undecided):
+                ok = False
+                msgs.append(
+                    f"SOUNDNESS: {int(np.sum(certified & ~exact_robust & ~undecided))} point(s) "
+                    "LP-certified but not robust by the MILP"
+                )
+            if eps in pgd_robust:
+                broken = exact_robust & ~pgd_robust[eps][:k]
+                if broken.any():
+                    ok = False
+                    msgs.append(
+                        f"SOUNDNESS: {int(broken.sum())} point(s) proven robust by the MILP but "
+                        "broken by PGD"
+                    )
+            if undecided.any():
+                msgs.append(f"{int(undecided.sum())} MILP(s) hit the time limit")
+            for m in msgs:
+                if m.startswith("SOUNDNESS"):
+                    text = f"eps={eps:g}: {m}"
+                    out.warnings.append(text)
+                    warnings.warn(text, attacks.SoundnessWarning, stacklevel=2)
+            note = "; ".join([base_note, *msgs]).strip("; ")
+            exact_acc = float(ex.robust_accuracy)
+            exact_up = float(ex.robust_accuracy_upper)
+            cert_acc = float(cert.certified_accuracy)
+            out.rows.append(
+                _row(
+                    "exact",
+                    eps,
+                    k,
+                    clean_k,
+                    exact_acc,
+                    t_ex,
+                    certified_acc=cert_acc,
+                    exact_acc=exact_acc,
+                    exact_acc_upper=exact_up,
+                    sandwich_ok=ok,
+                    notes=note,
+                )
+            )
+            out.rows.append(
+                _row(
+                    "lp-certified",
+                    eps,
+                    k,
+                    clean_k,
+                    cert_acc,
+                    t_lp,
+                    certified_acc=cert_acc,
+                    exact_acc=exact_acc,
+                    exact_acc_upper=exact_up,
+                    sandwich_ok=ok,
+                    notes=note,
+                )
+            )
+
+    if sanity:
+        k = min(spec.sanity_max_points, n_eval)
+        eps_s = spec.sanity_eps if spec.sanity_eps is not None else spec.eps[len(spec.eps) // 2]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", attacks.SoundnessWarning)
+            table = attacks.sanity_checks(
+                model,
+                X[:k],
+                y[:k],
+                [0.0, eps_s],
+                norm=spec.norm,
+                lower=lower,
+                upper=upper,
+                steps=spec.pgd_steps,
+                restarts=max(1, spec.pgd_restarts),
+                seed=spec.attack_seed,
+                exact=bool(verify),
+                n_exact=min(spec.exact_max_points, k),
+                time_limit=spec.exact_time_limit,
+            )
+        for row in table.to_dict(orient="records"):
+            out.sanity.append(
+                {
+                    "check": str(row["check"]),
+                    "passed": bool(row["passed"]),
+                    "detail": str(row["detail"]),
+                    "eps": float(eps_s),
+                    "n": int(k),
+                }
+            )
+            if not row["passed"]:
+                out.warnings.append(f"sanity check failed at eps={eps_s:g}: {row['check']}")
+    return out

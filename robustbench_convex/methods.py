@@ -1,0 +1,594 @@
+"""The registry of training methods a sweep can run: method key -> how to train it.
+
+Every method takes a :class:`~robustbench_convex.data.Dataset`, its settings (validated against
+the registry's allowed keys) and a seed, and returns a :class:`TrainOutput`: the trained
+:class:`~robustbench_convex.network.TwoLayerReLU` and a flat, JSON-friendly ``info`` dict with the
+same keys for every method (objective, status, solver, time, program, is_certificate, n_active,
+nominal_objective, notes), plus a per-iteration ``history`` (ADMM: for the convergence plot).
+
+Keys:
+
+* ``convex-admm``, ``convex-cvxpy``: the sampled convex program (C_s), nominal, by ADMM / CVXPY;
+* ``convex-scp``: the sampled convex program via :func:`~robustbench_convex.solve_scp`;
+* ``convex-robust-certified``, ``convex-robust-relaxed``, ``convex-robust-class-aware``: the robust
+  convex programs (MATH.md section 6) at radius ``eps`` (``solver = "cvxpy"`` or ``"admm"``);
+* ``sgd``, ``pgd-at``, ``fgsm-at``: the back-propagation baselines of
+  :mod:`robustbench_convex.baselines`.
+
+Conventions shared by all methods (so that numbers compare): ``beta`` is the weight decay of the
+objective ``sum_k loss_k + beta/2 * sum_j (||u_j||^2 + b_j^2 + alpha_j^2)`` (the baselines' argument
+``weight_decay``); ``info["nominal_objective"]`` is that objective of the returned network on the
+training set, computed here the same way for every method. ``info["objective"]`` is what the
+method itself optimized (the convex objective, or the baseline's nominal objective).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+__all__ = [
+    "METHODS",
+    "MethodEntry",
+    "ParamSpec",
+    "TrainOutput",
+    "list_methods",
+    "train_method",
+    "validate_params",
+]
+
+MethodKind = Literal["convex", "baseline"]
+
+
+# ------------------------------------------------------------------------------ parameter specs
+@dataclass(frozen=True)
+class ParamSpec:
+    """One allowed setting of a method: its default and how to check a value.
+
+    ``kind``: ``"float>=0"``, ``"float>0"``, ``"int>=1"``, ``"int>=0"``, ``"bool"``, ``"str"``
+    (one of ``choices`` when given); ``optional``: None is accepted."""
+
+    default: Any
+    kind: str
+    choices: tuple[str, ...] | None = None
+    optional: bool = False
+    help: str = ""
+
+    def check(self, where: str, value: Any) -> Any:
+        """Return the validated value or raise ValueError / TypeError naming ``where``."""
+        if value is None:
+            if self.optional:
+                return None
+            raise ValueError(f"{where}: must not be null")
+        kind = self.kind
+        if kind == "bool":
+            if not isinstance(value, bool):
+                raise TypeError(f"{where}: must be true or false, got {value!r}")
+            return value
+        if kind == "str":
+            if not isinstance(value, str):
+                raise TypeError(f"{where}: must be a string, got {value!r}")
+            if self.choices is not None and value not in self.choices:
+                raise ValueError(f"{where}: must be one of {list(self.choices)}, got {value!r}")
+            return value
+        if kind.startswith("int"):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise TypeError(f"{where}: must be an integer, got {value!r}")
+            lo = 1 if kind == "int>=1" else 0
+            if value < lo:
+                raise ValueError(f"{where}: must be >= {lo}, got {value}")
+            return int(value)
+        if kind.startswith("float"):
+            if isinstance(value, bool) or not isinstance(
+                value, (int, float, np.integer, np.floating)
+            ):
+                raise TypeError(f"{where}: must be a number, got {value!r}")
+            value = float(value)
+            if not math.isfinite(value):
+                raise ValueError(f"{where}: must be finite, got {value}")
+            if kind == "float>0" and value <= 0:
+                raise ValueError(f"{where}: must be > 0, got {value}")
+            if value < 0:
+                raise ValueError(f"{where}: must be >= 0, got {value}")
+            return value
+        raise AssertionError(f"unknown parameter kind {kind!r}")  # pragma: no cover
+
+
+_LOSS = ParamSpec("squared", "str", choices=("squared", "hinge", "logistic"), help="loss")
+_BETA = ParamSpec(1e-3, "float>=0", help="weight decay beta (objective convention above)")
+
+_CONVEX_COMMON: dict[str, ParamSpec] = {
+    "loss": _LOSS,
+    "beta": _BETA,
+    "n_patterns": ParamSpec(None, "int>=1", optional=True, help="patterns to sample"),
+    "patterns": ParamSpec(
+        None, "str", choices=("gaussian", "class-aware", "all"), optional=True, help="sampler"
+    ),
+    "bias": ParamSpec(True, "bool", help="hidden biases"),
+}
+_ADMM: dict[str, ParamSpec] = {
+    "rho": ParamSpec(None, "float>0", optional=True, help="ADMM penalty (None: solver default)"),
+    "max_iter": ParamSpec(None, "int>=1", optional=True, help="ADMM iterations (None: default)"),
+    "tol": ParamSpec(None, "float>0", optional=True, help="ADMM tolerance (None: default)"),
+    "time_limit": ParamSpec(None, "float>0", optional=True, help="seconds"),
+    "history_every": ParamSpec(1, "int>=1", help="record the history every k iterations"),
+    "track_accuracy": ParamSpec(
+        True, "bool", help="record train/test accuracy per iteration (convergence plot)"
+    ),
+}
+_CVXPY: dict[str, ParamSpec] = {
+    "cvxpy_solver": ParamSpec(
+        None, "str", optional=True, help="CVXPY solver name (None: MOSEK if licensed, Clarabel)"
+    ),
+}
+_ROBUST: dict[str, ParamSpec] = {
+    "eps": ParamSpec(0.1, "float>=0", help="l_inf radius of the adversary (input units)"),
+    "solver": ParamSpec("cvxpy", "str", choices=("cvxpy", "admm"), help="which solver"),
+}
+_STABILITY = {
+    "stability_penalty": ParamSpec(
+        None, "float>0", optional=True, help="soft stability constraints (None: hard)"
+    )
+}
+_SCP: dict[str, ParamSpec] = {
+    "loss": _LOSS,
+    "beta": _BETA,
+    "n_neurons": ParamSpec(32, "int>=1", help="neurons of the sampled convex program"),
+    "bias": ParamSpec(True, "bool", help="hidden biases"),
+    "scp_method": ParamSpec("fista", "str", choices=("fista", "cvxpy"), help="inner solver"),
+    "max_iter": ParamSpec(None, "int>=1", optional=True, help="FISTA iterations (None: default)"),
+    "tol": ParamSpec(None, "float>0", optional=True, help="FISTA tolerance (None: default)"),
+    "time_limit": ParamSpec(None, "float>0", optional=True, help="seconds"),
+}
+_SGD: dict[str, ParamSpec] = {
+    "loss": ParamSpec("logistic", "str", choices=("squared", "hinge", "logistic"), help="loss"),
+    "beta": _BETA,
+    "width": ParamSpec(64, "int>=1", help="hidden neurons"),
+    "optimizer": ParamSpec("adam", "str", choices=("adam", "sgd")),
+    "epochs": ParamSpec(200, "int>=1"),
+    "batch_size": ParamSpec(None, "int>=1", optional=True, help="None: full batch"),
+    "lr": ParamSpec(1e-2, "float>0"),
+    "early_stopping": ParamSpec(None, "int>=1", optional=True),
+    "momentum": ParamSpec(0.9, "float>=0"),
+    "bias": ParamSpec(True, "bool"),
+    "output_bias": ParamSpec(False, "bool"),
+}
+_AT: dict[str, ParamSpec] = {
+    "eps": ParamSpec(0.1, "float>=0", help="l_inf training radius (input units)"),
+    "step_size": ParamSpec(None, "float>0", optional=True),
+    "eval_steps": ParamSpec(20, "int>=1"),
+}
+
+
+# ------------------------------------------------------------------------------------ output
+@dataclass
+class TrainOutput:
+    """A trained model and what the method reports about it.
+
+    ``info`` keys (always present): method, kind, objective, nominal_objective, status, solver,
+    time (seconds of training), program, is_certificate, n_active, width, train_acc, notes
+    (list of strings), settings (the resolved settings), plus method-specific extras.
+    ``history``: per-iteration dicts (ADMM: iteration, time, objective, ... and train/test
+    accuracy when tracked); empty for methods without one.
+    """
+
+    model: Any  # TwoLayerReLU
+    info: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MethodEntry:
+    """A registry entry: ``train(dataset, settings, seed) -> TrainOutput``."""
+
+    key: str
+    kind: MethodKind
+    description: str
+    params: Mapping[str, ParamSpec]
+    train: Callable[[Any, dict[str, Any], int], TrainOutput]
+
+    def defaults(self) -> dict[str, Any]:
+        return {k: p.default for k, p in self.params.items()}
+
+
+# ------------------------------------------------------------------------------- helpers
+def _nominal_objective(model: Any, dataset: Any, loss: str, beta: float) -> float:
+    from robustbench_convex.losses import loss_value
+
+    logits = model.decision_function(dataset.X_train)
+    return float(loss_value(loss, logits, dataset.y_train)) + beta * model.weight_decay()
+
+
+def _accuracy(model: Any, X: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(y * model.decision_function(X) > 0))
+
+
+def _finish(
+    model: Any,
+    dataset: Any,
+    settings: dict[str, Any],
+    *,
+    method: str,
+    kind: MethodKind,
+    objective: float,
+    status: str,
+    solver: str,
+    seconds: float,
+    program: str,
+    is_certificate: bool,
+    notes: list[str],
+    history: list[dict[str, Any]] | None = None,
+    **extra: Any,
+) -> TrainOutput:
+    n_active = int(model.n_active()) if model.width else 0
+    notes = list(notes)
+    if n_active == 0:
+        notes.append(
+            "collapsed: the trained network has 0 active ReLU neurons (a constant predictor)"
+        )
+    info = {
+        "method": method,
+        "kind": kind,
+        "objective": float(objective),
+        "nominal_objective": _nominal_objective(
+            model, dataset, settings["loss"], float(settings["beta"])
+        ),
+        "status": status,
+        "solver": solver,
+        "time": float(seconds),
+        "program": program,
+        "is_certificate": bool(is_certificate),
+        "n_active": n_active,
+        "width": int(model.width),
+        "collapsed": n_active == 0,
+        "train_acc": _accuracy(model, dataset.X_train, dataset.y_train),
+        "notes": notes,
+        "settings": dict(settings),
+        **extra,
+    }
+    return TrainOutput(model=model, info=info, history=list(history or []))
+
+
+def _problem(dataset: Any, settings: dict[str, Any], seed: int, **robust: Any):
+    from robustbench_convex.formulations import ConvexReLUProblem
+
+    kwargs: dict[str, Any] = {
+        "loss": settings["loss"],
+        "beta": settings["beta"],
+        "n_patterns": settings["n_patterns"],
+        "patterns": settings["patterns"],
+        "bias": settings["bias"],
+        "seed": seed,
+    }
+    kwargs.update(robust)
+    return ConvexReLUProblem(dataset.X_train, dataset.y_train, **kwargs)
+
+
+def _admm_kwargs(settings: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: settings[k] for k in ("rho", "max_iter", "tol", "time_limit", "history_every")
+        if settings.get(k) is not None
+    }
+
+
+def _accuracy_callback(dataset: Any, problem: Any) -> Callable[[int, Any], dict[str, float]]:
+    """ADMM callback: train / test accuracy of the iterate's recovered network."""
+    from robustbench_convex.solution import recover_network
+
+    def callback(iteration: int, state: Any) -> dict[str, float]:
+        V = _get(state, "V")
+        W = _get(state, "W")
+        if V is None or W is None:
+            return {}
+        net = recover_network(np.asarray(V), np.asarray(W), bias=problem.bias)
+        return {
+            "train_acc": _accuracy(net, dataset.X_train, dataset.y_train),
+            "test_acc": _accuracy(net, dataset.X_test, dataset.y_test),
+        }
+
+    return callback
+
+
+def _get(state: Any, name: str) -> Any:
+    if isinstance(state, Mapping):
+        return state.get(name)
+    return getattr(state, name, None)
+
+
+def _solve(problem: Any, dataset: Any, settings: dict[str, Any], solver: str):
+    if solver == "admm":
+        from robustbench_convex.solvers.admm import solve_admm
+
+        callback = _accuracy_callback(dataset, problem) if settings.get("track_accuracy") else None
+        return solve_admm(problem, callback=callback, **_admm_kwargs(settings))
+    from robustbench_convex.solvers.cvxpy_backend import solve_cvxpy
+
+    return solve_cvxpy(problem, solver=settings.get("cvxpy_solver"))
+
+
+def _convex_output(solution: Any, dataset: Any, settings: dict[str, Any], method: str):
+    problem = solution.problem
+    notes = list(getattr(problem, "notes", []))
+    if solution.message:
+        notes.append(f"solver message: {solution.message}")
+    model = solution.to_network()
+    extra: dict[str, Any] = {
+        "P": int(problem.P),
+        "robust_eps": float(problem.robust_eps),
+        "certified_training_loss": solution.certified_training_loss,
+        "constraint_violation": float(solution.constraint_violation),
+        "iterations": len(solution.history) or solution.info.get("iterations"),
+        # the same key for every solve of the same program: ADMM and CVXPY cells on one problem
+        # share it, so the report can measure ADMM's objective gap against CVXPY's optimum
+        "problem_key": _problem_key(problem, settings),
+    }
+    return _finish(
+        model,
+        dataset,
+        settings,
+        method=method,
+        kind="convex",
+        objective=float(solution.objective),
+        status=str(solution.status),
+        solver=str(solution.solver),
+        seconds=float(solution.time),
+        program=str(solution.program),
+        is_certificate=bool(solution.is_certificate),
+        notes=notes,
+        history=[_plain(h) for h in solution.history],
+        **extra,
+    )
+
+
+def _problem_key(problem: Any, settings: dict[str, Any]) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for part in (problem.Xa, problem.y, problem.D):
+        h.update(np.ascontiguousarray(part, dtype=np.float64).tobytes())
+    h.update(
+        repr(
+            (
+                problem.loss,
+                float(problem.beta),
+                problem.program,
+                float(problem.robust_eps),
+                getattr(problem, "stability_penalty", None),
+            )
+        ).encode()
+    )
+    return h.hexdigest()[:16]
+
+
+def _plain(value: Any) -> Any:
+    """JSON-friendly copy (numpy scalars -> Python; arrays dropped from histories)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items() if not isinstance(v, np.ndarray)}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    if value is None or isinstance(value, str):
+        return value
+    return str(value)
+
+
+# ------------------------------------------------------------------------------- trainers
+def _train_convex_nominal(solver: str, method: str):
+    def train(dataset: Any, settings: dict[str, Any], seed: int) -> TrainOutput:
+        problem = _problem(dataset, settings, seed)
+        solution = _solve(problem, dataset, settings, solver)
+        return _convex_output(solution, dataset, settings, method)
+
+    return train
+
+
+def _train_convex_robust(program: str, method: str):
+    def train(dataset: Any, settings: dict[str, Any], seed: int) -> TrainOutput:
+        robust: dict[str, Any] = {"robust_eps": settings["eps"], "robust": program}
+        if "stability_penalty" in settings:
+            robust["stability_penalty"] = settings["stability_penalty"]
+        problem = _problem(dataset, settings, seed, **robust)
+        solution = _solve(problem, dataset, settings, settings["solver"])
+        return _convex_output(solution, dataset, settings, method)
+
+    return train
+
+
+def _train_scp(dataset: Any, settings: dict[str, Any], seed: int) -> TrainOutput:
+    from robustbench_convex.solvers.scp import solve_scp
+
+    t0 = time.perf_counter()
+    solution = solve_scp(
+        dataset.X_train,
+        dataset.y_train,
+        n_neurons=settings["n_neurons"],
+        loss=settings["loss"],
+        beta=settings["beta"],
+        bias=settings["bias"],
+        seed=seed,
+        method=settings["scp_method"],
+        **{k: settings[k] for k in ("max_iter", "tol", "time_limit") if settings[k] is not None},
+    )
+    seconds = float(getattr(solution, "time", time.perf_counter() - t0))
+    model = solution.to_network()
+    return _finish(
+        model,
+        dataset,
+        settings,
+        method="convex-scp",
+        kind="convex",
+        objective=float(solution.objective),
+        status=str(solution.status),
+        solver=f"SCP-{settings['scp_method'].upper()}",
+        seconds=seconds,
+        program="nominal",
+        is_certificate=False,
+        notes=[],
+        history=[_plain(h) for h in (getattr(solution, "history", None) or [])],
+    )
+
+
+def _baseline_kwargs(settings: dict[str, Any], seed: int) -> dict[str, Any]:
+    kwargs = {k: v for k, v in settings.items() if k != "beta"}
+    kwargs["weight_decay"] = settings["beta"]
+    kwargs["seed"] = seed
+    return kwargs
+
+
+def _train_baseline(key: str):
+    def train(dataset: Any, settings: dict[str, Any], seed: int) -> TrainOutput:
+        from robustbench_convex import baselines
+
+        kwargs = _baseline_kwargs(settings, seed)
+        if key == "sgd":
+            model, record = baselines.train_sgd(dataset.X_train, dataset.y_train, **kwargs)
+        else:
+            fn = baselines.train_pgd_at if key == "pgd-at" else baselines.train_fgsm_at
+            model, record = fn(
+                dataset.X_train,
+                dataset.y_train,
+                lower=dataset.lower,
+                upper=dataset.upper,
+                **kwargs,
+            )
+        notes = [record.message] if record.message else []
+        return _finish(
+            model,
+            dataset,
+            settings,
+            method=key,
+            kind="baseline",
+            objective=float(record.objective),
+            status=str(record.status),
+            solver=f"torch-{settings['optimizer']}",
+            seconds=float(record.time),
+            program=key,
+            is_certificate=False,
+            notes=notes,
+            robust_objective=record.robust_objective,
+            epochs_run=int(record.epochs_run),
+            objective_history=[float(v) for v in record.objective_history],
+        )
+
+    return train
+
+
+def _entry(key, kind, description, params, train) -> MethodEntry:
+    return MethodEntry(key, kind, description, dict(params), train)
+
+
+METHODS: dict[str, MethodEntry] = {
+    e.key: e
+    for e in (
+        _entry(
+            "convex-admm",
+            "convex",
+            "sampled convex program (C_s), nominal, solved by ADMM",
+            {**_CONVEX_COMMON, **_ADMM},
+            _train_convex_nominal("admm", "convex-admm"),
+        ),
+        _entry(
+            "convex-cvxpy",
+            "convex",
+            "sampled convex program (C_s), nominal, solved by CVXPY (MOSEK if licensed, Clarabel)",
+            {**_CONVEX_COMMON, **_CVXPY},
+            _train_convex_nominal("cvxpy", "convex-cvxpy"),
+        ),
+        _entry(
+            "convex-scp",
+            "convex",
+            "sampled convex program via solve_scp",
+            _SCP,
+            _train_scp,
+        ),
+        _entry(
+            "convex-robust-certified",
+            "convex",
+            "robust convex program with hard/soft stability constraints (certifies the loss)",
+            {**_CONVEX_COMMON, **_ROBUST, **_STABILITY, **_ADMM, **_CVXPY},
+            _train_convex_robust("certified", "convex-robust-certified"),
+        ),
+        _entry(
+            "convex-robust-relaxed",
+            "convex",
+            "relaxed robust convex program (no certificate)",
+            {**_CONVEX_COMMON, **_ROBUST, **_ADMM, **_CVXPY},
+            _train_convex_robust("relaxed", "convex-robust-relaxed"),
+        ),
+        _entry(
+            "convex-robust-class-aware",
+            "convex",
+            "class-aware robust convex program (certifies the loss)",
+            {**_CONVEX_COMMON, **_ROBUST, **_STABILITY, **_ADMM, **_CVXPY},
+            _train_convex_robust("class-aware", "convex-robust-class-aware"),
+        ),
+        _entry("sgd", "baseline", "back-propagation (Adam / SGD)", _SGD, _train_baseline("sgd")),
+        _entry(
+            "pgd-at",
+            "baseline",
+            "PGD adversarial training (Madry et al.)",
+            {**_SGD, **_AT, "steps": ParamSpec(10, "int>=1", help="PGD steps")},
+            _train_baseline("pgd-at"),
+        ),
+        _entry(
+            "fgsm-at",
+            "baseline",
+            "fast FGSM adversarial training with random start (Wong et al.)",
+            {**_SGD, **_AT},
+            _train_baseline("fgsm-at"),
+        ),
+    )
+}
+
+
+def list_methods() -> list[str]:
+    """Registry keys, in registry order."""
+    return list(METHODS)
+
+
+def get_method(key: str, *, where: str = "method") -> MethodEntry:
+    """The registry entry of ``key``; unknown keys raise ValueError naming ``where``."""
+    entry = METHODS.get(key) if isinstance(key, str) else None
+    if entry is None:
+        import difflib
+
+        close = difflib.get_close_matches(str(key), list(METHODS), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(f"{where}: unknown method {key!r}{hint}; valid: {', '.join(METHODS)}")
+    return entry
+
+
+def validate_params(
+    key: str, params: Mapping[str, Any], *, where: str = "method"
+) -> dict[str, Any]:
+    """Resolved settings of method ``key``: defaults overridden by ``params``, every value checked.
+
+    Raises ValueError naming ``where.<param>`` for an unknown key or a bad value."""
+    entry = get_method(key, where=where)
+    for name in params:
+        if name not in entry.params:
+            raise ValueError(
+                f"{where}.{name}: unknown setting for method {key!r}; allowed: "
+                f"{', '.join(sorted(entry.params))}"
+            )
+    settings = entry.defaults()
+    for name, value in params.items():
+        settings[name] = entry.params[name].check(f"{where}.{name}", value)
+    return settings
+
+
+def train_method(key: str, dataset: Any, settings: Mapping[str, Any], seed: int) -> TrainOutput:
+    """Train method ``key`` on ``dataset`` with ``settings`` (validated here) and ``seed``."""
+    entry = get_method(key)
+    resolved = validate_params(key, settings, where=key)
+    return entry.train(dataset, resolved, int(seed))

@@ -1,0 +1,233 @@
+"""``rbconvex run``, ``rbconvex report`` and ``rbconvex train`` (registered by ``cli.py``).
+
+rbconvex run --preset quick --out results/quick          # the whole benchmark, then a report
+rbconvex run --config my_sweep.toml --out out --jobs 4    # local process pool
+rbconvex run --config my_sweep.toml --out out --scheduler tcp://10.0.0.1:8786   # Dask
+rbconvex run --config my_sweep.toml --out out --dask-local 4   # Dask LocalCluster
+rbconvex run --preset quick --dry-run                     # validate and list the cells
+rbconvex report results/quick                             # tables, plots, report.md/.html
+rbconvex train --dataset breast-cancer --method convex-admm --set beta=1e-3 --eps 0.05 0.1
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register"]
+
+
+def _default_jobs() -> int:
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def _load(args: argparse.Namespace):
+    from robustbench_convex.sweep import load_config, load_preset
+
+    if args.preset is not None:
+        return load_preset(args.preset)
+    return load_config(args.config)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from robustbench_convex.execution import run_sweep
+    from robustbench_convex.sweep import ConfigError
+
+    try:
+        config = _load(args)
+    except ConfigError as exc:
+        print(f"rbconvex run: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    cells = config.cells()
+    if args.dry_run:
+        print(f"{config.name}: {len(cells)} cells (config hash {config.config_hash})")
+        for cell in cells:
+            print(f"  {cell.cell_id}  {cell.label}")
+        return 0
+    out = Path(args.out) if args.out else Path("results") / config.name
+    where = (
+        f"Dask scheduler {args.scheduler}"
+        if args.scheduler
+        else f"a Dask LocalCluster of {args.dask_local} workers"
+        if args.dask_local
+        else f"{args.jobs} local process(es)"
+    )
+    log = None if args.quiet else print
+    if log:
+        log(f"{config.name}: {len(cells)} cells -> {out} ({where})")
+    try:
+        summary = run_sweep(
+            config,
+            out,
+            jobs=args.jobs,
+            scheduler=args.scheduler,
+            dask_local=args.dask_local,
+            retry_failed=not args.keep_failed,
+            progress=not args.quiet,
+            log=log,
+        )
+    except ConfigError as exc:
+        print(f"rbconvex run: {exc}", file=sys.stderr)
+        return 2
+    if not args.quiet:
+        print(
+            f"{len(summary.finished)} cells run, {len(summary.skipped)} already done, "
+            f"{len(summary.failed)} failed, in {summary.seconds:.1f} s; results: {summary.csv}"
+        )
+    if not args.no_report:
+        from robustbench_convex.report import write_report
+
+        paths = write_report(out)
+        if not args.quiet:
+            print(f"report: {paths['md']} and {paths['html']}")
+    if summary.failed:
+        print(
+            f"{len(summary.failed)} cell(s) failed (tracebacks in {out}/cells/*.json, "
+            "status 'error'); rerun the same command to retry them",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from robustbench_convex.report import write_report
+
+    if not Path(args.dir).is_dir():
+        print(f"rbconvex report: no such folder: {args.dir}", file=sys.stderr)
+        return 2
+    paths = write_report(args.dir)
+    print(f"report: {paths['md']} and {paths['html']} ({len(paths['figures'])} figures)")
+    return 0
+
+
+def _parse_value(text: str) -> Any:
+    import tomllib
+
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from robustbench_convex.evaluation import evaluate_model
+    from robustbench_convex.execution import _set_threads
+    from robustbench_convex.methods import train_method, validate_params
+    from robustbench_convex.sweep import DatasetSpec, EvalSpec
+
+    settings: dict[str, Any] = {}
+    for item in args.set or []:
+        if "=" not in item:
+            print(f"rbconvex train: --set expects KEY=VALUE, got {item!r}", file=sys.stderr)
+            return 2
+        key, value = item.split("=", 1)
+        settings[key.strip()] = _parse_value(value.strip())
+    try:
+        validate_params(args.method, settings, where="--set")
+        dataset = DatasetSpec(
+            args.dataset, n_train=args.n_train, n_test=args.n_test, data_dir=args.data_dir
+        ).load()
+    except (TypeError, ValueError) as exc:
+        print(f"rbconvex train: {exc}", file=sys.stderr)
+        return 2
+    _set_threads(args.threads)
+    print(dataset.summary())
+    trained = train_method(args.method, dataset, settings, args.seed)
+    info = trained.info
+    print(
+        f"{args.method}: status {info['status']}, solver {info['solver']}, program "
+        f"{info['program']}, objective {info['objective']:.6g} (nominal objective "
+        f"{info['nominal_objective']:.6g}), {info['n_active']} active neurons, "
+        f"train acc {info['train_acc']:.4f}, {info['time']:.2f} s"
+    )
+    for note in info.get("notes", []):
+        print(f"  note: {note}")
+    eps = tuple(sorted(set(args.eps or [])))
+    spec = EvalSpec(
+        eps=eps,
+        attacks=("fgsm", "pgd") if eps else (),
+        pgd_steps=args.pgd_steps,
+        pgd_restarts=args.pgd_restarts,
+        exact=False,
+        sanity="none",
+    )
+    evaluated = evaluate_model(trained.model, dataset, spec)
+    for row in evaluated.rows:
+        label = "clean" if row["attack"] == "clean" else f"{row['attack']} eps={row['eps']:g}"
+        print(f"  {label:<18} accuracy {row['robust_acc']:.4f}  (n={row['n_eval']})")
+    if args.out:
+        from robustbench_convex.store import atomic_write_text, dumps
+
+        atomic_write_text(
+            args.out,
+            dumps(
+                {
+                    "dataset": args.dataset,
+                    "method": args.method,
+                    "seed": args.seed,
+                    "training": info,
+                    "evaluation": evaluated.rows,
+                    "history": trained.history,
+                }
+            ),
+        )
+        print(f"saved {args.out}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``run``, ``report`` and ``train`` to the ``rbconvex`` parser."""
+    from robustbench_convex.sweep import list_presets
+
+    p = sub.add_parser(
+        "run",
+        help="run a sweep (data sets x methods x seeds, attacked on one grid) and write a report",
+        description="Train every method on every data set, attack all models the same way, "
+        "store one JSON per finished cell and an aggregated CSV, then write the report. "
+        "Rerunning the same command resumes: finished cells are skipped.",
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--preset", choices=list_presets(), help="a shipped sweep")
+    src.add_argument("--config", metavar="FILE", help="a TOML sweep file")
+    p.add_argument("--out", metavar="DIR", help="output folder (default: results/<sweep name>)")
+    ex = p.add_mutually_exclusive_group()
+    ex.add_argument(
+        "--jobs",
+        type=int,
+        default=_default_jobs(),
+        help="local worker processes (default: %(default)s)",
+    )
+    ex.add_argument("--scheduler", metavar="ADDRESS", help="run on this Dask scheduler")
+    ex.add_argument(
+        "--dask-local", type=int, metavar="N", help="start a Dask LocalCluster with N workers"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar or per-cell lines")
+    p.add_argument("--keep-failed", action="store_true", help="do not retry failed cells")
+    p.add_argument("--no-report", action="store_true", help="skip writing the report")
+    p.add_argument("--dry-run", action="store_true", help="validate, list the cells and exit")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("report", help="tables, plots, report.md and report.html of a sweep folder")
+    p.add_argument("dir", metavar="DIR", help="a folder written by `rbconvex run`")
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("train", help="train one method on one data set and print its metrics")
+    p.add_argument("--dataset", required=True, help="a name from `rbconvex datasets`")
+    p.add_argument("--method", required=True, help="a method key, e.g. convex-admm, sgd, pgd-at")
+    p.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="a method setting (repeatable)"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-train", type=int, default=None)
+    p.add_argument("--n-test", type=int, default=None)
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--eps", type=float, nargs="*", help="attack radii (l_inf, input units)")
+    p.add_argument("--pgd-steps", type=int, default=20)
+    p.add_argument("--pgd-restarts", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--out", metavar="FILE", help="save the metrics as JSON")
+    p.set_defaults(func=_cmd_train)
