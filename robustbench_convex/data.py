@@ -392,7 +392,7 @@ def _image_features(
     if s > 1:
         images = images[..., ::s, ::s]
     shape = tuple(int(k) for k in images.shape[1:])
-    X = np.ascontiguousarray(images.reshape(images.shape[0], -1), dtype=np.float64)
+    X = images.reshape(images.shape[0], -1).astype(np.float64)  # a fresh C-contiguous copy
     X /= max_value
     return X, shape
 
