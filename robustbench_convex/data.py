@@ -32,8 +32,10 @@ Fashion-MNIST and 3x11x11 = 363 for CIFAR-10, as in the paper. Features are the 
 C order of ``Dataset.image_shape``.
 
 Splits are stratified and deterministic given ``seed``. Sets without an official split hold out
-``ceil(0.3 n)`` examples (or ``n_test``) as the test set, and ``n_train`` subsamples the rest; the
-test set depends only on ``(seed, n_test)``, not on ``n_train``. MNIST / Fashion / CIFAR keep their
+``ceil(0.3 n)`` examples (or ``n_test``) as the test set, and ``n_train`` subsamples the rest;
+which examples are held out depends only on ``(seed, n_test)``, not on ``n_train`` (breast-cancer
+standardizes with the statistics of the training examples actually returned, so its test
+*values* do change with ``n_train``). MNIST / Fashion / CIFAR keep their
 official train and test files; ``n_train`` / ``n_test`` subsample each (stratified, seeded).
 Synthetic sets are generated with ``n_train + n_test`` points (exactly balanced classes), so
 their sizes may exceed the defaults. Download-backed sets read the standard files from a cache
