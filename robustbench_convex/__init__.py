@@ -22,6 +22,8 @@ _EXPORTS: dict[str, str] = {
     "Dataset": "robustbench_convex.data",
     "load_dataset": "robustbench_convex.data",
     "list_datasets": "robustbench_convex.data",
+    "describe_datasets": "robustbench_convex.data",
+    "DatasetNotAvailableError": "robustbench_convex.data",
     # the network every trainer returns
     "TwoLayerReLU": "robustbench_convex.network",
     # convex core
@@ -60,7 +62,13 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # static analysers and IDEs see the real names
     from robustbench_convex.baselines import multi_start, train_fgsm_at, train_pgd_at, train_sgd
-    from robustbench_convex.data import Dataset, list_datasets, load_dataset
+    from robustbench_convex.data import (
+        Dataset,
+        DatasetNotAvailableError,
+        describe_datasets,
+        list_datasets,
+        load_dataset,
+    )
     from robustbench_convex.estimators import ConvexReLUClassifier
     from robustbench_convex.formulations import ConvexReLUProblem
     from robustbench_convex.network import TwoLayerReLU
