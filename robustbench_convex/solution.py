@@ -12,6 +12,7 @@ so that ``relu(Xa u) alpha = D_i Xa v_i`` on feasible points and ``(||u||^2 + al
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -27,8 +28,21 @@ if TYPE_CHECKING:
 SolveStatus = Literal["converged", "inaccurate", "max_iter", "time_limit", "failed"]
 SOLVE_STATUSES: tuple[str, ...] = ("converged", "inaccurate", "max_iter", "time_limit", "failed")
 DEFAULT_RECOVERY_RTOL = 1e-6
+DEFAULT_OUTPUT_ATOL = 1e-6
 
-__all__ = ["SOLVE_STATUSES", "ConvexSolution", "SolveStatus", "active_blocks", "recover_network"]
+__all__ = [
+    "SOLVE_STATUSES",
+    "CollapseWarning",
+    "ConvexSolution",
+    "SolveStatus",
+    "active_blocks",
+    "recover_network",
+]
+
+
+class CollapseWarning(UserWarning):
+    """A robust convex program's solution has no ReLU neuron: it is the zero network or a linear
+    model (only all-active blocks), not a trained ReLU network (MATH.md section 6)."""
 
 
 def active_blocks(V: np.ndarray, W: np.ndarray, rtol: float = DEFAULT_RECOVERY_RTOL):
@@ -100,6 +114,20 @@ class ConvexSolution:
     def __post_init__(self) -> None:
         if self.status not in SOLVE_STATUSES:
             raise ValueError(f"status must be one of {SOLVE_STATUSES}, got {self.status!r}")
+        if self.status != "failed" and self.program != "nominal" and self.collapsed:
+            keep_v, keep_w = self.effective_blocks()
+            kind = "the zero network" if not (keep_v.any() or keep_w.any()) else "a linear model"
+            warnings.warn(
+                f"the {self.program!r} robust program (eps={self.problem.robust_eps:g}, "
+                f"P={self.problem.P}, patterns={self.problem.pattern_source!r}) collapsed to {kind}: "
+                f"{self.n_zero_blocks()} of {2 * self.problem.P} blocks are zero and no effective "
+                "block is a ReLU neuron. Do not report it as a trained ReLU network; try "
+                "robust='class-aware' with patterns='class-aware+ones', or a stability_penalty "
+                "(robustbench_convex.robust.diagnose explains which blocks the constraints forced "
+                "to zero)",
+                CollapseWarning,
+                stacklevel=3,
+            )
 
     @property
     def program(self) -> str:
@@ -125,6 +153,44 @@ class ConvexSolution:
         """Number of neurons of the recovered network (non-zero blocks of V and W)."""
         keep_v, keep_w = active_blocks(self.V, self.W, rtol)
         return int(keep_v.sum() + keep_w.sum())
+
+    def n_zero_blocks(
+        self, rtol: float = DEFAULT_RECOVERY_RTOL, atol: float = DEFAULT_OUTPUT_ATOL
+    ) -> int:
+        """Number of the ``2 P`` blocks (``v_i`` and ``w_i``) that are zero in this solution: not
+        effective in the sense of :meth:`effective_blocks`."""
+        keep_v, keep_w = self.effective_blocks(rtol, atol)
+        return 2 * int(self.problem.P) - int(keep_v.sum() + keep_w.sum())
+
+    def effective_blocks(
+        self, rtol: float = DEFAULT_RECOVERY_RTOL, atol: float = DEFAULT_OUTPUT_ATOL
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Boolean masks ``(P,)`` of blocks that are non-zero relative to the largest block
+        (``active_blocks(rtol)``) *and* change some training prediction by more than ``atol``:
+        ``max_k |(D_i Xa v_i)_k| > atol``. The absolute test (labels are +-1, so ``atol = 1e-6`` is
+        far below any useful prediction) catches solutions that are the zero network up to solver
+        noise, where every block is ~1e-9 and a relative threshold alone keeps them all."""
+        keep_v, keep_w = active_blocks(self.V, self.W, rtol)
+        D, Xa = self.problem.D, self.problem.Xa
+        out_v = np.abs(D * (Xa @ self.V)).max(axis=0, initial=0.0)
+        out_w = np.abs(D * (Xa @ self.W)).max(axis=0, initial=0.0)
+        return keep_v & (out_v > atol), keep_w & (out_w > atol)
+
+    def n_relu_active(
+        self, rtol: float = DEFAULT_RECOVERY_RTOL, atol: float = DEFAULT_OUTPUT_ATOL
+    ) -> int:
+        """Number of effective blocks (see :meth:`effective_blocks`) that are genuine ReLU units on
+        the training data: an all-active block is linear on every training point."""
+        keep_v, keep_w = self.effective_blocks(rtol, atol)
+        linear = np.all(self.problem.D > 0, axis=0)
+        return int((keep_v & ~linear).sum() + (keep_w & ~linear).sum())
+
+    @property
+    def collapsed(self) -> bool:
+        """True when the solution has no effective ReLU neuron: the zero network (possibly up to
+        solver noise), or only all-active (linear) blocks. Meaningful for every program; robust
+        programs warn (:class:`CollapseWarning`) on construction when it holds."""
+        return self.n_relu_active() == 0
 
     @property
     def constraint_violation(self) -> float:
@@ -153,6 +219,10 @@ class ConvexSolution:
             "time": float(self.time),
             "program": self.program,
             "n_active": self.n_active(),
+            "n_relu_active": self.n_relu_active(),
+            "n_zero_blocks": self.n_zero_blocks(),
+            "collapsed": self.collapsed,
+            "is_certificate": self.is_certificate,
             "P": int(self.problem.P),
             "iterations": len(self.history) or self.info.get("iterations"),
         }
