@@ -15,6 +15,16 @@ from robustbench_convex.baselines import TrainingRecord, multi_start, train_sgd
 from robustbench_convex.network import TwoLayerReLU
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """These networks are tiny: one intra-op thread is faster, and far faster on a busy machine
+    (a second thread waiting for a busy core stalls every small op). Restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _blobs(n: int = 40, d: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     y = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
@@ -118,6 +128,18 @@ def test_global_rng_untouched_and_records_deterministic():
     assert c.objective != a.objective  # the seed matters
 
 
+def test_num_threads_is_set_for_the_call_and_restored():
+    X, y = _blobs(n=10)
+    torch.set_num_threads(2)  # the autouse fixture restores the original afterwards
+    _, rec = train_sgd(X, y, width=3, epochs=2, num_threads=1)
+    assert torch.get_num_threads() == 2 and rec.settings["num_threads"] == 1
+    _, rec = train_sgd(X, y, width=3, epochs=2)
+    assert rec.settings["num_threads"] == 2
+    with pytest.raises(ValueError, match="num_threads must be >= 1"):
+        train_sgd(X, y, num_threads=0)
+    assert torch.get_num_threads() == 2
+
+
 def test_record_is_json_serializable_and_complete():
     X, y = _blobs()
     _, rec = train_sgd(X, y, width=4, epochs=3, seed=0, batch_size=16)
@@ -205,6 +227,32 @@ def test_bad_data():
         train_sgd(X[:, 0], y)
 
 
+# ------------------------------------------------------------------------------ vs convex optimum
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_no_sgd_run_beats_the_exact_convex_optimum(loss):
+    """With every activation pattern enumerated, the convex program's optimum is the global
+    minimum of the weight-decay objective at any width: no back-propagation run may end below it
+    (beyond the solver's tolerance), and a good run gets close (so the check is not vacuous)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(8, 2))
+    y = np.where(rng.normal(size=8) + X[:, 0] * X[:, 1] > 0, 1.0, -1.0)
+    beta = 0.1
+    problem = rbc.ConvexReLUProblem(X, y, loss=loss, beta=beta, patterns="all")
+    assert problem.is_exact
+    solution = rbc.solve_cvxpy(problem)
+    assert solution.status == "converged"
+    optimum = solution.objective
+    tol = 1e-6 * max(1.0, abs(optimum))
+    kw = dict(width=12, loss=loss, weight_decay=beta, epochs=300, lr=0.05)
+    df = multi_start(train_sgd, X, y, seeds=4, **kw)
+    assert (df["objective"] >= optimum - tol).all(), (optimum, df["objective"].tolist())
+    assert df["objective"].min() <= 1.05 * optimum, (optimum, df["objective"].tolist())
+    # the record's objective is the problem's network objective (the same convention)
+    net, rec = train_sgd(X, y, seed=0, **kw)
+    assert problem.network_objective(net) == pytest.approx(rec.objective, rel=1e-12)
+    assert rec.objective == df["objective"].iloc[0]
+
+
 # ------------------------------------------------------------------------------ multi-start
 def test_multi_start_table_matches_single_runs():
     X, y = _blobs(n=40, d=2, seed=2)
@@ -228,7 +276,8 @@ def test_multi_start_table_matches_single_runs():
 def _digits_2v8():
     """digits 2-vs-8 in [0, 1] with its bounds (the project's data set)."""
     ds = rbc.load_dataset("digits-2v8")
-    return ds.X_train, ds.y_train, ds.X_test, ds.y_test, ds.lower, ds.upper
+    # writable copies of the bounds: torch warns about read-only arrays inside attacks
+    return ds.X_train, ds.y_train, ds.X_test, ds.y_test, np.array(ds.lower), np.array(ds.upper)
 
 
 @pytest.fixture
