@@ -20,6 +20,7 @@ import os
 import sys
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -65,6 +66,8 @@ def run_cell(cell: Cell) -> dict[str, Any]:
     from robustbench_convex.methods import train_method
 
     _set_threads(cell.threads)
+    # torch's note on read-only numpy arrays (Dataset arrays are frozen) is noise here
+    warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
     versions = package_versions()
     hardware = hardware_info()
     hardware["torch_threads"] = torch.get_num_threads()
@@ -153,6 +156,20 @@ def run_cell(cell: Cell) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------- executors
+# imported once by the fork server (workers are forked from it with these already loaded)
+_PRELOAD = [
+    "torch",
+    "torch._dynamo",  # imported lazily by the first optimizer step: seconds, once per process
+    "scipy.optimize",
+    "attacks",
+    "robustbench_convex.execution",
+    "robustbench_convex.evaluation",
+    "robustbench_convex.methods",
+    "robustbench_convex.baselines",
+    "robustbench_convex.data",
+]
+
+
 def _pool_initializer(threads: int) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     _set_threads(threads)
@@ -166,7 +183,14 @@ def _iter_inprocess(cells: Sequence[Cell]) -> Iterator[tuple[Cell, dict[str, Any
 def _iter_pool(cells: Sequence[Cell], jobs: int, threads: int):
     import multiprocessing as mp
 
-    ctx = mp.get_context("spawn")  # fork after torch / BLAS initialized is unsafe
+    # Forking the driver after torch / BLAS started threads is unsafe; "forkserver" forks the
+    # workers from a clean server process that has imported the heavy modules once, so workers
+    # start in a fraction of a "spawn" start (which re-imports torch in every worker).
+    if "forkserver" in mp.get_all_start_methods():
+        ctx = mp.get_context("forkserver")
+        ctx.set_forkserver_preload(_PRELOAD)
+    else:  # pragma: no cover - Windows
+        ctx = mp.get_context("spawn")
     executor = ProcessPoolExecutor(
         max_workers=jobs, mp_context=ctx, initializer=_pool_initializer, initargs=(threads,)
     )
@@ -178,7 +202,10 @@ def _iter_pool(cells: Sequence[Cell], jobs: int, threads: int):
                 cell = pending.pop(fut)
                 yield cell, _result_or_error(cell, fut.result)
     finally:
-        executor.shutdown(wait=not pending, cancel_futures=True)
+        if pending:  # interrupted: stop the workers now rather than after their current cell
+            for proc in list(getattr(executor, "_processes", {}).values()):
+                proc.terminate()
+        executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _iter_dask(cells: Sequence[Cell], scheduler: str | None, dask_local: int | None, threads: int):
@@ -298,6 +325,7 @@ def run_sweep(
     t0 = time.perf_counter()
     store = ResultStore(out)
     store.root.mkdir(parents=True, exist_ok=True)
+    store.remove_stale_temp_files()
     cells = config.cells()
     summary = SweepSummary(out=store.root, n_cells=len(cells))
     todo = []

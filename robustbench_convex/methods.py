@@ -271,7 +271,8 @@ def _problem(dataset: Any, settings: dict[str, Any], seed: int, **robust: Any):
 
 def _admm_kwargs(settings: dict[str, Any]) -> dict[str, Any]:
     return {
-        k: settings[k] for k in ("rho", "max_iter", "tol", "time_limit", "history_every")
+        k: settings[k]
+        for k in ("rho", "max_iter", "tol", "time_limit", "history_every")
         if settings.get(k) is not None
     }
 
@@ -457,8 +458,8 @@ def _train_baseline(key: str):
             model, record = fn(
                 dataset.X_train,
                 dataset.y_train,
-                lower=dataset.lower,
-                upper=dataset.upper,
+                lower=np.array(dataset.lower),  # writable copies (torch warns on read-only)
+                upper=np.array(dataset.upper),
                 **kwargs,
             )
         notes = [record.message] if record.message else []

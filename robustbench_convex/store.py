@@ -205,6 +205,16 @@ class ResultStore:
         self.cells_dir = self.root / CELLS_DIR
 
     # -- cells
+    def remove_stale_temp_files(self) -> int:
+        """Delete temp files left by a killed writer (``.<name>.*.tmp``); returns how many."""
+        n = 0
+        for folder in (self.root, self.cells_dir):
+            if folder.is_dir():
+                for path in folder.glob(".*.tmp"):
+                    path.unlink(missing_ok=True)
+                    n += 1
+        return n
+
     def cell_path(self, cell: Any) -> Path:
         return self.cells_dir / cell.filename
 
