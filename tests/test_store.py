@@ -117,7 +117,7 @@ def test_crash_in_a_cell_is_stored_as_error_and_retried(tmp_path, monkeypatch):
     s1 = run_sweep(config, tmp_path)
     assert len(s1.finished) == 2 and len(s1.failed) == 1
     store = ResultStore(tmp_path)
-    bad = [c for c in config.cells() if c.method.name == "sgd-wide"][0]
+    bad = next(c for c in config.cells() if c.method.name == "sgd-wide")
     payload = store.read_cell(bad)
     assert payload["status"] == "error" and payload["records"] == []
     assert "RuntimeError: solver exploded" in payload["error"]

@@ -228,7 +228,6 @@ def test_baseline_method_objective_matches_its_definition():
 # --------------------------------------------------------------------------------- evaluation
 def test_evaluation_records_agree_with_the_attacks_module():
     import attacks
-
     from robustbench_convex.data import load_dataset
     from robustbench_convex.evaluation import evaluate_model
     from robustbench_convex.methods import train_method
