@@ -184,7 +184,7 @@ def _check_bounds(
         if value is None:
             out.append(None)
             continue
-        arr = np.array(_as_numpy(value), dtype=np.float64)  # a writable copy
+        arr = np.array(_as_numpy(value), dtype=np.float64)  # a private copy
         if arr.ndim == 0:
             arr = np.full(d, float(arr))
         if arr.shape != (d,):
@@ -566,8 +566,9 @@ def train_pgd_at(
 
     The attack maximizes the negative margin ``-y f(x)``: for the hinge and logistic losses this
     is the worst case of the loss; for the squared loss it is the usual margin attack, not the
-    exact maximizer of the loss. The random start of each attack call is seeded from
-    ``(seed, epoch, batch)``.
+    exact maximizer of the loss. The shared PGD returns, per example, the lowest-margin iterate it
+    has seen (Madry et al. use the last one; for the margin losses this is never a weaker inner
+    maximization). The random start of each attack call is seeded from ``(seed, epoch, batch)``.
 
     Args:
         eps: L-inf radius ``>= 0`` in the units of ``X``.
@@ -677,8 +678,10 @@ def train_fgsm_at(
     signed-gradient step of size ``step_size`` (default ``1.25 * eps``, the paper's alpha), and is
     projected back onto the ball and the box ``[lower, upper]``. That is exactly one step of PGD
     with a random start, so it is run as ``attacks.PGD(eps, steps=1, step_size=step_size,
-    random_start=True)`` of the shared attack module. Arguments and return value as in
-    :func:`train_pgd_at`; ``record.robust_objective`` is estimated with a ``eval_steps``-step PGD
+    random_start=True)`` of the shared attack module. One difference from the paper: the shared
+    PGD keeps, per example, the lowest-margin point it has seen (the clean point, the random start
+    or the stepped point), where Wong et al. always train on the stepped point; the inner attack
+    is therefore never weaker. Arguments and return value as in :func:`train_pgd_at`; ``record.robust_objective`` is estimated with a ``eval_steps``-step PGD
     (not with FGSM), so FGSM-AT and PGD-AT records compare directly.
     """
     eps, _, step_size = _check_attack_args(eps, 1, step_size)

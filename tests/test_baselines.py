@@ -276,8 +276,7 @@ def test_multi_start_table_matches_single_runs():
 def _digits_2v8():
     """digits 2-vs-8 in [0, 1] with its bounds (the project's data set)."""
     ds = rbc.load_dataset("digits-2v8")
-    # writable copies of the bounds: torch warns about read-only arrays inside attacks
-    return ds.X_train, ds.y_train, ds.X_test, ds.y_test, np.array(ds.lower), np.array(ds.upper)
+    return ds.X_train, ds.y_train, ds.X_test, ds.y_test, ds.lower, ds.upper
 
 
 @pytest.fixture
