@@ -345,7 +345,9 @@ def _train(
 
     Xt = torch.as_tensor(X_np, dtype=dtype, device=device)
     yt = torch.as_tensor(y_np, dtype=dtype, device=device)
-    fork_devices = [device] if device.type == "cuda" else []
+    fork_devices: list[int] = []
+    if device.type == "cuda":
+        fork_devices = [torch.cuda.current_device() if device.index is None else device.index]
     with _torch_threads(num_threads), torch.random.fork_rng(devices=fork_devices):
         torch.manual_seed(seed)
         net = TwoLayerReLU(d, width, bias=bias, output_bias=output_bias, dtype=dtype, device=device)
@@ -376,6 +378,8 @@ def _train(
                 criterion.backward()
                 opt.step()
                 epoch_loss += float(batch_loss.detach())
+                if not math.isfinite(epoch_loss):
+                    break  # diverged: reported below, before any attack sees NaN weights
             objective = _full_objective(net, loss, beta, Xt, yt)
             trained = epoch_loss + beta * net.weight_decay()
             record.loss_history.append(trained)
@@ -385,9 +389,7 @@ def _train(
                 bar.set_postfix(objective=f"{objective:.4g}")
             if not (math.isfinite(trained) and math.isfinite(objective)):
                 record.status = "diverged"
-                record.message = (
-                    f"non-finite loss at epoch {epoch + 1}; lower lr (now {lr}) or use Adam"
-                )
+                record.message = f"non-finite loss at epoch {epoch + 1}; lower lr (now {lr:g})"
                 break
             if early_stopping is not None:
                 monitored = objective if attack_for is None else trained

@@ -176,6 +176,20 @@ def test_divergence_is_reported():
     )
     assert rec.status == "diverged" and "lr" in rec.message
     assert rec.epochs_run < 50
+    # minibatch adversarial training: stops at once, no attack ever sees NaN weights
+    _, rec = rbc.train_pgd_at(
+        X * 1e3,
+        y,
+        eps=0.1,
+        width=8,
+        loss="squared",
+        optimizer="sgd",
+        lr=10.0,
+        epochs=50,
+        batch_size=5,
+        seed=0,
+    )
+    assert rec.status == "diverged" and rec.robust_objective is None and rec.epochs_run < 50
 
 
 @pytest.mark.parametrize("loss", ["squared", "hinge", "logistic"])
