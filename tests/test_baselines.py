@@ -140,6 +140,21 @@ def test_num_threads_is_set_for_the_call_and_restored():
     assert torch.get_num_threads() == 2
 
 
+def test_progress_bar_only_when_verbose(capsys):
+    X, y = _blobs(n=10)
+    train_sgd(X, y, width=3, epochs=3)
+    assert capsys.readouterr().err == ""
+    train_sgd(X, y, width=3, epochs=3, verbose=True)
+    assert "sgd" in capsys.readouterr().err
+
+
+def test_torch_tensor_input_gives_the_same_run():
+    X, y = _blobs(n=12)
+    _, a = train_sgd(X, y, width=3, epochs=4, seed=1)
+    _, b = train_sgd(torch.as_tensor(X), torch.as_tensor(y), width=3, epochs=4, seed=1)
+    assert a.objective == b.objective
+
+
 def test_record_is_json_serializable_and_complete():
     X, y = _blobs()
     _, rec = train_sgd(X, y, width=4, epochs=3, seed=0, batch_size=16)
