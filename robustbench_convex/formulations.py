@@ -26,7 +26,9 @@ The programs (``problem.program``):
     ball): the objective certifies the robust training loss of the recovered network.
   * ``"relaxed"`` (Rx): nominal constraints only. Certifies nothing.
   * ``"class-aware"`` (Rc): the eps-margin constraints only for ``v_i`` on negative examples and
-    ``w_i`` on positive examples; certifies the robust training loss too.
+    ``w_i`` on positive examples; certifies the robust training loss too for the margin losses
+    (hinge, logistic). Not for the squared loss: (Rc) bounds the margin from below only, and
+    ``(y f - 1)^2 / 2`` grows with large margins too (``is_certificate`` is False there).
 
   With ``stability_penalty = lam`` (certified and class-aware programs) the stability constraints
   become soft: slacks ``s_ik >= 0`` are added to their left-hand sides and ``lam * sum s_ik`` to the
@@ -164,6 +166,16 @@ class ConvexReLUProblem:
                     "set stability_penalty=None"
                 )
         self.stability_penalty = stability_penalty
+        if self.program == "class-aware" and self.loss == "squared":
+            # (Rc) bounds only the margin y f(x) from below; the squared loss (y f - 1)^2 / 2 also
+            # grows with the margin, so the objective is no upper bound on the worst-case loss.
+            note = (
+                "the class-aware program lower-bounds the margin only; with the squared loss "
+                "(not monotone in the margin) its objective certifies nothing: use "
+                "robust='certified' for a certificate"
+            )
+            warnings.warn(note, UserWarning, stacklevel=2)
+            self.notes.append(note)
         self.bias = bool(bias)
         self.seed = int(seed)
         self.X = X
@@ -222,8 +234,11 @@ class ConvexReLUProblem:
 
     @property
     def is_certificate(self) -> bool:
-        """Whether the objective certifies the robust training loss (certified / class-aware)."""
-        return self.program in ("certified", "class-aware")
+        """Whether the objective certifies the robust training loss: the certified program, and
+        the class-aware one for margin losses (hinge, logistic; not squared, see ``notes``)."""
+        if self.program == "class-aware":
+            return self.loss != "squared"
+        return self.program == "certified"
 
     @property
     def is_exact(self) -> bool:

@@ -1,0 +1,228 @@
+"""Reference solver: every program of ``robustbench_convex.formulations`` built with CVXPY and
+solved by an interior-point method (MOSEK when installed and licensed, else Clarabel, else SCS).
+
+The model is built from matrix expressions only (no Python loop over patterns or samples):
+
+- predictions ``yhat = sum(D * (Xa @ (V - W)), axis=1)`` (``(n,)``);
+- robust loss radius ``r = eps * T.sum(axis=1)`` with an epigraph ``T >= |Z[:, pert]|``
+  (``(n, d)``) of the effective weights ``Z = D @ (V - W).T``;
+- stability right-hand sides ``eps * A.sum(axis=0)`` with an epigraph ``A >= |M[pert]|``
+  (``(d, P)``) for ``M = V`` and ``M = W``;
+- the robust squared loss ``0.5 * sum (|yhat - y| + r)^2`` through ``t >= |yhat - y| + r`` and
+  ``0.5 * sum_squares(t)`` (``t`` is non-negative at the optimum, so this is DCP and exact).
+
+Interior-point cost grows cubically with the program size; the robust programs carry ``n x d``
+epigraph variables (MATH.md section 6). Build, compile and solve times are recorded in
+``solution.info``.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+
+from robustbench_convex.formulations import ConvexReLUProblem
+from robustbench_convex.solution import ConvexSolution
+from robustbench_convex.solvers._solver_select import choose_solver
+
+__all__ = ["build_cvxpy_program", "solve_cvxpy"]
+
+
+def _loss_expression(problem: ConvexReLUProblem, yhat: Any, radius: Any) -> tuple[Any, list]:
+    """Summed (robust when ``radius`` is not None) loss of predictions ``yhat`` as a CVXPY
+    expression, plus the constraints of any auxiliary variable it needs."""
+    import cvxpy as cp
+
+    y = problem.y
+    if problem.loss == "squared":
+        if radius is None:
+            return 0.5 * cp.sum_squares(yhat - y), []
+        t = cp.Variable(problem.n, name="abs_residual_plus_radius")
+        return 0.5 * cp.sum_squares(t), [t >= yhat - y + radius, t >= y - yhat + radius]
+    margin = cp.multiply(y, yhat)
+    if radius is not None:
+        margin = margin - radius
+    if problem.loss == "hinge":
+        return cp.sum(cp.pos(1.0 - margin)), []
+    return cp.sum(cp.logistic(-margin)), []
+
+
+def build_cvxpy_program(problem: ConvexReLUProblem) -> tuple[Any, Any, Any]:
+    """The CVXPY problem of ``problem.program`` (see ``formulations`` module docstring).
+
+    Returns:
+        ``(cvxpy_problem, V, W)`` with ``V, W`` the ``(d_aug, P)`` CVXPY variables.
+    """
+    import cvxpy as cp
+
+    if not isinstance(problem, ConvexReLUProblem):
+        raise TypeError(f"problem must be a ConvexReLUProblem, got {type(problem).__name__}")
+    n, d_aug, P = problem.n, problem.d_aug, problem.P
+    Xa, D, eps = problem.Xa, problem.D, problem.robust_eps
+    pert = np.flatnonzero(problem.perturbable)
+    V = cp.Variable((d_aug, P), name="V")
+    W = cp.Variable((d_aug, P), name="W")
+    constraints: list = []
+    objective = problem.beta * (cp.sum(cp.norm(V, 2, axis=0)) + cp.sum(cp.norm(W, 2, axis=0)))
+
+    yhat = cp.sum(cp.multiply(D, Xa @ (V - W)), axis=1)  # sum_i D_i Xa (v_i - w_i)
+    radius = None
+    if eps > 0:
+        Zp = D @ (V - W)[pert, :].T  # (n, d): effective weights without the bias coordinate
+        T = cp.Variable((n, pert.size), name="abs_effective_weights")
+        constraints += [T >= Zp, T >= -Zp]
+        radius = eps * cp.sum(T, axis=1)
+    loss, loss_constraints = _loss_expression(problem, yhat, radius)
+    objective = objective + loss
+    constraints += loss_constraints
+
+    sign = 2.0 * D - 1.0
+    program = problem.program
+    for M, name, constrained in ((V, "v", problem.y < 0), (W, "w", problem.y > 0)):
+        if program == "class-aware":
+            rows = np.flatnonzero(constrained)  # v: negatives, w: positives
+        else:
+            rows = np.arange(n)
+        if rows.size == 0:
+            continue
+        lhs = cp.multiply(sign[rows], Xa[rows] @ M)  # (rows, P): (2 d_ik - 1) x_k^T m_i
+        if program in ("nominal", "relaxed"):
+            constraints.append(lhs >= 0)
+            continue
+        A = cp.Variable((pert.size, P), name=f"abs_{name}")
+        constraints += [A >= M[pert, :], A >= -M[pert, :]]
+        rhs = eps * cp.sum(A, axis=0)  # (P,): eps * ||m_i||_1'
+        if problem.stability_penalty is None:
+            constraints.append(lhs >= rhs)
+        else:
+            S = cp.Variable((rows.size, P), nonneg=True, name=f"slack_{name}")
+            constraints.append(lhs + S >= rhs)
+            objective = objective + problem.stability_penalty * cp.sum(S)
+    return cp.Problem(cp.Minimize(objective), constraints), V, W
+
+
+_STATUS_MAP = {
+    "optimal": "converged",
+    "optimal_inaccurate": "inaccurate",
+    "user_limit": "max_iter",
+}
+
+
+def solve_cvxpy(
+    problem: ConvexReLUProblem,
+    solver: str | None = None,
+    verbose: bool = False,
+    **solver_options: Any,
+) -> ConvexSolution:
+    """Solve ``problem`` (nominal, certified, relaxed or class-aware; hard or soft stability) with
+    CVXPY.
+
+    Args:
+        problem: the :class:`~robustbench_convex.formulations.ConvexReLUProblem` to solve.
+        solver: a CVXPY solver name (``"CLARABEL"``, ``"MOSEK"``, ``"SCS"``, ...); None picks MOSEK
+            when installed and licensed, else CLARABEL, else SCS. The one used is
+            ``solution.solver`` and why is ``solution.info["solver_choice"]``.
+        verbose: print the solver's log.
+        **solver_options: passed to ``cvxpy.Problem.solve`` (e.g. Clarabel's ``tol_gap_abs``,
+            ``tol_gap_rel``, ``tol_feas``, ``max_iter``; SCS's ``eps_abs``, ``max_iters``).
+
+    Returns:
+        A :class:`~robustbench_convex.solution.ConvexSolution`. ``objective`` is
+        ``problem.convex_objective(V, W)`` at the returned arrays (the solver's own optimal value is
+        ``info["solver_objective"]``). ``status`` is ``"converged"`` (CVXPY ``optimal``),
+        ``"inaccurate"`` (``optimal_inaccurate``), ``"max_iter"`` (``user_limit``: iteration or time
+        budget hit, with a solution), or ``"failed"`` (infeasible, unbounded, solver error, or no
+        finite solution: ``V, W`` are zeros, ``objective`` is NaN and ``message`` holds the
+        solver's message). ``info`` records build / compile / solve times (seconds), iterations,
+        the CVXPY status, the largest constraint violation and the number of active neurons.
+
+    Raises:
+        TypeError: ``problem`` is not a ConvexReLUProblem, or the solver rejected an option.
+        ValueError: the solver is not installed (the message lists the installed ones) or is
+            MOSEK without a license.
+    """
+    import cvxpy as cp
+
+    if not isinstance(problem, ConvexReLUProblem):
+        raise TypeError(f"problem must be a ConvexReLUProblem, got {type(problem).__name__}")
+    name, choice_note = choose_solver(solver)
+    start = time.perf_counter()
+    prob, V, W = build_cvxpy_program(problem)
+    build_time = time.perf_counter() - start
+    info: dict[str, Any] = {
+        "solver_choice": choice_note,
+        "build_time": build_time,
+        "program": problem.program,
+        "n_variables": int(sum(v.size for v in prob.variables())),
+        "solver_options": dict(solver_options),
+    }
+    # CVXPY's C++ canonicalization backend does not cover every atom used here and would fall back
+    # to the SciPy backend with a warning; ask for the SciPy backend directly.
+    solver_options.setdefault("canon_backend", cp.SCIPY_CANON_BACKEND)
+    error: str | None = None
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="Solution may be inaccurate", category=UserWarning
+        )
+        try:
+            prob.solve(solver=name, verbose=verbose, **solver_options)
+        except cp.error.SolverError as exc:
+            error = f"{name} raised SolverError: {exc}"
+        except TypeError as exc:
+            raise TypeError(f"solver options {sorted(solver_options)} rejected: {exc}") from exc
+    total = time.perf_counter() - start
+    info["compile_time"] = getattr(prob, "compilation_time", None)
+    stats = prob.solver_stats if error is None else None
+    info["solve_time"] = None if stats is None else stats.solve_time
+    info["iterations"] = None if stats is None else stats.num_iters
+    info["cvxpy_status"] = prob.status if error is None else "solver_error"
+
+    status = _STATUS_MAP.get(prob.status) if error is None else None
+    values = (V.value, W.value)
+    if status is not None and (
+        values[0] is None
+        or values[1] is None
+        or not (np.all(np.isfinite(values[0])) and np.all(np.isfinite(values[1])))
+    ):
+        status, error = None, f"{name} returned status {prob.status!r} without a finite solution"
+    if status is None:
+        message = error or f"{name}: CVXPY status {prob.status!r} (no usable solution)"
+        zeros = np.zeros((problem.d_aug, problem.P))
+        info["solver_objective"] = None if error else prob.value
+        return ConvexSolution(
+            V=zeros,
+            W=zeros.copy(),
+            objective=float("nan"),
+            status="failed",
+            solver=name,
+            time=total,
+            problem=problem,
+            message=message,
+            info=info,
+        )
+
+    Vv = np.asarray(values[0], dtype=np.float64)
+    Wv = np.asarray(values[1], dtype=np.float64)
+    info["solver_objective"] = float(prob.value)
+    info["constraint_violation"] = problem.constraint_violation(Vv, Wv)
+    solution = ConvexSolution(
+        V=Vv,
+        W=Wv,
+        objective=problem.convex_objective(Vv, Wv),
+        status=status,
+        solver=name,
+        time=total,
+        problem=problem,
+        message=f"{name}: CVXPY status {prob.status!r} after {info['iterations']} iterations",
+        info=info,
+    )
+    info["n_active"] = solution.n_active()
+    if problem.program == "certified" and info["n_active"] == 0:
+        solution.message += (
+            "; the certified program collapsed to the zero network (no sampled pattern is stable "
+            "on every eps-ball; MATH.md section 6): try robust='class-aware' or a stability_penalty"
+        )
+    return solution
