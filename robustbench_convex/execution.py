@@ -98,7 +98,7 @@ def run_cell(cell: Cell) -> dict[str, Any]:
             dataset,
             cell.evaluation,
             sanity=cell.sanity,
-            notes=["collapsed: 0 active neurons"] if info.get("collapsed") else None,
+            notes=["collapsed: no effective ReLU neuron"] if info.get("collapsed") else None,
         )
         payload["sanity"] = evaluated.sanity
         payload["notes"] = notes

@@ -227,9 +227,11 @@ def _finish(
 ) -> TrainOutput:
     n_active = int(model.n_active()) if model.width else 0
     notes = list(notes)
-    if n_active == 0:
+    collapsed = n_active == 0 or bool(extra.pop("solution_collapsed", False))
+    if collapsed:
         notes.append(
-            "collapsed: the trained network has 0 active ReLU neurons (a constant predictor)"
+            "collapsed: the trained network has no effective ReLU neuron (a constant or linear "
+            "predictor)"
         )
     info = {
         "method": method,
@@ -245,7 +247,7 @@ def _finish(
         "is_certificate": bool(is_certificate),
         "n_active": n_active,
         "width": int(model.width),
-        "collapsed": n_active == 0,
+        "collapsed": collapsed,
         "train_acc": _accuracy(model, dataset.X_train, dataset.y_train),
         "notes": notes,
         "settings": dict(settings),
@@ -328,6 +330,9 @@ def _convex_output(solution: Any, dataset: Any, settings: dict[str, Any], method
         # share it, so the report can measure ADMM's objective gap against CVXPY's optimum
         "problem_key": _problem_key(problem, settings),
     }
+    if hasattr(solution, "n_relu_active"):
+        extra["n_relu_active"] = int(solution.n_relu_active())
+        extra["solution_collapsed"] = bool(solution.collapsed)
     return _finish(
         model,
         dataset,

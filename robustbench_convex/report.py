@@ -247,8 +247,9 @@ def plot_objective(res: SweepResults, path: Path) -> Path | None:
             if v.empty:
                 continue
             st = styles[m]
-            if len(v) > 1:
-                ax.boxplot([v], positions=[i], vert=False, widths=0.5, showfliers=False)
+            if len(v) > 1:  # range over seeds and the median
+                ax.plot([v.min(), v.max()], [i, i], color=st["color"], lw=6, alpha=0.25)
+                ax.plot([v.median()] * 2, [i - 0.25, i + 0.25], color=st["color"], lw=2)
             ax.scatter(
                 v, np.full(len(v), i), color=st["color"], marker=st["marker"], s=40, zorder=3
             )
@@ -425,7 +426,7 @@ def _training_table(res: SweepResults, dataset: str) -> tuple[list[str], list[li
             f"{s} x{n}" if n > 1 else s for s, n in c["status"].value_counts().items()
         )
         if c.get("collapsed", pd.Series(dtype=bool)).fillna(False).astype(bool).any():
-            status += " (COLLAPSED: 0 active neurons)"
+            status += " (COLLAPSED: no effective ReLU neuron)"
         rows.append(
             [
                 m,
