@@ -16,7 +16,9 @@ Depends only on torch, numpy, scipy (and pandas for the tables).
 
 from attacks.base import Attack, SoundnessWarning, margins, model_margins
 from attacks.evaluation import robust_accuracy, sweep
-from attacks.exact import (
+from attacks.gradient import FGSM, PGD
+from attacks.sanity import sanity_checks
+from attacks.verify import (
     CertifyResult,
     ExactAttack,
     ExactResult,
@@ -26,8 +28,6 @@ from attacks.exact import (
     lp_certify,
     stable_margin,
 )
-from attacks.gradient import FGSM, PGD
-from attacks.sanity import sanity_checks
 
 __all__ = [
     "FGSM",

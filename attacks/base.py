@@ -138,7 +138,7 @@ def bounds_as_tensors(
                 f"{name} has shape {arr.shape}, which does not broadcast to one example's shape "
                 f"{shape}; give a scalar or an array of shape {shape}"
             ) from err
-        out.append(torch.as_tensor(np.ascontiguousarray(arr), dtype=like.dtype, device=like.device))
+        out.append(torch.as_tensor(np.array(arr), dtype=like.dtype, device=like.device))
     lo, hi = out
     if bool((lo > hi).any()):
         raise ValueError("lower must be <= upper in every feature")

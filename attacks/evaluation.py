@@ -102,8 +102,8 @@ def robust_accuracy(
 def _named_factory(
     name: str, norm: str, lower: BoundsLike, upper: BoundsLike, seed: int
 ) -> AttackFactory:
-    from attacks.exact import ExactAttack
     from attacks.gradient import FGSM, PGD
+    from attacks.verify import ExactAttack
 
     key = name.lower()
     if key == "fgsm":

@@ -58,7 +58,12 @@ def _input_grad(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str):
     with torch.enable_grad():
         logits = logits_2d(model(x), x.shape[0])
         m, obj = _objective(logits, y, loss)
-        (g,) = torch.autograd.grad(obj, x)
+        if obj.requires_grad:
+            (g,) = torch.autograd.grad(obj, x, allow_unused=True)
+        else:  # the model cuts the graph (e.g. detach, argmax): no gradient information
+            g = None
+    if g is None:
+        g = torch.zeros_like(x)
     return m.detach(), g.detach()
 
 

@@ -150,7 +150,9 @@ class _Problem:
     h: np.ndarray
     clean_margin: np.ndarray  # (N,), from the model's own forward
     eps: float
-    tol: float  # numerical tolerance for comparing margins (scaled to the model's dtype)
+    lower: np.ndarray  # (d,) input bounds (may be infinite)
+    upper: np.ndarray
+    rel: float  # relative rounding tolerance of the model's dtype (100 ulps)
 
 
 def _prepare(
@@ -213,8 +215,7 @@ def _prepare(
             "the module's forward does not compute output(relu(hidden(x))) with the weights read "
             "from it; the exact verifier supports plain one-hidden-layer ReLU networks only"
         )
-    tol_margin = max(1e-6, rel)
-    return _Problem(W, X, Y, lo, hi, l, h, clean, eps, tol_margin)
+    return _Problem(W, X, Y, lo, hi, l, h, clean, eps, np.array(lo_b), np.array(hi_b), rel)
 
 
 def _to_model_input(model: nn.Module, X: np.ndarray) -> torch.Tensor:
@@ -252,6 +253,14 @@ def _linear_min(g: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[float, n
     return float(np.sum(np.minimum(g * lo, g * hi))), xs
 
 
+def _round_off(P: _Problem, s: _Split, k: int) -> float:
+    """Bound on the rounding error of the model's forward near example ``k`` (its dtype)."""
+    W = P.W
+    mag = np.maximum(np.abs(P.lo[k]), np.abs(P.hi[k]))
+    pre = np.abs(W.U) @ mag + np.abs(W.b)
+    return P.rel * (1.0 + abs(W.c) + float(np.abs(W.alpha) @ pre) + float(np.abs(s.g) @ mag))
+
+
 def _program(P: _Problem, k: int, s: _Split):
     """Objective, constraint matrix (CSR), right-hand side and variable bounds of the program of
     example ``k``. Variables: ``x' (d) | a_pos (p) | a_neg (q) | t (q)``."""
@@ -262,16 +271,19 @@ def _program(P: _Problem, k: int, s: _Split):
     l, h = P.l[k], P.h[k]
     c = np.concatenate([s.g, w[s.pos], w[s.neg], np.zeros(q)])
     Up, Un = W.U[s.pos], W.U[s.neg]
-    # a_pos >= U_pos x' + b_pos          ->  U_pos x' - a_pos <= -b_pos
-    # a_neg <= h t                       ->  a_neg - h t <= 0
-    # a_neg <= U x' + b - l (1 - t)      -> -U_neg x' + a_neg - l t <= b - l
-    Ip, Iq = sp.identity(p, format="csr"), sp.identity(q, format="csr")
-    rows = [
-        sp.hstack([sp.csr_matrix(Up), -Ip, sp.csr_matrix((p, 2 * q))]),
-        sp.hstack([sp.csr_matrix((q, d + p)), Iq, -sp.diags(h[s.neg])]),
-        sp.hstack([sp.csr_matrix(-Un), sp.csr_matrix((q, p)), Iq, -sp.diags(l[s.neg])]),
-    ]
-    A = sp.vstack(rows, format="csr")
+    # rows 0..p-1:     U_pos x' - a_pos <= -b_pos            (a_pos >= U_pos x' + b_pos)
+    # rows p..p+q-1:   a_neg - h t <= 0                      (a_neg <= h t)
+    # rows p+q..p+2q-1: -U_neg x' + a_neg - l t <= b - l     (a_neg <= U x' + b - l (1 - t))
+    ia, ja = np.nonzero(Up)
+    ib, jb = np.nonzero(Un)
+    rp, rq = np.arange(p), np.arange(q)
+    col_a, col_b, col_t = d + rp, d + p + rq, d + p + q + rq
+    rows = np.concatenate([ia, rp, p + rq, p + rq, p + q + ib, p + q + rq, p + q + rq])
+    cols = np.concatenate([ja, col_a, col_b, col_t, jb, col_b, col_t])
+    vals = np.concatenate(
+        [Up[ia, ja], -np.ones(p), np.ones(q), -h[s.neg], -Un[ib, jb], np.ones(q), -l[s.neg]]
+    )
+    A = sp.csr_matrix((vals, (rows, cols)), shape=(p + 2 * q, d + p + 2 * q))
     rhs = np.concatenate([-W.b[s.pos], np.zeros(q), W.b[s.neg] - l[s.neg]])
     lb = np.concatenate([P.lo[k], np.zeros(p + 2 * q)])
     ub = np.concatenate([P.hi[k], h[s.pos], h[s.neg], np.ones(q)])
@@ -302,7 +314,8 @@ class ExactResult:
             "stable"); for "lp_certified" the LP's point, for "clean_error" ``x`` itself.
         status: "optimal" (MILP solved), "stable" (closed form: every neuron stable), and with
             ``mode="decide"``: "lp_certified" (LP bound > 0), "clean_error" (misclassified
-            already), "attack_found" (the given attack broke it); "time_limit"; "solver_error".
+            already), "attack_found" (the attack broke it), "lp_point_adversarial" (the LP
+            relaxation's optimal x' is a counterexample); "time_limit"; "solver_error".
         milp_objective: the solver's objective value (NaN where no MILP was solved); compare
             with ``upper_bound`` to see the solver's accuracy.
         n_unstable, n_binary: unstable neurons / binary variables of each example's program.
@@ -453,7 +466,7 @@ def exact(
     time_limit: float = 60.0,
     *,
     mode: Mode = "margin",
-    attack: Callable[[nn.Module, Any, Any], Any] | None = None,
+    attack: Callable[[nn.Module, Any, Any], Any] | Literal["auto"] | None = "auto",
     mip_rel_gap: float = 1e-9,
     progress: bool = False,
 ) -> ExactResult:
@@ -473,8 +486,9 @@ def exact(
             as fast as possible: misclassified clean points and points broken by ``attack`` are
             not robust, points whose LP bound is positive are robust, and only the rest get a
             MILP (their ``margin`` is exact; the others' ``margin`` is NaN, bounds are filled).
-        attack: optional attack ``attack(model, x, y) -> x_adv`` (e.g. ``PGD``) used in "decide"
-            mode to find counterexamples before any MILP.
+        attack: "decide" mode only: an attack ``attack(model, x, y) -> x_adv`` run first to find
+            counterexamples cheaply; "auto" (default): ``PGD(eps, steps=20)`` with the bounds;
+            None: no attack. (The LP relaxation's own point is also tried as a counterexample.)
         mip_rel_gap: relative optimality gap at which HiGHS stops (its absolute gap is 1e-6).
         progress: show a tqdm progress bar over examples.
 
@@ -498,7 +512,11 @@ def exact(
     x_adv = np.clip(P.X, P.lo, P.hi)
     status = np.empty(n, dtype=object)
 
-    atk_margin = None
+    if attack == "auto":
+        from attacks.gradient import PGD
+
+        radius = P.eps if np.isfinite(P.eps) else float(np.max(P.upper - P.lower))
+        attack = PGD(radius, steps=20, lower=P.lower, upper=P.upper, seed=0)
     if mode == "decide" and attack is not None and n:
         xa = attack(model, P.X.copy(), P.y.astype(np.int64))
         xa = np.clip(np.asarray(xa, dtype=np.float64), P.lo, P.hi)
@@ -540,11 +558,22 @@ def exact(
             if mode == "decide":
                 bound, x_lp, st, _ = _solve_lp(P, k, s)
                 out["lower"][k] = bound
-                if bound > 0:
-                    status[k] = "lp_certified"
-                    if x_lp is not None:
+                if x_lp is not None:
+                    m_lp = float(
+                        model_margins(
+                            model,
+                            _to_model_input(model, x_lp[None]),
+                            P.y[k : k + 1].astype(np.int64),
+                        )[0]
+                    )
+                    if bound > 0 or m_lp <= 0:
+                        status[k] = "lp_certified" if bound > 0 else "lp_point_adversarial"
                         x_adv[k] = x_lp
                         candidates[k] = True
+                        out["seconds"][k] = time.perf_counter() - t0
+                        continue
+                elif bound > 0:
+                    status[k] = "lp_certified"
                     out["seconds"][k] = time.perf_counter() - t0
                     continue
             obj, dual, xs, st = _solve_milp(P, k, s, time_limit, mip_rel_gap)
@@ -569,7 +598,8 @@ def exact(
         obj = out["obj"][exact_rows]
         gap = out["upper"][exact_rows] - obj
         scale = 1.0 + np.abs(obj)
-        bad = np.abs(gap) > P.tol * 1e2 * scale
+        round_off = np.array([_round_off(P, _split(P, k), k) for k in exact_rows])
+        bad = np.abs(gap) > 1e-6 * scale + round_off
         if bad.any():
             warnings.warn(
                 f"exact: the model's margin at the solver's optimum differs from the MILP "
@@ -580,7 +610,8 @@ def exact(
             )
         out["margin"][exact_rows] = out["upper"][exact_rows]
         st_rows = exact_rows[status[exact_rows] == "stable"]
-        out["lower"][st_rows] = out["obj"][st_rows] - P.tol * (1 + np.abs(out["obj"][st_rows]))
+        r = np.array([_round_off(P, _split(P, k), k) for k in st_rows])
+        out["lower"][st_rows] = out["obj"][st_rows] - r
         # never claim a lower bound above a concrete point's margin
         out["lower"][exact_rows] = np.minimum(out["lower"][exact_rows], out["upper"][exact_rows])
     upper_ok = np.isfinite(out["upper"])
@@ -634,7 +665,7 @@ def lp_certify(
         s = _split(P, k)
         if len(s.pos) + len(s.neg) == 0:
             value, _ = _linear_min(s.g, P.lo[k], P.hi[k])
-            lb[k] = value + s.const - P.tol * (1 + abs(value + s.const))
+            lb[k] = value + s.const - _round_off(P, s, k)
             status[k] = "stable"
         else:
             lb[k], _, status[k], _ = _solve_lp(P, k, s)
@@ -680,7 +711,7 @@ class ExactAttack(Attack):
         upper: BoundsLike = None,
         time_limit: float = 60.0,
         *,
-        attack: Callable[[nn.Module, Any, Any], Any] | None = None,
+        attack: Callable[[nn.Module, Any, Any], Any] | Literal["auto"] | None = "auto",
     ) -> None:
         super().__init__(eps, norm="inf", lower=lower, upper=upper)
         self.time_limit = _check_time_limit(time_limit)
