@@ -264,9 +264,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
     ap.add_argument("--out", default=str(REPO / "results" / "robust_vs_pgd_at"))
     ap.add_argument("--resume", action="store_true", help="skip rows already in <out>.csv")
+    ap.add_argument(
+        "--report-only",
+        action="store_true",
+        help="only rewrite <out>.md from <out>.csv (e.g. after merging runs)",
+    )
     args = ap.parse_args(argv)
     command = "python benchmarks/robust_vs_pgd_at.py " + " ".join(argv or sys.argv[1:])
     csv, md = Path(args.out + ".csv"), Path(args.out + ".md")
+    if args.report_only:
+        write_markdown(csv, md, args.generated_by or command)
+        print(f"wrote {md}")
+        return
     csv.parent.mkdir(parents=True, exist_ok=True)
     done: set[tuple] = set()
     if args.resume and csv.exists():
