@@ -37,15 +37,17 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from robustbench_convex.losses import check_loss, loss_value
+from robustbench_convex.losses import LossName, check_loss, loss_value
 from robustbench_convex.network import TwoLayerReLU
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "TrainingRecord",
@@ -424,7 +426,7 @@ def train_sgd(
     y: Any,
     *,
     width: int = 64,
-    loss: str = "logistic",
+    loss: LossName = "logistic",
     weight_decay: float = 1e-3,
     optimizer: Optimizer = "adam",
     epochs: int = 200,
@@ -542,7 +544,7 @@ def train_pgd_at(
     lower: Any = None,
     upper: Any = None,
     width: int = 64,
-    loss: str = "logistic",
+    loss: LossName = "logistic",
     weight_decay: float = 1e-3,
     optimizer: Optimizer = "adam",
     epochs: int = 200,
@@ -656,7 +658,7 @@ def train_fgsm_at(
     upper: Any = None,
     step_size: float | None = None,
     width: int = 64,
-    loss: str = "logistic",
+    loss: LossName = "logistic",
     weight_decay: float = 1e-3,
     optimizer: Optimizer = "adam",
     epochs: int = 200,
@@ -794,6 +796,8 @@ def multi_start(
         X_test, y_test = _check_data(X_test, y_test, x_name="X_test", y_name="y_test")
     if attack is not None and X_test is None:
         raise ValueError("attack needs a test set: pass X_test and y_test")
+
+    import pandas as pd
 
     rows = []
     for s in tqdm(seed_list, desc="seeds", disable=not progress, leave=False):
