@@ -220,9 +220,10 @@ def solve_cvxpy(
         info=info,
     )
     info["n_active"] = solution.n_active()
-    if problem.program == "certified" and info["n_active"] == 0:
+    info["n_relu_active"] = solution.n_relu_active()
+    if problem.program != "nominal" and solution.collapsed:  # ConvexSolution warns too
         solution.message += (
-            "; the certified program collapsed to the zero network (no sampled pattern is stable "
-            "on every eps-ball; MATH.md section 6): try robust='class-aware' or a stability_penalty"
+            f"; the {problem.program} program collapsed (no effective ReLU neuron: the zero network "
+            "or a linear model; MATH.md section 6)"
         )
     return solution
