@@ -84,6 +84,7 @@ def run_cell(cell: Cell) -> dict[str, Any]:
         "provenance": {"versions": versions, "hardware": hardware, "started": utc_now()},
     }
     t0 = time.perf_counter()
+    c0 = time.process_time()
     try:
         torch.manual_seed(cell.seed)  # trainers seed themselves; this only pins stragglers
         dataset = _load_dataset(cell.dataset)
@@ -151,6 +152,7 @@ def run_cell(cell: Cell) -> dict[str, Any]:
     except Exception as exc:  # a failing cell must not stop the sweep
         payload["error"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     payload["provenance"]["seconds"] = time.perf_counter() - t0
+    payload["provenance"]["cpu_seconds"] = time.process_time() - c0
     payload["provenance"]["finished"] = utc_now()
     return payload
 
@@ -273,6 +275,19 @@ class SweepSummary:
         return not self.failed
 
 
+def _expected_cost(cell: Cell) -> int:
+    """A rough rank of a cell's cost (for scheduling only): robust convex programs, then
+    interior-point solves, then adversarial training, then the rest."""
+    key = cell.method.method
+    if key.startswith("convex-robust-"):
+        return 4
+    if key == "convex-cvxpy":
+        return 3
+    if key in ("pgd-at", "convex-admm"):
+        return 2
+    return 1 if key == "fgsm-at" else 0
+
+
 def _preflight(config: SweepConfig) -> None:
     """Load every data set in the driver: a missing file or an impossible size fails here,
     before any training starts."""
@@ -344,6 +359,8 @@ def run_sweep(
     if scheduler is not None or dask_local is not None:
         stream = _iter_dask(todo, scheduler, dask_local, config.threads_per_job)
     elif jobs > 1 and len(todo) > 1:
+        # longest first, so that no long cell starts last while the other workers idle
+        todo = sorted(todo, key=_expected_cost, reverse=True)
         stream = _iter_pool(todo, min(jobs, len(todo)), config.threads_per_job)
     else:
         stream = _iter_inprocess(todo)

@@ -325,7 +325,7 @@ def _convex_output(solution: Any, dataset: Any, settings: dict[str, Any], method
         "robust_eps": float(problem.robust_eps),
         "certified_training_loss": solution.certified_training_loss,
         "constraint_violation": float(solution.constraint_violation),
-        "iterations": len(solution.history) or solution.info.get("iterations"),
+        "iterations": solution.info.get("iterations") or len(solution.history) or None,
         # the same key for every solve of the same program: ADMM and CVXPY cells on one problem
         # share it, so the report can measure ADMM's objective gap against CVXPY's optimum
         "problem_key": _problem_key(problem, settings),

@@ -275,3 +275,43 @@ def test_exact_verification_skipped_for_wide_models():
     )
     assert not any(r["attack"] == "exact" for r in out.rows)
     assert any("exact verification skipped" in w for w in out.warnings)
+
+
+# ------------------------------------------------------------------------------- rbconvex train
+def test_cli_train_prints_and_saves_metrics(tmp_path, capsys):
+    import json
+
+    from robustbench_convex.cli import main
+
+    out = tmp_path / "m.json"
+    argv = [
+        "train",
+        "--dataset",
+        "synthetic-xor",
+        "--method",
+        "sgd",
+        "--set",
+        "width=4",
+        "--set",
+        "epochs=3",
+        "--set",
+        "loss='hinge'",
+        "--n-train",
+        "40",
+        "--n-test",
+        "20",
+        "--eps",
+        "0.1",
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    saved = json.loads(out.read_text())
+    assert saved["training"]["settings"]["width"] == 4
+    assert saved["training"]["settings"]["loss"] == "hinge"
+    attacks_run = [(r["attack"], r["eps"]) for r in saved["evaluation"]]
+    assert attacks_run == [("clean", 0.0), ("fgsm", 0.1), ("pgd", 0.1)]
+    assert f"accuracy {saved['evaluation'][2]['robust_acc']:.4f}" in text
+    assert main(["train", "--dataset", "synthetic-xor", "--method", "sgd", "--set", "widht=4"]) == 2
+    assert "--set.widht: unknown setting" in capsys.readouterr().err
