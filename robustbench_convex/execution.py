@@ -407,4 +407,23 @@ def run_sweep(
             bar.close()
     summary.csv = store.write_csv(store.records(cells))
     summary.seconds = time.perf_counter() - t0
+    store.append_run(
+        {
+            "finished": utc_now(),
+            "seconds": summary.seconds,
+            "executor": (
+                f"dask scheduler {scheduler}"
+                if scheduler
+                else f"dask LocalCluster({dask_local})"
+                if dask_local
+                else f"{min(jobs, max(len(todo), 1))} local process(es)"
+            ),
+            "cells": len(cells),
+            "run": len(summary.finished) + len(summary.failed),
+            "skipped": len(summary.skipped),
+            "failed": len(summary.failed),
+            "cpu_count": os.cpu_count(),
+            "command": " ".join(sys.argv),
+        }
+    )
     return summary

@@ -600,6 +600,15 @@ def _provenance(res: SweepResults) -> list[str]:
             items.append(f"cells computed between {starts[0]} and {ends[-1]} (UTC)")
         total = sum(float(p.get("seconds", 0.0)) for p in prov)
         items.append(f"compute time summed over cells: {total:.1f} s")
+    runs = ResultStore(res.root).read_runs()
+    if runs:
+        last = runs[-1]
+        items.append(
+            f"last run: `{last.get('command', '')}` finished {last.get('finished')} in "
+            f"{float(last.get('seconds', 0.0)):.1f} s wall on {last.get('executor')} "
+            f"({last.get('cpu_count')} CPUs): {last.get('run')} cells computed, "
+            f"{last.get('skipped')} already done, {last.get('failed')} failed"
+        )
     solvers = sorted(set(res.cells["solver"])) if len(res.cells) else []
     if solvers:
         items.append("solvers used: " + ", ".join(f"`{s}`" for s in solvers))
@@ -711,7 +720,12 @@ def write_report(root: str | Path) -> dict[str, Any]:
         conv = plot_admm_convergence(res, figdir / "admm_convergence.png")
         if conv is not None:
             figures.append(conv)
-            doc.img(conv, "ADMM convergence: objective gap and test accuracy")
+            doc.img(
+                conv,
+                "ADMM convergence: relative objective gap |objective - p*| / |p*| and test "
+                "accuracy of the recovered network (ADMM's iterates satisfy the constraints only "
+                "in the limit, so the objective may approach p* from below)",
+            )
     other = [w for w in warnings_list if "SOUNDNESS" not in w]
     if other:
         doc.h(2, "Warnings")

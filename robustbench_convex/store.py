@@ -7,6 +7,7 @@ Layout of a sweep's output folder::
       cells/<file>.json    one per finished cell: {"cell", "status", "records", "training",
                            "history", "sanity", "error", "provenance"}; written atomically
       results.csv          every record of the configuration's finished cells (one row each)
+      runs.jsonl           one line per completed `run_sweep` call (wall time, executor, counts)
 
 A cell file is written to a temporary file in ``cells/``, flushed, fsync-ed and renamed over the
 final name (``os.replace``), so a crash or Ctrl-C leaves either the complete file or none. A rerun
@@ -39,6 +40,7 @@ __all__ = [
 CELLS_DIR = "cells"
 CSV_NAME = "results.csv"
 CONFIG_NAME = "config.json"
+RUNS_NAME = "runs.jsonl"
 
 ATTACKS = ("clean", "fgsm", "pgd", "exact", "lp-certified")
 
@@ -252,6 +254,24 @@ class ResultStore:
                     continue
             return out
         return [p for p in (self.read_cell(c) for c in cells) if p is not None]
+
+    # -- run log
+    def append_run(self, entry: Mapping[str, Any]) -> None:
+        """Append one line to ``runs.jsonl`` (one per ``run_sweep`` invocation that finished)."""
+        with open(self.root / RUNS_NAME, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(_finite_or_none(dict(entry)), default=str) + "\n")
+
+    def read_runs(self) -> list[dict[str, Any]]:
+        path = self.root / RUNS_NAME
+        if not path.is_file():
+            return []
+        out = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return out
 
     # -- config
     def write_config(self, config_dict: Mapping[str, Any]) -> None:
