@@ -162,10 +162,9 @@ def sweep(
     grid = [check_eps(e, allow_inf=True) for e in eps_grid]
     if not grid:
         raise ValueError("eps_grid is empty")
-    if isinstance(X, torch.Tensor) is False:
+    if not isinstance(X, torch.Tensor):
         X = np.asarray(X)
     rows = []
-    clean_acc = None
     for name, factory in factories.items():
         for eps in grid:
             t0 = time.perf_counter()

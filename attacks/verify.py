@@ -604,7 +604,7 @@ def exact(
             warnings.warn(
                 f"exact: the model's margin at the solver's optimum differs from the MILP "
                 f"objective by up to {np.max(np.abs(gap)):.3g} on {int(bad.sum())} example(s); "
-                "the reported bounds are widened accordingly",
+                "`margin` reports the model's value at x_adv and `lower_bound` is capped by it",
                 SoundnessWarning,
                 stacklevel=2,
             )

@@ -16,6 +16,15 @@ import attacks
 from robustbench_convex.network import TwoLayerReLU
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny tensors: one intra-op thread is faster, and far faster on a shared machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 # ----------------------------------------------------------------------------------- helpers
 def linear_model(w, c=0.0, squeeze=False) -> nn.Module:
     """f(x) = w^T x + c as nn.Linear (output (N, 1)) or squeezed to (N,)."""
@@ -200,7 +209,7 @@ def test_exact_accepts_sequential_and_float32_and_tensor_inputs():
         seq[0].weight.detach().double().numpy(),
         seq[2].weight.detach().double().numpy()[0],
         seq[0].bias.detach().double().numpy(),
-        float(seq[2].bias),
+        seq[2].bias.item(),
     )
     ref = attacks.exact(net, X, y, 0.1, 0, 1)
     np.testing.assert_allclose(res.milp_objective, ref.milp_objective, atol=1e-6)

@@ -19,6 +19,15 @@ from robustbench_convex.network import TwoLayerReLU
 torchattacks = pytest.importorskip("torchattacks")
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Tiny tensors: one intra-op thread is faster, and far faster on a shared machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def trained():
     ds = load_dataset("digits-2v8")
@@ -30,11 +39,16 @@ def trained():
     X = torch.as_tensor(ds.X_train)
     y = torch.as_tensor(ds.y_train)
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
-    for _ in range(300):
-        opt.zero_grad()
-        loss = torch.nn.functional.softplus(-y * net(X)).mean() + 1e-4 * net.weight_decay()
-        loss.backward()
-        opt.step()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # module fixtures run before the per-test thread fixture
+    try:
+        for _ in range(300):
+            opt.zero_grad()
+            loss = torch.nn.functional.softplus(-y * net(X)).mean() + 1e-4 * net.weight_decay()
+            loss.backward()
+            opt.step()
+    finally:
+        torch.set_num_threads(threads)
     return net, ds
 
 
