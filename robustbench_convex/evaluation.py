@@ -130,7 +130,7 @@ def evaluate_model(
         k = min(spec.exact_max_points, n_eval)
         Xs, ys = X[:k], y[:k]
         clean_k = float(clean[:k].mean())
-        for eps in spec.eps:
+        for eps in spec.eps if spec.exact_eps is None else spec.exact_eps:
             t0 = time.perf_counter()
             cert = attacks.lp_certify(model, Xs, ys, eps, lower, upper)
             t_lp = time.perf_counter() - t0

@@ -30,6 +30,7 @@ A sweep is written in TOML::
     exact_max_points = 40            # test points verified
     exact_max_width = 64             # only models this narrow
     exact_time_limit = 10.0          # seconds per MILP
+    exact_eps = [0.05]               # radii verified (default: every eps)
 
 :func:`load_config` / :func:`parse_config` validate everything before any work starts; errors name
 the field (``methods[2].eps: must be >= 0, got -0.1``). :meth:`SweepConfig.cells` expands the sweep
@@ -98,6 +99,7 @@ class DatasetSpec:
     data_dir: str | None = None
     download: bool = True
     eps: tuple[float, ...] | None = None  # overrides evaluation.eps for this data set
+    exact_eps: tuple[float, ...] | None = None  # overrides evaluation.exact_eps
 
     def load(self):
         """The :class:`~robustbench_convex.data.Dataset`."""
@@ -120,6 +122,7 @@ class DatasetSpec:
         d.pop("data_dir")
         d.pop("download")
         d.pop("eps")  # part of the evaluation grid, hashed there
+        d.pop("exact_eps")
         return d
 
 
@@ -154,6 +157,7 @@ class EvalSpec:
         exact: MILP verification (``attacks.exact``) and the LP certificate (``attacks.lp_certify``)
             on the first ``exact_max_points`` test points of models of width <= ``exact_max_width``.
         exact_time_limit: seconds per MILP.
+        exact_eps: the radii verified (a subset of ``eps``; None: all of them).
         sanity: which cells run ``attacks.sanity_checks``: "none", "first-seed" (each method's
             first seed) or "all"; sanity_eps: the radius it checks at (None: the middle eps).
         sanity_max_points: test points used by the sanity checks.
@@ -171,6 +175,7 @@ class EvalSpec:
     exact_max_points: int = 30
     exact_max_width: int = 64
     exact_time_limit: float = 10.0
+    exact_eps: tuple[float, ...] | None = None
     sanity: str = "first-seed"
     sanity_eps: float | None = None
     sanity_max_points: int = 100
@@ -282,7 +287,9 @@ class SweepConfig:
     def config_hash(self) -> str:
         return _hash(
             {
-                "datasets": [d.identity() | {"eps": d.eps} for d in self.datasets],
+                "datasets": [
+                    d.identity() | {"eps": d.eps, "exact_eps": d.exact_eps} for d in self.datasets
+                ],
                 "methods": [m.identity() | {"seeds": list(m.seeds)} for m in self.methods],
                 "evaluation": self.evaluation.identity(),
             }
@@ -297,6 +304,8 @@ class SweepConfig:
                 evaluation = self.evaluation
                 if d.eps is not None:
                     evaluation = replace(evaluation, eps=d.eps)
+                if d.exact_eps is not None:
+                    evaluation = replace(evaluation, exact_eps=d.exact_eps)
                 for i, seed in enumerate(m.seeds):
                     mode = evaluation.sanity
                     sanity = mode == "all" or (mode == "first-seed" and i == 0)
@@ -384,11 +393,16 @@ def _parse_datasets(raw: Any) -> tuple[DatasetSpec, ...]:
             raise ConfigError(f"{where}.name: missing (one of {', '.join(valid)})")
         name = entry.pop("name")
         eps = _eps_list(entry.pop("eps"), f"{where}.eps") if "eps" in entry else None
+        exact_eps = (
+            _eps_list(entry.pop("exact_eps"), f"{where}.exact_eps")
+            if "exact_eps" in entry
+            else None
+        )
         if name not in valid:
             raise ConfigError(f"{where}.name: unknown data set {name!r}; valid: {', '.join(valid)}")
         _known(entry, _DATASET_PARAMS, where)
         kwargs = {k: _check(_DATASET_PARAMS[k], f"{where}.{k}", v) for k, v in entry.items()}
-        spec = DatasetSpec(name=name, eps=eps, **kwargs)
+        spec = DatasetSpec(name=name, eps=eps, exact_eps=exact_eps, **kwargs)
         if spec.identity().__repr__() in seen:
             raise ConfigError(f"{where}: duplicate data set entry {name!r}")
         seen.add(spec.identity().__repr__())
@@ -451,6 +465,9 @@ def _parse_evaluation(raw: Any) -> EvalSpec:
     if "eps" not in raw:
         raise ConfigError("evaluation.eps: missing (a list of l_inf radii > 0, input units)")
     eps = _eps_list(raw.pop("eps"), "evaluation.eps")
+    exact_eps = (
+        _eps_list(raw.pop("exact_eps"), "evaluation.exact_eps") if "exact_eps" in raw else None
+    )
     attacks_raw = raw.pop("attacks", ["fgsm", "pgd"])
     if not isinstance(attacks_raw, list):
         raise ConfigError(f"evaluation.attacks: must be a list, got {attacks_raw!r}")
@@ -462,7 +479,9 @@ def _parse_evaluation(raw: Any) -> EvalSpec:
             )
     _known(raw, _EVAL_PARAMS, where)
     kwargs = {k: _check(_EVAL_PARAMS[k], f"{where}.{k}", v) for k, v in raw.items()}
-    return EvalSpec(eps=eps, attacks=tuple(dict.fromkeys(attacks_raw)), **kwargs)
+    return EvalSpec(
+        eps=eps, exact_eps=exact_eps, attacks=tuple(dict.fromkeys(attacks_raw)), **kwargs
+    )
 
 
 def parse_config(raw: Mapping[str, Any], *, default_name: str = "sweep") -> SweepConfig:
@@ -480,6 +499,18 @@ def parse_config(raw: Mapping[str, Any], *, default_name: str = "sweep") -> Swee
     defaults = _table(raw.get("method_defaults", {}), "method_defaults")
     methods = _parse_methods(raw.get("methods"), defaults, seeds)
     evaluation = _parse_evaluation(raw.get("evaluation"))
+    for i, d in enumerate(datasets):
+        grid = d.eps if d.eps is not None else evaluation.eps
+        chosen, where = (
+            (d.exact_eps, f"datasets[{i}].exact_eps")
+            if d.exact_eps is not None
+            else (evaluation.exact_eps, "evaluation.exact_eps")
+        )
+        for k, e in enumerate(chosen or ()):
+            if e not in grid:
+                raise ConfigError(
+                    f"{where}[{k}]: {e:g} is not in the eps grid of {d.name!r} ({list(grid)})"
+                )
     return SweepConfig(
         name=opts.get("name", default_name),
         datasets=datasets,

@@ -65,10 +65,21 @@ def test_editing_a_method_changes_only_its_cells():
 
 
 def test_dataset_eps_overrides_the_grid_and_sanity_first_seed():
-    raw = tiny(datasets=[{"name": "synthetic-xor", "n_train": 40, "n_test": 24, "eps": [0.3, 0.1]}])
+    raw = tiny(
+        datasets=[
+            {
+                "name": "synthetic-xor",
+                "n_train": 40,
+                "n_test": 24,
+                "eps": [0.3, 0.1],
+                "exact_eps": [0.3],
+            }
+        ]
+    )
     raw["evaluation"]["sanity"] = "first-seed"
     cells = parse_config(raw).cells()
     assert all(c.evaluation.eps == (0.1, 0.3) for c in cells)
+    assert all(c.evaluation.exact_eps == (0.3,) for c in cells)
     assert [(c.method.name, c.seed, c.sanity) for c in cells] == [
         ("sgd", 0, True),
         ("sgd", 1, False),
@@ -126,6 +137,14 @@ def test_negative_method_eps_names_the_field():
         (lambda r: r["evaluation"].update(eps=[0.0]), "evaluation.eps[0]: must be > 0"),
         (lambda r: r["evaluation"].pop("eps"), "evaluation.eps: missing"),
         (lambda r: r["evaluation"].update(attacks=["cw"]), "evaluation.attacks[0]: unknown attack"),
+        (
+            lambda r: r["evaluation"].update(exact_eps=[0.05, 0.3]),
+            "evaluation.exact_eps[1]: 0.3 is not in the eps grid of 'synthetic-xor'",
+        ),
+        (
+            lambda r: r["datasets"][0].update(exact_eps=[0.1]),
+            "datasets[0].exact_eps[0]: 0.1 is not in the eps grid",
+        ),
         (lambda r: r["evaluation"].update(pgd_steps=0), "evaluation.pgd_steps: must be >= 1"),
         (lambda r: r["evaluation"].update(sanity="some"), "evaluation.sanity: must be one of"),
         (lambda r: r.pop("datasets"), "datasets: missing"),
@@ -235,7 +254,8 @@ def test_evaluation_records_agree_with_the_attacks_module():
     d = load_dataset("synthetic-xor", n_train=40, n_test=30)
     model = train_method("sgd", d, {"width": 6, "epochs": 20}, 0).model
     spec = EvalSpec(
-        eps=(0.1,),
+        eps=(0.05, 0.1),
+        exact_eps=(0.1,),
         pgd_steps=5,
         pgd_restarts=2,
         exact=True,
@@ -261,6 +281,8 @@ def test_evaluation_records_agree_with_the_attacks_module():
     assert ex["exact_acc"] <= mask.mean() + 1e-12
     assert ex["sandwich_ok"] is True
     assert rows[("lp-certified", 0.1)]["robust_acc"] == ex["certified_acc"]
+    # verification only at exact_eps; gradient attacks at every eps
+    assert ("exact", 0.05) not in rows and ("pgd", 0.05) in rows and ("fgsm", 0.05) in rows
 
 
 def test_exact_verification_skipped_for_wide_models():
