@@ -195,26 +195,31 @@ def write_markdown(csv: Path, md: Path, command: str) -> None:
         "evaluation eps. clean / pgd: whole test set (PGD 50 steps, --pgd-restarts restarts); exact / lp: the first "
         "n_exact test points (exact = MILP worst case, lp = LP-relaxation certificate). "
         "cert_train: fraction of training points with a certified margin > 0 (certificate "
-        "programs only). relu = active neurons that are genuine ReLU units (not all-active); "
+        "programs only). P req = patterns requested (baseline width 2 P req), P = patterns "
+        "after dropping duplicates; zero = blocks (of 2P) zero in the solution, forced = blocks "
+        "the hard stability constraints force to zero (LP check). relu = active neurons that are genuine ReLU units (not all-active); "
         "collapsed = no ReLU neuron (zero network or linear model: not a trained ReLU network). "
         "Timings on a shared 2-core machine (noisy).",
         "",
     ]
-    cols = ["method", "program", "cert", "P", "active", "relu", "collapsed", "time_s", "clean",
-            "pgd", "exact", "lp", "cert_train", "violations"]  # fmt: skip
+    cols = ["method", "program", "cert", "P req", "P", "active", "relu", "zero", "forced",
+            "collapsed", "time_s", "clean", "pgd", "exact", "lp", "cert_train",
+            "violations"]  # fmt: skip
     for (name, train_eps, eps), g in df.groupby(["dataset", "train_eps", "eps"], sort=False):
         lines += [f"## {name}: trained at eps = {train_eps:g}, evaluated at eps = {eps:g}", "", "| " + " | ".join(cols) + " |",
                   "|" + "---|" * len(cols)]  # fmt: skip
-        for _, r in g.groupby("method", sort=False).mean(numeric_only=True).iterrows():
-            first = g[g["method"] == _].iloc[0]
+        groups = g.groupby(["method", "n_patterns"], sort=False)
+        for (method, n_req), r in groups.mean(numeric_only=True).iterrows():
+            first = g[(g["method"] == method) & (g["n_patterns"] == n_req)].iloc[0]
 
             def f(v, fmt="{:.3f}"):
                 return "" if v is None or (isinstance(v, float) and np.isnan(v)) else fmt.format(v)
 
             cells = [
-                _, str(first["program"]), "yes" if bool(first["is_certificate"]) else "no",
-                f(r.get("P", np.nan), "{:.0f}"), f(r["n_active"], "{:.1f}"),
-                f(r["n_relu_active"], "{:.1f}"),
+                method, str(first["program"]), "yes" if bool(first["is_certificate"]) else "no",
+                f"{n_req:.0f}", f(r.get("P", np.nan), "{:.0f}"), f(r["n_active"], "{:.1f}"),
+                f(r["n_relu_active"], "{:.1f}"), f(r.get("n_zero_blocks", np.nan), "{:.0f}"),
+                f(r.get("n_forced_zero", np.nan), "{:.0f}"),
                 "" if pd.isna(first.get("collapsed")) else str(bool(first["collapsed"])),
                 f(r["train_time"], "{:.1f}"), f(r["clean_acc"]), f(r["pgd_acc"]),
                 f(r["exact_acc"]), f(r["lp_cert_acc"]), f(r.get("certified_train_acc", np.nan)),
@@ -268,6 +273,9 @@ def main(argv: list[str] | None = None) -> None:
         "--report-only",
         action="store_true",
         help="only rewrite <out>.md from <out>.csv (e.g. after merging runs)",
+    )
+    ap.add_argument(
+        "--generated-by", default=None, help="with --report-only: the command(s) behind the CSV"
     )
     args = ap.parse_args(argv)
     command = "python benchmarks/robust_vs_pgd_at.py " + " ".join(argv or sys.argv[1:])
