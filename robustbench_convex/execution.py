@@ -390,7 +390,7 @@ def run_sweep(
                     log(line)
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix_str(cell.label, refresh=True)
+                bar.set_postfix_str(f"last: {cell.label}", refresh=True)
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()
