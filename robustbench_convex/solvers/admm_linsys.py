@@ -1,0 +1,195 @@
+"""The fixed linear system of the ADMM u-step, solved in rotated coordinates (MATH.md section 4).
+
+With the stacked constraint operator ``K u = (u, G u, sqrt(c) F u, sqrt(c) A u, E u)`` (copy,
+pattern signs, predictions, perturbable effective weights of robust programs, perturbable copy of
+the certified cone split) every u-step solves ``K^T K u = R`` with ``R`` of shape ``(d, 2P)``
+(columns ``u_1..u_P`` then ``z_1..z_P``). In the rotated coordinates ``p_i = (u_i + z_i)/sqrt2``,
+``q_i = (u_i - z_i)/sqrt2`` the predictions and effective weights see only ``q`` (``F u = sqrt2
+F_q q``, ``A u = sqrt2 D Q^T``) and ``G^T G = blkdiag(Xa^T Xa)`` is unchanged, so ``K^T K`` splits
+into
+
+    p-blocks: H p_i = r_i,  H = I + Xa^T Xa + w_E E     (one d x d Cholesky factor for all i)
+    q-system: (I_P (x) H + 2c F_q^T F_q + 2c_z (D^T D) (x) E') vec(Q) = vec(R_q)
+
+with ``F_q = [D_1 Xa, ..., D_P Xa]``. Three ways to solve the q-system, chosen from the sizes:
+
+- ``"cholesky"``: form the ``Pd x Pd`` matrix (row chunks, never ``F``) and factor it once;
+  memory ``8 (P d)^2`` bytes.
+- ``"woodbury"`` (nominal programs, ``c_z = 0``): ``(I_P (x) H + 2c F_q^T F_q)^{-1}`` through the
+  ``n x n`` capacitance matrix ``I/(2c) + (Xa H^{-1} Xa^T) o (D D^T)`` (``o``: Hadamard product;
+  derived from ``sum_i D_i M D_i = M o (D D^T)``); memory ``8 n^2`` bytes.
+- ``"cg"``: preconditioned conjugate gradients, operator applied through masks on ``Xa``
+  (``O(n d P)`` per product), block-Jacobi preconditioner (one ``d x d`` factor per pattern),
+  warm started from the previous solution; memory ``O(n P + P d^2)``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+
+__all__ = ["LinearSolverName", "RotatedSystem", "choose_linear_solver", "memory_bytes"]
+
+LinearSolverName = Literal["auto", "cholesky", "woodbury", "cg"]
+_SQRT2 = math.sqrt(2.0)
+
+
+def memory_bytes(path: str, n: int, d: int, P: int, itemsize: int = 8) -> int:
+    """Memory model of the q-system's factor for a linear-solver path, in bytes (the iteration's
+    own ``O(n P + n d)`` arrays come on top; see ``solve_admm``'s docstring)."""
+    if path == "cholesky":
+        return itemsize * (P * d) ** 2
+    if path == "woodbury":
+        return itemsize * n * n
+    return itemsize * (P * d * d + 4 * n * P)
+
+
+def choose_linear_solver(
+    n: int, d: int, P: int, *, robust_loss: bool, max_bytes: float, itemsize: int = 8
+) -> str:
+    """The direct path with the smaller factor (Woodbury only for nominal programs), or ``"cg"``
+    when that factor would exceed ``max_bytes``."""
+    options = ["cholesky"] if robust_loss else ["cholesky", "woodbury"]
+    best = min(options, key=lambda p: memory_bytes(p, n, d, P, itemsize))
+    return best if memory_bytes(best, n, d, P, itemsize) <= max_bytes else "cg"
+
+
+class RotatedSystem:
+    """Solves ``K^T K U = R`` for ``R`` of shape ``(d, 2P)`` (see module docstring).
+
+    Args:
+        Xa: ``(n, d)`` augmented data; D: ``(n, P)`` 0/1 patterns (same device and dtype).
+        c: weight of the prediction constraint (``> 0``).
+        c_z: weight of the effective-weight constraint (0 when absent).
+        cone_weight: weight ``w_E`` of the perturbable copy (0 or 1).
+        perturbable: ``(d,)`` bool mask.
+        path: ``"cholesky"``, ``"woodbury"`` or ``"cg"``.
+        chunk: rows per chunk when forming ``F_q^T F_q``.
+    """
+
+    def __init__(
+        self,
+        Xa: torch.Tensor,
+        D: torch.Tensor,
+        *,
+        c: float,
+        c_z: float,
+        cone_weight: float,
+        perturbable: torch.Tensor,
+        path: str,
+        chunk: int = 512,
+        cg_tol: float = 1e-10,
+        cg_max_iter: int = 200,
+        copy_weight: float = 1.0,
+    ) -> None:
+        n, d = Xa.shape
+        P = D.shape[1]
+        self.Xa, self.D, self.c, self.c_z, self.path = Xa, D, c, c_z, path
+        self.n, self.d, self.P = n, d, P
+        self.E = perturbable.to(Xa.dtype)
+        self.cg_tol, self.cg_max_iter = cg_tol, cg_max_iter
+        self.cg_iterations: list[int] = []
+        eye = torch.eye(d, dtype=Xa.dtype, device=Xa.device)
+        self.H = copy_weight * eye + Xa.T @ Xa + cone_weight * torch.diag(self.E)
+        self.H_chol = torch.linalg.cholesky(self.H)
+        self.DtD = D.T @ D
+        if path == "cholesky":
+            M = torch.zeros(P * d, P * d, dtype=Xa.dtype, device=Xa.device)
+            for start in range(0, n, chunk):
+                Xc, Dc = Xa[start : start + chunk], D[start : start + chunk]
+                Fc = (Dc[:, :, None] * Xc[:, None, :]).reshape(Xc.shape[0], P * d)
+                M.addmm_(Fc.T, Fc, alpha=2.0 * c)
+            blocks = M.view(P, d, P, d)
+            for i in range(P):
+                blocks[i, :, i, :] += self.H
+            if c_z > 0:
+                idx = torch.nonzero(perturbable).flatten()
+                blocks[:, idx, :, idx] += 2.0 * c_z * self.DtD[None, :, :]
+            self.M_chol = torch.linalg.cholesky(M)
+            del M
+        elif path == "woodbury":
+            if c_z > 0:
+                raise ValueError("the Woodbury path applies to nominal programs only")
+            XHinv = torch.cholesky_solve(Xa.T, self.H_chol)  # (d, n) = H^{-1} Xa^T
+            cap = (Xa @ XHinv) * (D @ D.T)
+            cap.diagonal().add_(1.0 / (2.0 * c))
+            self.cap_chol = torch.linalg.cholesky(cap)
+            del cap
+        elif path == "cg":
+            # block-Jacobi: H + 2c Xa^T D_i Xa + 2 c_z (D^T D)_ii E, one factor per pattern
+            blocks = torch.einsum("nd,np,ne->pde", Xa, D, Xa) * (2.0 * c)
+            blocks += self.H[None]
+            if c_z > 0:
+                blocks += 2.0 * c_z * self.DtD.diagonal()[:, None, None] * torch.diag(self.E)[None]
+            self.pre_chol = torch.linalg.cholesky(blocks)
+            self._Q_prev: torch.Tensor | None = None
+        else:
+            raise ValueError(f"unknown linear solver path {path!r}")
+
+    # ------------------------------------------------------------------ q-system pieces
+    def _apply_q(self, Q: torch.Tensor) -> torch.Tensor:
+        """``(I_P (x) H + 2c F_q^T F_q + 2c_z (D^T D) (x) E') Q`` for ``Q`` (d, P)."""
+        out = self.H @ Q
+        t = (self.D * (self.Xa @ Q)).sum(dim=1)  # F_q q, (n,)
+        out += (2.0 * self.c) * (self.Xa.T @ (self.D * t[:, None]))
+        if self.c_z > 0:
+            out += (2.0 * self.c_z) * (self.E[:, None] * (Q @ self.DtD))
+        return out
+
+    def _precondition(self, R: torch.Tensor) -> torch.Tensor:
+        return torch.cholesky_solve(R.T.unsqueeze(-1), self.pre_chol).squeeze(-1).T
+
+    def _solve_q(self, Rq: torch.Tensor) -> torch.Tensor:
+        if self.path == "cholesky":
+            sol = torch.cholesky_solve(Rq.T.reshape(-1, 1), self.M_chol)
+            return sol.reshape(self.P, self.d).T
+        if self.path == "woodbury":
+            Y = torch.cholesky_solve(Rq, self.H_chol)  # A^{-1} r
+            t = (self.D * (self.Xa @ Y)).sum(dim=1, keepdim=True)  # F_q A^{-1} r
+            w = torch.cholesky_solve(t, self.cap_chol)
+            return Y - torch.cholesky_solve(self.Xa.T @ (self.D * w), self.H_chol)
+        return self._cg(Rq)
+
+    def _cg(self, B: torch.Tensor) -> torch.Tensor:
+        Q = self._Q_prev if self._Q_prev is not None else self._precondition(B)
+        R = B - self._apply_q(Q)
+        Z = self._precondition(R)
+        Pdir = Z
+        rz = torch.sum(R * Z)
+        target = self.cg_tol * torch.linalg.vector_norm(B)
+        it = 0
+        while it < self.cg_max_iter and torch.linalg.vector_norm(R) > target:
+            AP = self._apply_q(Pdir)
+            step = rz / torch.sum(Pdir * AP)
+            Q = Q + step * Pdir
+            R = R - step * AP
+            Z = self._precondition(R)
+            rz_new = torch.sum(R * Z)
+            Pdir = Z + (rz_new / rz) * Pdir
+            rz = rz_new
+            it += 1
+        self.cg_iterations.append(it)
+        self._Q_prev = Q
+        return Q
+
+    # ------------------------------------------------------------------ full solve
+    def solve(self, R: torch.Tensor) -> torch.Tensor:
+        """``U`` (d, 2P) with ``K^T K U = R``."""
+        P = self.P
+        Rv, Rw = R[:, :P], R[:, P:]
+        Rp = (Rv + Rw) / _SQRT2
+        Rq = (Rv - Rw) / _SQRT2
+        Pm = torch.cholesky_solve(Rp, self.H_chol)
+        Qm = self._solve_q(Rq)
+        return torch.cat([(Pm + Qm) / _SQRT2, (Pm - Qm) / _SQRT2], dim=1)
+
+    def apply(self, U: torch.Tensor) -> torch.Tensor:
+        """``K^T K U`` (for tests of the solve)."""
+        P = self.P
+        Pm = (U[:, :P] + U[:, P:]) / _SQRT2
+        Qm = (U[:, :P] - U[:, P:]) / _SQRT2
+        Rp = self.H @ Pm
+        Rq = self._apply_q(Qm)
+        return torch.cat([(Rp + Rq) / _SQRT2, (Rp - Rq) / _SQRT2], dim=1)
