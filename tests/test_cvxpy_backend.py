@@ -217,7 +217,7 @@ def test_model_size_does_not_loop_over_patterns_or_points():
             problem = ConvexReLUProblem(
                 X,
                 y,
-                loss="squared",
+                loss="hinge",
                 beta=0.1,
                 n_patterns=P,
                 robust_eps=0.1,
