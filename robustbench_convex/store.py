@@ -137,7 +137,6 @@ def hardware_info() -> dict[str, Any]:
         "processor": platform.processor() or platform.machine(),
         "python": platform.python_version(),
         "cpu_count": os.cpu_count(),
-        "hostname": platform.node(),
     }
 
 
