@@ -423,7 +423,7 @@ def run_sweep(
             "skipped": len(summary.skipped),
             "failed": len(summary.failed),
             "cpu_count": os.cpu_count(),
-            "command": " ".join(sys.argv),
+            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         }
     )
     return summary
