@@ -133,9 +133,10 @@ def test_crash_in_a_cell_is_stored_as_error_and_retried(tmp_path, monkeypatch):
     assert len(s3.skipped) == 3 and calls["n"] == 4
 
 
-def test_killed_run_resumes_without_redoing_finished_cells(tmp_path):
-    """A sweep process is killed (SIGKILL) as soon as its first cell file appears; the rerun
-    finishes the rest and leaves the first file untouched."""
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "Ctrl-C"])
+def test_killed_run_resumes_without_redoing_finished_cells(tmp_path, sig):
+    """A sweep process is killed (SIGKILL) or interrupted (SIGINT, as Ctrl-C) as soon as its
+    first cell file appears; the rerun finishes the rest and leaves finished files untouched."""
     raw = tiny()
     raw["methods"] = [
         {"name": f"sgd{i}", "method": "sgd", "width": 16, "epochs": 400} for i in range(4)
@@ -171,9 +172,13 @@ def test_killed_run_resumes_without_redoing_finished_cells(tmp_path):
         if first:
             break
         time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
+    proc.send_signal(sig)
     proc.wait(timeout=60)
     assert first, "no cell finished before the deadline"
+    stderr = proc.stderr.read().decode()
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130
+        assert "rerun the same command to resume" in stderr
     done_at_kill = sorted(cells_dir.glob("*.json"))
     assert len(done_at_kill) < 4, "the run finished before it could be killed"
     stamps = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in done_at_kill}
