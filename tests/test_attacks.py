@@ -519,3 +519,40 @@ def test_sanity_checks_report_a_soundness_violation_loudly(monkeypatch):
         df = attacks.sanity_checks(net, X, y, [0.1], lower=0, upper=1, steps=10)
     row = df[df["check"] == "certified <= exact <= attacked"].iloc[0]
     assert not row["passed"] and "violations" in row["detail"]
+
+
+def test_decide_mode_shortcuts_agree_with_margin_mode():
+    net, X, y = _small_net(15, d=5, m=12, n=40)
+    for eps in (0.05, 0.3):
+        full = attacks.exact(net, X, y, eps, 0, 1, mode="margin")
+        fast = attacks.exact(net, X, y, eps, 0, 1, mode="decide")
+        none = attacks.exact(net, X, y, eps, 0, 1, mode="decide", attack=None)
+        for res in (fast, none):
+            assert np.array_equal(res.robust, full.robust) and res.decided.all()
+            # every concrete point is in the threat set and its margin is the upper bound
+            assert np.all(np.abs(res.x_adv - X) <= eps + 1e-12)
+            np.testing.assert_allclose(
+                attacks.model_margins(net, res.x_adv, y), res.upper_bound, atol=1e-12
+            )
+            assert np.all(res.lower_bound <= full.margin + 1e-6)
+            assert np.all(res.upper_bound >= full.margin - 1e-6)
+        clean_wrong = attacks.model_margins(net, X, y) <= 0
+        # (all-stable rows get the closed form first, which is as cheap)
+        assert np.all(np.isin(fast.status[clean_wrong], ["clean_error", "stable"]))
+        assert "clean_error" in set(fast.status)
+        assert np.all(np.isnan(fast.margin[fast.status == "clean_error"]))
+    assert "attack_found" in set(fast.status)  # at eps = 0.3 PGD breaks points before any MILP
+    assert "attack_found" not in set(none.status)
+
+
+def test_sanity_checks_l2_and_sweep_with_exact():
+    net, X, y = _small_net(16)
+    df = attacks.sanity_checks(net, X, y, [0.1, 0.3], norm="2", lower=0, upper=1, steps=10)
+    assert df["passed"].all(), df.to_string()
+    assert "certified <= exact <= attacked" not in set(df["check"])  # L2: not applicable
+    sw = attacks.sweep(net, X, y, ["pgd", "exact"], [0.0, 0.1], lower=0, upper=1)
+    ex = sw[sw.attack == "exact"].set_index("eps")["robust_acc"]
+    pg = sw[sw.attack == "pgd"].set_index("eps")["robust_acc"]
+    assert ex[0.0] == pg[0.0] == sw["clean_acc"].iloc[0]
+    assert ex[0.1] == pytest.approx(attacks.exact(net, X, y, 0.1, 0, 1).robust_accuracy)
+    assert ex[0.1] <= pg[0.1]
