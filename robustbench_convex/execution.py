@@ -308,6 +308,7 @@ def run_sweep(
     scheduler: str | None = None,
     dask_local: int | None = None,
     retry_failed: bool = True,
+    fresh: bool = False,
     progress: bool = False,
     preflight: bool = True,
     log: Callable[[str], None] | None = None,
@@ -321,6 +322,8 @@ def run_sweep(
         scheduler: address of a Dask scheduler (overrides ``jobs``).
         dask_local: start a Dask ``LocalCluster`` with this many workers (overrides ``jobs``).
         retry_failed: rerun cells stored with status "error" (default), else keep them.
+        fresh: recompute every cell, even those finished in ``out`` (each is overwritten,
+            atomically, when its new result arrives).
         progress: show a tqdm bar over cells.
         preflight: load every data set before starting (fails early on missing data).
         log: where to print one line per finished cell (default: nowhere; the CLI prints).
@@ -345,7 +348,7 @@ def run_sweep(
     summary = SweepSummary(out=store.root, n_cells=len(cells))
     todo = []
     for cell in cells:
-        payload = store.read_cell(cell)
+        payload = None if fresh else store.read_cell(cell)
         if payload is not None and (
             payload.get("status") == "ok" or (not retry_failed and payload.get("status") == "error")
         ):

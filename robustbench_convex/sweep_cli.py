@@ -5,6 +5,7 @@ rbconvex run --config my_sweep.toml --out out --jobs 4    # local process pool
 rbconvex run --config my_sweep.toml --out out --scheduler tcp://10.0.0.1:8786   # Dask
 rbconvex run --config my_sweep.toml --out out --dask-local 4   # Dask LocalCluster
 rbconvex run --preset quick --dry-run                     # validate and list the cells
+rbconvex run --preset quick --out results/quick --fresh  # recompute even finished cells
 rbconvex report results/quick                             # tables, plots, report.md/.html
 rbconvex train --dataset breast-cancer --method convex-admm --set beta=1e-3 --eps 0.05 0.1
 """
@@ -66,6 +67,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             scheduler=args.scheduler,
             dask_local=args.dask_local,
             retry_failed=not args.keep_failed,
+            fresh=args.fresh,
             progress=not args.quiet,
             log=log,
         )
@@ -207,6 +209,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-cell lines")
     p.add_argument("--keep-failed", action="store_true", help="do not retry failed cells")
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="recompute every cell, also those already finished in --out (default: resume)",
+    )
     p.add_argument("--no-report", action="store_true", help="skip writing the report")
     p.add_argument("--dry-run", action="store_true", help="validate, list the cells and exit")
     p.set_defaults(func=_cmd_run)

@@ -131,6 +131,9 @@ def test_crash_in_a_cell_is_stored_as_error_and_retried(tmp_path, monkeypatch):
     assert calls["n"] == 4
     s3 = run_sweep(config, tmp_path, retry_failed=False)
     assert len(s3.skipped) == 3 and calls["n"] == 4
+    # --fresh recomputes everything
+    s4 = run_sweep(config, tmp_path, fresh=True)
+    assert not s4.skipped and len(s4.finished) == 2 and calls["n"] == 7
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "Ctrl-C"])
