@@ -426,6 +426,7 @@ def run_sweep(
             "skipped": len(summary.skipped),
             "failed": len(summary.failed),
             "cpu_count": os.cpu_count(),
+            "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         }
     )

@@ -613,7 +613,11 @@ def _provenance(res: SweepResults) -> list[str]:
         if starts and ends:
             items.append(f"cells computed between {starts[0]} and {ends[-1]} (UTC)")
         total = sum(float(p.get("seconds", 0.0)) for p in prov)
-        items.append(f"compute time summed over cells: {total:.1f} s")
+        cpu = sum(float(p.get("cpu_seconds", 0.0)) for p in prov)
+        items.append(
+            f"time summed over cells: {total:.1f} s wall, {cpu:.1f} s CPU (training and "
+            "evaluation, in the worker processes)"
+        )
     runs = ResultStore(res.root).read_runs()
     if runs:
         last = runs[-1]
@@ -622,6 +626,12 @@ def _provenance(res: SweepResults) -> list[str]:
             f"{float(last.get('seconds', 0.0)):.1f} s wall on {last.get('executor')} "
             f"({last.get('cpu_count')} CPUs): {last.get('run')} cells computed, "
             f"{last.get('skipped')} already done, {last.get('failed')} failed"
+            + (
+                f"; load average of the machine at the end: {last['loadavg'][0]:.1f} "
+                "(above the CPU count, the machine was shared and times are inflated)"
+                if last.get("loadavg")
+                else ""
+            )
         )
     solvers = sorted(set(res.cells["solver"])) if len(res.cells) else []
     if solvers:
