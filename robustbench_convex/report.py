@@ -627,8 +627,12 @@ def _provenance(res: SweepResults) -> list[str]:
             f"({last.get('cpu_count')} CPUs): {last.get('run')} cells computed, "
             f"{last.get('skipped')} already done, {last.get('failed')} failed"
             + (
-                f"; load average of the machine at the end: {last['loadavg'][0]:.1f} "
-                "(above the CPU count, the machine was shared and times are inflated)"
+                f"; load average of the machine at the end: {last['loadavg'][0]:.1f}"
+                + (
+                    " (above the CPU count: the machine was shared, times are inflated)"
+                    if last["loadavg"][0] > (last.get("cpu_count") or 1)
+                    else ""
+                )
                 if last.get("loadavg")
                 else ""
             )
