@@ -30,8 +30,10 @@ root to machine precision), so no inner-solver accuracy has to be controlled.
 For the squared loss this is the paper's algorithm with the loss moved out of the u-step (the
 u-step matrix then does not depend on ``rho``, so ``rho`` can adapt without refactoring).
 
-Scales. Constraints are weighted so that one ``rho`` fits them all: ``F u = e`` and ``A u = Z``
-carry weight ``c = rho_0 / (rho_0 * s^2)`` ... see ``_default_scales``.
+Scales. One penalty ``rho`` (default 1, adapted by residual balancing) for all constraints, with
+fixed weights: ``c`` (``loss_weight``) on ``F u = e`` and ``A u = Z``, ``copy_weight`` on
+``u = v``. Convergence speed (measured, see benchmarks/README.md) is the weak point: a few hundred
+iterations for 1e-4 on small problems, thousands at n = 2000.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -61,6 +63,7 @@ __all__ = ["DEFAULT_MAX_ITER", "DEFAULT_TOL", "solve_admm"]
 DEFAULT_MAX_ITER = 5000
 DEFAULT_TOL = 1e-5
 DEFAULT_MAX_FACTOR_BYTES = 2 * 1024**3
+SMALL_PROBLEM_WORK = 3e7  # n * d * 2P below which one torch thread is used (see num_threads)
 
 
 @contextlib.contextmanager
@@ -180,6 +183,7 @@ def solve_admm(
     adaptive_rho: bool = True,
     max_rho_updates: int = 40,
     loss_weight: float | None = None,
+    splitting: Literal["auto", "loss"] = "auto",
     copy_weight: float | None = None,
     linear_solver: LinearSolverName = "auto",
     max_factor_bytes: float = DEFAULT_MAX_FACTOR_BYTES,
@@ -214,15 +218,22 @@ def solve_admm(
             the relative residuals when it exceeds 5 or falls below 1/5, at most
             ``max_rho_updates`` times). Free: the u-step matrix does not depend on ``rho``.
         loss_weight: weight ``c`` of the prediction (and effective-weight) constraints in the
-            u-step matrix ``I + G^T G + c F^T F + ...``; None: ``1 / P`` (the predictions are sums
-            over ``P`` patterns, so this gives the rows of ``F`` the scale of the rows of ``G``).
+            u-step matrix ``I + G^T G + c F^T F + ...`` (None: 1, the best of the values we tried
+            on hinge, logistic and class-aware test problems). Ignored for the nominal squared
+            loss, which keeps the loss in the u-step (the paper's Algorithm 3.1, ``c = 1/rho``,
+            refactored when ``rho`` changes) unless ``splitting="loss"``.
+        splitting: ``"auto"`` (see ``loss_weight``) or ``"loss"`` (always split ``e = F u``).
+        copy_weight: weight of the copy constraint ``u = v`` relative to the sign constraints
+            (None: 1, as in the paper).
         linear_solver: ``"auto"`` (from the sizes: the direct path with the smaller factor
             unless it exceeds ``max_factor_bytes``, else ``"cg"``), ``"cholesky"``,
             ``"woodbury"`` (nominal programs) or ``"cg"``. The choice is in ``info``.
         max_factor_bytes: memory cap of the direct factors for ``"auto"`` (default 2 GiB).
         history_every: record (objectives, residuals, callback) and test convergence every k
             iterations (1: every iteration; each record costs about one extra iteration).
-        num_threads: torch threads for the solve (restored afterwards); None: unchanged.
+        num_threads: torch threads for the solve (restored afterwards); None: one thread when
+            ``n * d * 2P < SMALL_PROBLEM_WORK`` (small products are latency bound and extra BLAS
+            threads only add wake-up cost), else torch's current setting.
         recovery_rtol: relative threshold of ``recover_network`` used for the recorded network
             objective and active-neuron count.
 
@@ -254,6 +265,11 @@ def solve_admm(
         )
     if loss_weight is not None and not (isinstance(loss_weight, (int, float)) and loss_weight > 0):
         raise ValueError(f"loss_weight must be > 0 or None, got {loss_weight!r}")
+    if num_threads is None and dev.type == "cpu":
+        # Small products are latency bound: waking a second BLAS thread costs more than the
+        # arithmetic (measured: 1.3 ms vs 40-110 ms per iteration at n=300, P=8 on 2 busy cores).
+        work = problem.n * problem.d_aug * 2 * problem.P
+        num_threads = 1 if work < SMALL_PROBLEM_WORK else None
     with torch_threads(num_threads), torch.no_grad():
         return _solve(
             problem,
@@ -271,6 +287,7 @@ def solve_admm(
             max_rho_updates=int(max_rho_updates),
             loss_weight=loss_weight,
             copy_weight=copy_weight,
+            splitting=splitting,
             linear_solver=linear_solver,
             max_factor_bytes=max_factor_bytes,
             history_every=history_every,
@@ -296,8 +313,12 @@ def _solve(problem: ConvexReLUProblem, **opt: Any) -> ConvexSolution:
         neg = (y < 0).to(dtype)[:, None].expand(n, P)
         rows = torch.cat([neg, 1.0 - neg], dim=1)
 
-    c = opt["loss_weight"] if opt["loss_weight"] is not None else 1.0 / P
     rho = float(opt["rho"]) if opt["rho"] is not None else 1.0
+    # "paper": squared nominal loss kept in the u-step (Algorithm 3.1), matrix depends on rho
+    paper = pr.loss == "squared" and not robust_loss and opt["splitting"] != "loss"
+    c = opt["loss_weight"] if opt["loss_weight"] is not None else 1.0
+    if paper:
+        c = 1.0 / rho
     sig = opt["copy_weight"] if opt["copy_weight"] is not None else 1.0
     path = opt["linear_solver"]
     itemsize = torch.finfo(dtype).bits // 8
@@ -307,7 +328,7 @@ def _solve(problem: ConvexReLUProblem, **opt: Any) -> ConvexSolution:
         )
     elif path == "woodbury" and robust_loss:
         raise ValueError("linear_solver='woodbury' applies to nominal programs only")
-    system = RotatedSystem(
+    make_system = lambda c: RotatedSystem(  # noqa: E731
         Xa,
         D,
         c=c,
@@ -317,6 +338,7 @@ def _solve(problem: ConvexReLUProblem, **opt: Any) -> ConvexSolution:
         path=path,
         copy_weight=sig,
     )
+    system = make_system(c)
     setup_time = time.perf_counter() - t_start
 
     zeros = lambda *shape: torch.zeros(*shape, dtype=dtype, device=dev)  # noqa: E731
@@ -324,6 +346,8 @@ def _solve(problem: ConvexReLUProblem, **opt: Any) -> ConvexSolution:
     U, V, Lam = zeros(d, 2 * P), zeros(d, 2 * P), zeros(d, 2 * P)
     S, Nu = zeros(n, 2 * P), zeros(n, 2 * P)
     e, Mu = zeros(n), zeros(n)
+    if paper:
+        e = y.clone()  # enters the u-step right-hand side as c F^T y
     Zs = Xi = Acp = Kap = None
     if robust_loss:
         Zs, Xi = zeros(n, dp), zeros(n, dp)
@@ -384,18 +408,21 @@ def _solve(problem: ConvexReLUProblem, **opt: Any) -> ConvexSolution:
             e, Zs = loss_prox(pr.loss, FUh + Mu, AUh + Xi, y, eps, rho * c)
             Xi = Xi + gamma * (AUh - Zs)
         else:
-            e, _ = loss_prox(pr.loss, FUh + Mu, None, y, 0.0, rho * c)
+            if not paper:
+                e, _ = loss_prox(pr.loss, FUh + Mu, None, y, 0.0, rho * c)
         Lam = Lam + gamma * (Uh - V)
         Nu = Nu + gamma * (GUh - S)
-        Mu = Mu + gamma * (FUh - e)
+        if not paper:
+            Mu = Mu + gamma * (FUh - e)
 
         elapsed = time.perf_counter() - t_start
         if check:
             t_rec = time.perf_counter()
             sq = lambda t: 0.0 if t is None else float(torch.sum(t * t))  # noqa: E731
-            prim = sig * sq(U - V) + sq(GU - S) + c * sq(FU - e)
-            ku = sig * sq(U) + sq(GU) + c * sq(FU)
-            wn = sig * sq(V) + sq(S) + c * sq(e)
+            cl = 0.0 if paper else c
+            prim = sig * sq(U - V) + sq(GU - S) + cl * sq(FU - e)
+            ku = sig * sq(U) + sq(GU) + cl * sq(FU)
+            wn = sig * sq(V) + sq(S) + cl * sq(e)
             if robust_loss:
                 prim += c * sq(AU - Zs)
                 ku += c * sq(AU)
@@ -458,6 +485,9 @@ def _solve(problem: ConvexReLUProblem, **opt: Any) -> ConvexSolution:
                 if ratio > 5.0 or ratio < 0.2:
                     ratio = min(max(ratio, 1e-3), 1e3)
                     rho *= ratio
+                    if paper:
+                        c = 1.0 / rho
+                        system = make_system(c)
                     Lam, Nu, Mu = Lam / ratio, Nu / ratio, Mu / ratio
                     if Xi is not None:
                         Xi = Xi / ratio

@@ -1,0 +1,140 @@
+"""ADMM at MNIST-2v8 size: n = 12000, d = 100 (+ bias), P = 64, squared loss, synthetic teacher data.
+
+Prints: the linear-solver path chosen and its memory model, the time to reach ``--rtol`` (1e-3)
+relative accuracy of the recovered network's objective against a long reference run (``--ref-iter``
+iterations of the same solver, tolerance 1e-9), the peak resident memory of the process (VmHWM),
+the test accuracy of the network recovered after 10, 50 and 200 iterations, and the largest P
+whose linear-solve factor fits in 8 GiB under the memory model (``admm_linsys.memory_bytes``).
+
+    python benchmarks/admm_scale.py                  # full size (minutes on 2 busy cores)
+    python benchmarks/admm_scale.py --n 3000 --P 32  # smaller
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _admm_problems import teacher_data
+
+from robustbench_convex.formulations import ConvexReLUProblem
+from robustbench_convex.solvers.admm import solve_admm
+from robustbench_convex.solvers.admm_linsys import choose_linear_solver, memory_bytes
+
+
+def peak_rss_gib() -> float:
+    """Peak resident set size of this process (``VmHWM`` of /proc/self/status), GiB."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024**2
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+def largest_P(n: int, d: int, budget: float, *, robust: bool = False) -> tuple[int, str]:
+    """Largest P whose direct factor (the path ``"auto"`` would pick) fits in ``budget`` bytes,
+    with the iterates (``12 * 8 n P`` bytes) on top."""
+    P = 1
+    while True:
+        nxt = P + 1
+        path = choose_linear_solver(n, d, nxt, robust_loss=robust, max_bytes=budget)
+        need = memory_bytes(path, n, d, nxt) + 12 * 8 * n * nxt + 8 * n * d
+        if path == "cg" or need > budget or nxt > 4096:
+            path = choose_linear_solver(n, d, P, robust_loss=robust, max_bytes=budget)
+            return P, path
+        P = nxt
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=12000)
+    parser.add_argument("--d", type=int, default=100)
+    parser.add_argument("--P", type=int, default=64)
+    parser.add_argument("--rtol", type=float, default=1e-3)
+    parser.add_argument("--ref-iter", type=int, default=4000)
+    parser.add_argument("--max-iter", type=int, default=3000)
+    parser.add_argument("--linear-solver", default="auto")
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args(argv)
+
+    X, y = teacher_data(args.n + 2000, args.d, seed=0)
+    Xtr, ytr, Xte, yte = X[: args.n], y[: args.n], X[args.n :], y[args.n :]
+    problem = ConvexReLUProblem(Xtr, ytr, loss="squared", beta=1e-3 * args.n, n_patterns=args.P)
+    Xte_a = np.hstack([Xte, np.ones((Xte.shape[0], 1))])
+    n, d, P = problem.n, problem.d_aug, problem.P
+    path = choose_linear_solver(n, d, P, robust_loss=False, max_bytes=2 * 1024**3)
+    print(f"{problem!r}")
+    print(
+        f"auto linear solver: {path}; factor {memory_bytes(path, n, d, P) / 1024**3:.2f} GiB "
+        f"(cholesky {memory_bytes('cholesky', n, d, P) / 1024**3:.2f}, "
+        f"woodbury {memory_bytes('woodbury', n, d, P) / 1024**3:.2f})",
+        flush=True,
+    )
+
+    def test_accuracy(iteration, state):
+        V, W = state["V"], state["W"]
+        out = np.maximum(Xte_a @ V, 0).sum(1) - np.maximum(Xte_a @ W, 0).sum(1)
+        return {"test_accuracy": float(np.mean(out * yte > 0))}
+
+    sol = solve_admm(
+        problem,
+        max_iter=args.max_iter,
+        tol=1e-7,
+        history_every=10,
+        callback=test_accuracy,
+        linear_solver=args.linear_solver,
+        num_threads=args.threads,
+    )
+    peak = peak_rss_gib()
+    print(
+        f"run: {sol.status}, {sol.info['iterations']} it, {sol.time:.1f} s "
+        f"(setup {sol.info['setup_time']:.1f} s), linear solver {sol.info['linear_solver']}, "
+        f"peak RSS {peak:.2f} GiB",
+        flush=True,
+    )
+    for record in sol.history:
+        if record["iteration"] in (10, 50, 200):
+            print(
+                f"  iteration {record['iteration']:4d}: test accuracy {record['test_accuracy']:.4f}, "
+                f"network objective {record['network_objective']:.6g}, time {record['time']:.1f} s"
+            )
+    ref = solve_admm(
+        problem,
+        max_iter=args.ref_iter,
+        tol=1e-9,
+        history_every=100,
+        linear_solver=args.linear_solver,
+        num_threads=args.threads,
+    )
+    f_ref = min(ref.objective, ref.info["network_objective"])
+    print(
+        f"reference: {ref.status}, {ref.info['iterations']} it, objective {ref.objective:.10g}, "
+        f"network {ref.info['network_objective']:.10g}"
+    )
+    hit = next(
+        (r for r in sol.history if abs(r["network_objective"] - f_ref) <= args.rtol * abs(f_ref)),
+        None,
+    )
+    if hit is None:
+        print(f"did not reach rtol={args.rtol:g} within {args.max_iter} iterations")
+    else:
+        print(
+            f"reached rtol={args.rtol:g} at iteration {hit['iteration']}, {hit['time']:.1f} s; "
+            f"peak RSS {peak:.2f} GiB"
+        )
+    budget = 8 * 1024**3
+    Pmax, path_max = largest_P(n, d, budget)
+    print(f"largest P with factor + iterates in 8 GiB: {Pmax} (path {path_max}; n={n}, d={d})")
+
+
+if __name__ == "__main__":
+    main()
