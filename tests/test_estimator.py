@@ -164,7 +164,10 @@ def test_robust_options_pass_through_to_the_problem():
 
 
 # ------------------------------------------------------------------------- accuracy with defaults
-@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize(
+    "solver",
+    [pytest.param(s, marks=pytest.mark.slow) if s != "scp" else s for s in SOLVERS],
+)  # interior point / ADMM take 10-40 s per fit on a busy 2-core machine: marked slow
 @pytest.mark.parametrize(("name", "threshold"), [("breast-cancer", 0.95), ("digits-2v8", 0.97)])
 def test_default_settings_reach_paper_level_accuracy(solver, name, threshold):
     ds = rbc.load_dataset(name)
