@@ -140,7 +140,12 @@ _SCP: dict[str, ParamSpec] = {
     "beta": _BETA,
     "n_neurons": ParamSpec(32, "int>=1", help="neurons of the sampled convex program"),
     "bias": ParamSpec(True, "bool", help="hidden biases"),
-    "scp_method": ParamSpec("fista", "str", choices=("fista", "cvxpy"), help="inner solver"),
+    "scp_method": ParamSpec(
+        "auto",
+        "str",
+        choices=("auto", "fista", "cvxpy"),
+        help="inner solver (auto: FISTA for smooth losses, CVXPY for hinge)",
+    ),
     "max_iter": ParamSpec(None, "int>=1", optional=True, help="FISTA iterations (None: default)"),
     "tol": ParamSpec(None, "float>0", optional=True, help="FISTA tolerance (None: default)"),
     "time_limit": ParamSpec(None, "float>0", optional=True, help="seconds"),
@@ -435,7 +440,7 @@ def _train_scp(dataset: Any, settings: dict[str, Any], seed: int) -> TrainOutput
         kind="convex",
         objective=float(solution.objective),
         status=str(solution.status),
-        solver=f"SCP-{settings['scp_method'].upper()}",
+        solver=str(solution.solver),
         seconds=seconds,
         program="nominal",
         is_certificate=False,
@@ -463,8 +468,8 @@ def _train_baseline(key: str):
             model, record = fn(
                 dataset.X_train,
                 dataset.y_train,
-                lower=np.array(dataset.lower),  # writable copies (torch warns on read-only)
-                upper=np.array(dataset.upper),
+                lower=dataset.lower,
+                upper=dataset.upper,
                 **kwargs,
             )
         notes = [record.message] if record.message else []
