@@ -35,6 +35,11 @@ _EXPORTS: dict[str, str] = {
     "solve_admm": "robustbench_convex.solvers.admm",
     "solve_scp": "robustbench_convex.solvers.scp",
     "scenario_sample_size": "robustbench_convex.solvers.scp",
+    "patterns_from_network": "robustbench_convex.patterns",
+    "gap_patterns": "robustbench_convex.patterns",
+    "CollapseWarning": "robustbench_convex.solution",
+    "diagnose": "robustbench_convex.robust",
+    "check_certificates": "robustbench_convex.robust",
     # estimator
     "ConvexReLUClassifier": "robustbench_convex.estimators",
     # baselines
@@ -72,8 +77,14 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
     from robustbench_convex.estimators import ConvexReLUClassifier
     from robustbench_convex.formulations import ConvexReLUProblem
     from robustbench_convex.network import TwoLayerReLU
-    from robustbench_convex.patterns import enumerate_patterns, sample_patterns
-    from robustbench_convex.solution import ConvexSolution
+    from robustbench_convex.patterns import (
+        enumerate_patterns,
+        gap_patterns,
+        patterns_from_network,
+        sample_patterns,
+    )
+    from robustbench_convex.robust import check_certificates, diagnose
+    from robustbench_convex.solution import CollapseWarning, ConvexSolution
     from robustbench_convex.solvers.admm import solve_admm
     from robustbench_convex.solvers.cvxpy_backend import solve_cvxpy
     from robustbench_convex.solvers.scp import scenario_sample_size, solve_scp

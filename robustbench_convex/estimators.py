@@ -65,6 +65,8 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
             with random patterns, see MATH.md) or ``"relaxed"`` ((Rx); certifies nothing).
         stability_penalty: soft stability constraints with this penalty (certified and
             class-aware programs; None keeps them hard). Needs ``solver="cvxpy"``.
+        patterns: name of a pattern sampler in ``patterns.PATTERN_SAMPLERS`` (e.g. ``"gaps"``,
+            ``"class-aware+ones"``); None picks the problem's default for the program.
         bias: hidden biases.
         seed: seed of the pattern / neuron sampler.
         solver_options: extra keyword arguments of the solver function (``solve_admm``,
@@ -90,6 +92,7 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
         robust_eps: float = 0.0,
         robust: Literal["certified", "relaxed", "class-aware"] = "class-aware",
         stability_penalty: float | None = None,
+        patterns: str | None = None,
         bias: bool = True,
         seed: int = 0,
         solver_options: dict[str, Any] | None = None,
@@ -102,6 +105,7 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
         self.robust_eps = robust_eps
         self.robust = robust
         self.stability_penalty = stability_penalty
+        self.patterns = patterns
         self.bias = bias
         self.seed = seed
         self.solver_options = solver_options
@@ -206,6 +210,7 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
                 loss=self.loss,
                 beta=beta,
                 n_patterns=int(self.n_patterns),
+                patterns=self.patterns,
                 robust_eps=float(self.robust_eps),
                 robust=self.robust,
                 stability_penalty=self.stability_penalty,

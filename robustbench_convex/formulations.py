@@ -108,8 +108,9 @@ class ConvexReLUProblem:
             ``"class-aware+ones"``, ``"gaps"``, ``"gaps+ones"``, ``"all"`` = every pattern, exact
             formulation (C), tiny problems only). Samplers that accept the keywords ``eps`` /
             ``perturbable`` get ``robust_eps`` and the attacked-coordinate mask. Default:
-            ``"class-aware"`` for the class-aware program, ``"gaussian"`` otherwise. Samplers see
-            the augmented data.
+            ``"class-aware+ones"`` for the class-aware program (class-aware patterns plus the
+            all-active pattern: measured better than without it on digits-2v8 and breast-cancer),
+            ``"gaussian"`` otherwise. Samplers see the augmented data.
         robust_eps: l_inf radius eps >= 0 of the adversary, in the units of ``X``.
         robust: which robust program (see module docstring); ignored when ``robust_eps == 0``.
         stability_penalty: lam > 0 makes the stability constraints of the certified /
@@ -194,7 +195,7 @@ class ConvexReLUProblem:
             raise ValueError(f"n_patterns must be a positive int, got {n_patterns!r}")
         self.n_patterns_requested = int(n_patterns) if n_patterns is not None else None
         if patterns is None:
-            patterns = "class-aware" if self.program == "class-aware" else "gaussian"
+            patterns = "class-aware+ones" if self.program == "class-aware" else "gaussian"
         if isinstance(patterns, str):
             if patterns not in PATTERN_SAMPLERS:
                 raise ValueError(

@@ -32,6 +32,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from robustbench_convex.patterns import PATTERN_SAMPLERS
+
 __all__ = [
     "METHODS",
     "MethodEntry",
@@ -107,7 +109,7 @@ _CONVEX_COMMON: dict[str, ParamSpec] = {
     "beta": _BETA,
     "n_patterns": ParamSpec(None, "int>=1", optional=True, help="patterns to sample"),
     "patterns": ParamSpec(
-        None, "str", choices=("gaussian", "class-aware", "all"), optional=True, help="sampler"
+        None, "str", choices=tuple(sorted(PATTERN_SAMPLERS)), optional=True, help="sampler"
     ),
     "bias": ParamSpec(True, "bool", help="hidden biases"),
 }

@@ -322,7 +322,15 @@ def test_class_aware_certificate_bounds_exact_worst_case(loss):
     X, y = _xor_data(16, seed=1)
     eps = 0.1
     problem = ConvexReLUProblem(
-        X, y, loss=loss, beta=0.05, n_patterns=30, robust_eps=eps, robust="class-aware", seed=1
+        X,
+        y,
+        loss=loss,
+        beta=0.05,
+        n_patterns=30,
+        robust_eps=eps,
+        robust="class-aware",
+        seed=1,
+        patterns="class-aware",
     )
     sol = solve_cvxpy(problem)
     assert sol.status == "converged" and sol.is_certificate
