@@ -63,6 +63,21 @@ def _check_nonneg_scalar(name: str, value: Any) -> float:
     return value
 
 
+def check_data_matrix(X: Any, *, name: str = "X") -> np.ndarray:
+    """``X`` as a C-contiguous float64 ``(n, d)`` array with n, d >= 1 and finite entries, else a
+    ValueError naming ``name``."""
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
+        raise ValueError(f"{name} must be a non-empty 2-D array (n, d), got shape {X.shape}")
+    try:
+        X = np.ascontiguousarray(X, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must hold real numbers") from None
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"{name} contains NaN or infinite values; impute or drop them first")
+    return X
+
+
 def check_binary_labels(y: Any, n: int, *, name: str = "y") -> tuple[np.ndarray, str | None]:
     """Labels as float64 in {-1, +1}. Labels in {0, 1} are converted (0 -> -1) and a note is
     returned; anything else raises a ValueError."""
@@ -138,15 +153,7 @@ class ConvexReLUProblem:
         bias: bool = True,
         seed: int = 0,
     ) -> None:
-        X = np.asarray(X)
-        if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
-            raise ValueError(f"X must be a non-empty 2-D array (n, d), got shape {X.shape}")
-        try:
-            X = np.ascontiguousarray(X, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError("X must hold real numbers") from None
-        if not np.all(np.isfinite(X)):
-            raise ValueError("X contains NaN or infinite values; impute or drop them first")
+        X = check_data_matrix(X)
         self.notes: list[str] = []
         self.y, note = check_binary_labels(y, X.shape[0])
         if note:

@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import torch
 
-from robustbench_convex.formulations import check_binary_labels
+from robustbench_convex.formulations import check_binary_labels, check_data_matrix
 from robustbench_convex.losses import check_loss, loss_value
 from robustbench_convex.network import TwoLayerReLU
 from robustbench_convex.solution import DEFAULT_RECOVERY_RTOL, SOLVE_STATUSES, SolveStatus
@@ -504,15 +504,7 @@ def solve_scp(
         status and history; ``.to_network()`` gives the ``TwoLayerReLU``.
     """
     t0 = time.perf_counter()
-    X = np.asarray(X)
-    if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
-        raise ValueError(f"X must be a non-empty 2-D array (n, d), got shape {X.shape}")
-    try:
-        X = np.ascontiguousarray(X, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError("X must hold real numbers") from None
-    if not np.all(np.isfinite(X)):
-        raise ValueError("X contains NaN or infinite values; impute or drop them first")
+    X = check_data_matrix(X)
     y_arr, _ = check_binary_labels(y, X.shape[0])
     loss = check_loss(loss)
     try:
