@@ -84,7 +84,7 @@ def test_forward_rejects_wrong_shapes():
     net = hand_net()
     with pytest.raises(ValueError, match=r"shape \(N, 2\)"):
         net(torch.zeros(3, 4, dtype=torch.float64))
-    with pytest.raises(TypeError, match="torch.Tensor"):
+    with pytest.raises(TypeError, match=r"torch\.Tensor"):
         net(np.zeros((3, 2)))
     with pytest.raises(ValueError, match="in_features"):
         TwoLayerReLU(0, 3)
