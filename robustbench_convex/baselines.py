@@ -43,6 +43,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from robustbench_convex._json import jsonable
 from robustbench_convex.losses import LossName, check_loss, loss_value
 from robustbench_convex.network import TwoLayerReLU
 
@@ -107,25 +108,7 @@ class TrainingRecord:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serializable dict (floats, ints, strings, lists, None)."""
-        return {k: _jsonable(v) for k, v in dataclasses.asdict(self).items()}
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [_jsonable(v) for v in value.tolist()]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value)
-    if value is None or isinstance(value, str):
-        return value
-    return str(value)  # torch.dtype, torch.device, ...
+        return {k: jsonable(v) for k, v in dataclasses.asdict(self).items()}
 
 
 # ------------------------------------------------------------------------------------ validation

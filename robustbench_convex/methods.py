@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from robustbench_convex._json import jsonable
 from robustbench_convex.patterns import PATTERN_SAMPLERS
 
 __all__ = [
@@ -379,20 +380,8 @@ def _problem_key(problem: Any, settings: dict[str, Any]) -> str:
 
 
 def _plain(value: Any) -> Any:
-    """JSON-friendly copy (numpy scalars -> Python; arrays dropped from histories)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items() if not isinstance(v, np.ndarray)}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value)
-    if value is None or isinstance(value, str):
-        return value
-    return str(value)
+    """JSON-friendly copy of a history record (arrays left out)."""
+    return jsonable(value, drop_arrays=True)
 
 
 # ------------------------------------------------------------------------------- trainers
