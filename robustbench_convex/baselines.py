@@ -23,9 +23,11 @@ Conventions (the same as the convex problems, so that numbers compare directly):
   scale whatever ``n`` is;
 * the network has hidden biases (``bias=True``) and no output bias (``output_bias=False``) by
   default, the model class of ``ConvexReLUProblem(..., bias=True)``;
-* initialization is PyTorch's default (Kaiming uniform) drawn under ``seed``; all randomness
-  (initialization, minibatch order, random starts of the attacks) derives from ``seed`` inside a
-  forked RNG, so the global torch RNG is left untouched and records are reproducible on CPU;
+* initialization is PyTorch's default distribution (``TwoLayerReLU.reset_parameters``) drawn
+  from a ``torch.Generator`` seeded with ``seed``; all randomness (initialization, minibatch
+  order, random starts of the attacks) comes from local generators derived from ``seed``, so the
+  global torch RNG is never read or written: records are reproducible on CPU, also when several
+  trainings run in threads of one process;
 * float64 by default (``dtype``).
 """
 
@@ -323,19 +325,26 @@ def _train(
         "n_features": d,
         "objective_convention": OBJECTIVE_CONVENTION,
         "minibatch_objective": MINIBATCH_CONVENTION,
-        "initialization": "PyTorch default (Kaiming uniform), seeded",
+        "initialization": "PyTorch default (uniform +-1/sqrt(fan_in)), local generator(seed)",
         **(extra_settings or {}),
     }
     record = TrainingRecord(method=method, settings=settings)
 
     Xt = torch.as_tensor(X_np, dtype=dtype, device=device)
     yt = torch.as_tensor(y_np, dtype=dtype, device=device)
-    fork_devices: list[int] = []
-    if device.type == "cuda":
-        fork_devices = [torch.cuda.current_device() if device.index is None else device.index]
-    with _torch_threads(num_threads), torch.random.fork_rng(devices=fork_devices):
-        torch.manual_seed(seed)
-        net = TwoLayerReLU(d, width, bias=bias, output_bias=output_bias, dtype=dtype, device=device)
+    with _torch_threads(num_threads):
+        # A local generator, never torch's global RNG: cells trained in threads of one process
+        # (a Dask worker) would otherwise race on the global state.
+        init_gen = torch.Generator(device="cpu").manual_seed(seed)
+        net = TwoLayerReLU(
+            d,
+            width,
+            bias=bias,
+            output_bias=output_bias,
+            dtype=dtype,
+            device=device,
+            generator=init_gen,
+        )
         if optimizer == "adam":
             opt: torch.optim.Optimizer = torch.optim.Adam(net.parameters(), lr=lr)
         else:

@@ -86,7 +86,6 @@ def run_cell(cell: Cell) -> dict[str, Any]:
     t0 = time.perf_counter()
     c0 = time.process_time()
     try:
-        torch.manual_seed(cell.seed)  # trainers seed themselves; this only pins stragglers
         dataset = _load_dataset(cell.dataset)
         trained = train_method(cell.method.method, dataset, cell.method.settings, cell.seed)
         info = trained.info

@@ -14,12 +14,15 @@ The module is a plain ``torch.nn.Module`` made of ``hidden = nn.Linear(d, m)`` a
 
 from __future__ import annotations
 
+import math
 import warnings
+from functools import partial
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.utils import skip_init
 
 __all__ = ["TwoLayerReLU"]
 
@@ -43,6 +46,10 @@ class TwoLayerReLU(nn.Module):
         output_bias: whether the output has a bias ``c``.
         dtype, device: torch dtype and device of the parameters (float64 on CPU by default,
             matching the solvers).
+        generator: a ``torch.Generator`` (on the CPU) to draw the initial parameters from, with
+            PyTorch's default ``nn.Linear`` distribution (see ``reset_parameters``). None uses
+            ``nn.Linear``'s own initialization, which reads torch's *global* RNG: pass a generator
+            wherever several trainings may run at once (threads share the global RNG).
 
     Attributes:
         hidden: ``nn.Linear(d, m)``; ``hidden.weight`` holds the rows ``u_j`` (shape ``(m, d)``).
@@ -58,6 +65,7 @@ class TwoLayerReLU(nn.Module):
         output_bias: bool = True,
         dtype: torch.dtype = torch.float64,
         device: torch.device | str | None = None,
+        generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
         if isinstance(in_features, bool) or not isinstance(in_features, (int, np.integer)):
@@ -73,10 +81,35 @@ class TwoLayerReLU(nn.Module):
         with warnings.catch_warnings():
             # width 0 (an empty network) makes torch warn that initializing it is a no-op
             warnings.filterwarnings("ignore", message="Initializing zero-element tensors")
-            self.hidden = nn.Linear(
-                self.in_features, self.width, bias=bias, dtype=dtype, device=device
-            )
-            self.output = nn.Linear(self.width, 1, bias=output_bias, dtype=dtype, device=device)
+            # with a generator, skip nn.Linear's own draws (they would advance the global RNG)
+            make = nn.Linear
+            if generator is not None:
+                make = partial(skip_init, nn.Linear)
+                device = "cpu" if device is None else device
+            self.hidden = make(self.in_features, self.width, bias=bias, dtype=dtype, device=device)
+            self.output = make(self.width, 1, bias=output_bias, dtype=dtype, device=device)
+        if generator is not None:
+            self.reset_parameters(generator)
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        """Redraw every parameter from ``generator``, with ``nn.Linear``'s default distribution.
+
+        Each layer's weight and bias are uniform on ``[-1/sqrt(fan_in), 1/sqrt(fan_in)]`` (the
+        Kaiming-uniform rule with ``a = sqrt(5)`` that ``nn.Linear`` uses); ``fan_in`` is ``d`` for
+        the hidden layer and ``m`` for the output. Draws happen on the CPU in float64 (then cast
+        and moved), in the order hidden weight, hidden bias, output weight, output bias, so a
+        seeded generator gives the same network on every device and dtype.
+        """
+        if not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+        with torch.no_grad():
+            for layer in (self.hidden, self.output):
+                bound = 1.0 / math.sqrt(layer.in_features) if layer.in_features > 0 else 0.0
+                for param in (layer.weight, layer.bias):
+                    if param is None:
+                        continue
+                    draw = torch.rand(param.shape, generator=generator, dtype=torch.float64)
+                    param.copy_((2.0 * draw - 1.0) * bound)
 
     # ------------------------------------------------------------------ forward / predict
     def forward(self, x: torch.Tensor) -> torch.Tensor:

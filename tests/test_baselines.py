@@ -64,9 +64,8 @@ def test_one_full_batch_sgd_step_is_gradient_of_objective_over_n():
     X, y = _blobs(n=30, d=4, seed=3)
     n = X.shape[0]
     beta, lr, seed = 0.7, 0.05, 5
-    with torch.random.fork_rng(devices=[]):  # documented: PyTorch default init drawn under seed
-        torch.manual_seed(seed)
-        w0 = TwoLayerReLU(4, 6, output_bias=False).to_numpy()
+    gen = torch.Generator().manual_seed(seed)  # documented: default init from generator(seed)
+    w0 = TwoLayerReLU(4, 6, output_bias=False, generator=gen).to_numpy()
     obj0, gU, gb, ga = _logistic_objective_and_grad(w0["U"], w0["b"], w0["alpha"], X, y, beta)
     net, rec = train_sgd(
         X, y, width=6, weight_decay=beta, optimizer="sgd", momentum=0.0, lr=lr, epochs=1, seed=seed
@@ -99,9 +98,8 @@ def test_minibatch_step_uses_mean_loss_plus_beta_over_n_weight_decay():
         batch_size=n // 2,
         seed=seed,
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        w = TwoLayerReLU(2, 5, output_bias=False).to_numpy()
+    gen = torch.Generator().manual_seed(seed)
+    w = TwoLayerReLU(2, 5, output_bias=False, generator=gen).to_numpy()
     U, b, alpha = w["U"], w["b"], w["alpha"]
     for _ in range(2):  # criterion = loss(x) + (beta / n) wd: the helper with one point
         _, gU, gb, ga = _logistic_objective_and_grad(U, b, alpha, x, y[:1], beta / n)
@@ -126,6 +124,19 @@ def test_global_rng_untouched_and_records_deterministic():
     np.testing.assert_array_equal(a_net.to_numpy()["U"], b_net.to_numpy()["U"])
     _, c = train_sgd(X, y, width=8, epochs=15, batch_size=8, seed=5)
     assert c.objective != a.objective  # the seed matters
+
+
+def test_trainings_in_parallel_threads_match_sequential_ones():
+    """Threads share torch's global RNG; trainers must not use it (a Dask worker runs cells in
+    threads: before the fix, concurrent cells raced on the initialization)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    X, y = _blobs()
+    seeds = [0, 1, 2, 3, 4, 5]
+    sequential = [train_sgd(X, y, width=8, epochs=20, seed=s)[1].objective for s in seeds]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        runs = list(pool.map(lambda s: train_sgd(X, y, width=8, epochs=20, seed=s), seeds))
+    assert [rec.objective for _, rec in runs] == sequential
 
 
 def test_num_threads_is_set_for_the_call_and_restored():

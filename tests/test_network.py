@@ -90,3 +90,30 @@ def test_forward_rejects_wrong_shapes():
         TwoLayerReLU(0, 3)
     with pytest.raises(ValueError, match="width"):
         TwoLayerReLU(3, -1)
+
+
+def test_generator_initialization_is_reproducible_and_has_linear_default_bounds():
+    torch.manual_seed(7)
+    expected = torch.rand(2)
+    torch.manual_seed(7)
+    a = TwoLayerReLU(9, 400, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(torch.rand(2), expected)  # the global RNG was not touched
+    b = TwoLayerReLU(9, 400, generator=torch.Generator().manual_seed(3), dtype=torch.float32)
+    c = TwoLayerReLU(9, 400, generator=torch.Generator().manual_seed(4))
+    for pa, pb, pc in zip(a.parameters(), b.parameters(), c.parameters(), strict=True):
+        np.testing.assert_allclose(pa.detach().numpy(), pb.detach().double().numpy(), rtol=1e-6)
+        assert not torch.equal(pa, pc)
+    # nn.Linear's default: uniform on +-1/sqrt(fan_in) for weights and biases alike
+    for param, fan_in in [
+        (a.hidden.weight, 9),
+        (a.hidden.bias, 9),
+        (a.output.weight, 400),
+        (a.output.bias, 400),
+    ]:
+        bound = 1 / np.sqrt(fan_in)
+        values = param.detach().numpy().ravel()
+        assert np.all(np.abs(values) <= bound)
+        if values.size > 100:  # spread over the whole interval
+            assert values.max() > 0.9 * bound and values.min() < -0.9 * bound
+    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+        TwoLayerReLU(2, 3, generator=3)
