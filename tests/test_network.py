@@ -115,5 +115,5 @@ def test_generator_initialization_is_reproducible_and_has_linear_default_bounds(
         assert np.all(np.abs(values) <= bound)
         if values.size > 100:  # spread over the whole interval
             assert values.max() > 0.9 * bound and values.min() < -0.9 * bound
-    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+    with pytest.raises(TypeError, match=r"generator must be a torch\.Generator"):
         TwoLayerReLU(2, 3, generator=3)
