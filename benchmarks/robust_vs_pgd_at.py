@@ -51,6 +51,7 @@ from robustbench_convex.data import load_dataset  # noqa: E402
 from robustbench_convex.formulations import ConvexReLUProblem  # noqa: E402
 from robustbench_convex.patterns import class_aware_patterns, patterns_from_network  # noqa: E402
 from robustbench_convex.solution import CollapseWarning  # noqa: E402
+from robustbench_convex.solvers.admm import solve_admm  # noqa: E402
 from robustbench_convex.solvers.cvxpy_backend import solve_cvxpy  # noqa: E402
 
 DATASETS = ("digits-2v8", "breast-cancer", "mnist-2v8-t10k")
@@ -135,7 +136,10 @@ def train(method: str, ds, eps: float, args, seed: int, cache: dict) -> dict[str
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CollapseWarning)
         warnings.filterwarnings("ignore", message=".*CPP backend.*")
-        sol = solve_cvxpy(problem)
+        if args.solver == "admm":
+            sol = solve_admm(problem, max_iter=args.admm_iter, history_every=50)
+        else:
+            sol = solve_cvxpy(problem)
     row["train_time"] = time.perf_counter() - t0
     diag = rb.diagnose(sol, forced=args.forced)
     row.update(
@@ -255,6 +259,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--loss", default="hinge", choices=["hinge", "logistic"])
     ap.add_argument("--beta-per-n", type=float, default=1e-3, help="beta = this * n_train")
     ap.add_argument("--lam", type=float, default=1.0, help="soft-stability penalty of Rc-soft")
+    ap.add_argument("--solver", default="cvxpy", choices=["cvxpy", "admm"],
+                    help="solver of the convex programs")  # fmt: skip
+    ap.add_argument("--admm-iter", type=int, default=3000, help="ADMM iteration budget")
     ap.add_argument("--epochs", type=int, default=200, help="baselines' epochs (full batch)")
     ap.add_argument("--pgd-restarts", type=int, default=2, help="PGD restarts (50 steps each)")
     ap.add_argument("--n-exact", type=int, default=100, help="test points for exact / LP")

@@ -66,7 +66,7 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
             certified, MATH.md (Rc), with class-aware patterns), ``"certified"`` ((R); collapses
             with random patterns, see MATH.md) or ``"relaxed"`` ((Rx); certifies nothing).
         stability_penalty: soft stability constraints with this penalty (certified and
-            class-aware programs; None keeps them hard). Needs ``solver="cvxpy"``.
+            class-aware programs; None keeps them hard); "admm" and "cvxpy" both solve it.
         patterns: name of a pattern sampler in ``patterns.PATTERN_SAMPLERS`` (e.g. ``"gaps"``,
             ``"class-aware+ones"``); None picks the problem's default for the program.
         bias: hidden biases.

@@ -77,6 +77,47 @@ def test_cone_projection_matches_cvxpy():
         np.testing.assert_allclose(a[:, i].numpy(), av.value, atol=1e-5)
 
 
+def test_soft_cone_prox_matches_cvxpy():
+    """cap = lam / t: argmin lam sum_k (eps ||a||_1 - s_k)_+ + t/2 ||(s, a) - (s0, a0)||^2."""
+    import cvxpy as cp
+
+    rng = np.random.default_rng(5)
+    n, dp, m, eps, lam, t = 12, 3, 4, 0.6, 0.3, 2.0
+    s0, a0 = rng.standard_normal((n, m)), rng.standard_normal((dp, m))
+    rows = (rng.random((n, m)) < 0.6).astype(float)
+    s, a = cone_projection(torch.tensor(s0), torch.tensor(a0), eps, torch.tensor(rows), lam / t)
+    lifted = 0
+    for i in range(m):
+        sv, av = cp.Variable(n), cp.Variable(dp)
+        mask = rows[:, i] > 0
+        penalty = lam * cp.sum(cp.pos(eps * cp.norm1(av) - sv[mask]))
+        prox = t / 2 * (cp.sum_squares(sv - s0[:, i]) + cp.sum_squares(av - a0[:, i]))
+        cp.Problem(cp.Minimize(penalty + prox)).solve(solver="CLARABEL")
+        np.testing.assert_allclose(s[:, i].numpy(), sv.value, atol=1e-5)
+        np.testing.assert_allclose(a[:, i].numpy(), av.value, atol=1e-5)
+        lifted += int(np.sum(np.isclose(sv.value - s0[:, i], lam / t, atol=1e-7)))
+    assert lifted > 0  # some rows hit the cap: the soft case differs from the projection
+
+
+@pytest.mark.parametrize("program", ["certified", "class-aware"])
+def test_soft_stability_matches_cvxpy(program):
+    pr = ConvexReLUProblem(
+        *_data(),
+        loss="logistic",
+        beta=0.2,
+        n_patterns=6,
+        robust_eps=0.1,
+        robust=program,
+        stability_penalty=0.5,
+    )
+    ref = solve_cvxpy(pr)
+    sol = solve_admm(pr, **FAST)
+    assert _rel(sol.objective, ref.objective) < 1e-4, (sol.status, sol.objective, ref.objective)
+    assert sol.history[-1]["objective"] == pytest.approx(sol.objective, rel=1e-9)
+    Sv, Sw = pr.stability_slacks(sol.V, sol.W)
+    assert Sv.sum() + Sw.sum() > 0  # the penalty is active: some point was given up
+
+
 @pytest.mark.parametrize("path", ["cholesky", "woodbury", "cg"])
 @pytest.mark.parametrize("robust", [False, True])
 def test_linear_system_paths_solve_the_system(path, robust):
@@ -205,6 +246,7 @@ def test_linear_solver_choice_and_paths_agree():
         ({"device": "not a device"}, "device"),
         ({"relaxation": 2.5}, "relaxation"),
         ({"linear_solver": "lu"}, "linear_solver"),
+        ({"splitting": "u"}, "splitting"),
     ],
 )
 def test_bad_arguments(kwargs, match):
@@ -213,12 +255,20 @@ def test_bad_arguments(kwargs, match):
         solve_admm(pr, **kwargs)
 
 
+@pytest.mark.parametrize("splitting", ["paper", "loss"])
+def test_both_splittings_of_the_squared_loss_match_cvxpy(splitting):
+    pr = ConvexReLUProblem(*_data(), loss="squared", beta=0.2, n_patterns=6)
+    ref = solve_cvxpy(pr)
+    sol = solve_admm(pr, splitting=splitting, **FAST)
+    assert sol.info["splitting"] == splitting
+    assert _rel(sol.objective, ref.objective) < 1e-4
+    # "auto" keeps the loss in the u-step where refactoring is cheap (every small problem)
+    assert solve_admm(pr, max_iter=2).info["splitting"] == "paper"
+    robust = ConvexReLUProblem(*_data(), loss="squared", beta=0.2, n_patterns=6, robust_eps=0.05)
+    assert solve_admm(robust, max_iter=2, splitting="paper").info["splitting"] == "loss"
+
+
 def test_unsupported_programs_raise_clearly():
-    pr = ConvexReLUProblem(
-        *_data(), loss="hinge", beta=0.2, n_patterns=4, robust_eps=0.05, stability_penalty=1.0
-    )
-    with pytest.raises(NotImplementedError, match="solve_cvxpy"):
-        solve_admm(pr)
     pr = ConvexReLUProblem(*_data(), loss="hinge", beta=0.2, n_patterns=4, robust_eps=0.05)
     with pytest.raises(ValueError, match="woodbury"):
         solve_admm(pr, linear_solver="woodbury")

@@ -30,7 +30,13 @@ from typing import Literal
 
 import torch
 
-__all__ = ["LinearSolverName", "RotatedSystem", "choose_linear_solver", "memory_bytes"]
+__all__ = [
+    "LinearSolverName",
+    "RotatedSystem",
+    "choose_linear_solver",
+    "factor_flops",
+    "memory_bytes",
+]
 
 LinearSolverName = Literal["auto", "cholesky", "woodbury", "cg"]
 _SQRT2 = math.sqrt(2.0)
@@ -44,6 +50,17 @@ def memory_bytes(path: str, n: int, d: int, P: int, itemsize: int = 8) -> int:
     if path == "woodbury":
         return itemsize * n * n
     return itemsize * (P * d * d + 4 * n * P)
+
+
+def factor_flops(path: str, n: int, d: int, P: int) -> float:
+    """Floating-point operations of forming and factoring the q-system for a path (leading
+    terms): ``n (P d)^2 + (P d)^3 / 3`` (cholesky), ``n^2 d + n^3 / 3`` (woodbury), ``n d^2 P``
+    (cg: the block-Jacobi preconditioner)."""
+    if path == "cholesky":
+        return n * (P * d) ** 2 + (P * d) ** 3 / 3
+    if path == "woodbury":
+        return n * n * d + n**3 / 3
+    return n * d * d * P
 
 
 def choose_linear_solver(

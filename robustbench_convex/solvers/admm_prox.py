@@ -26,7 +26,8 @@ Cone projection (certified and class-aware stability constraints, one block at a
 
 KKT: ``s_k = max(s0_k, theta)``, ``a = soft(a0, mu)``, ``theta = eps ||soft(a0, mu)||_1`` and
 ``mu = eps * sum_k (theta - s0_k)_+`` (a monotone scalar equation in ``mu``). Rows that the program
-does not constrain keep ``s_k = s0_k``.
+does not constrain keep ``s_k = s0_k``. Soft stability caps each row's lift (see
+``cone_projection``).
 """
 
 from __future__ import annotations
@@ -170,15 +171,24 @@ def cone_projection(
     a0: torch.Tensor,
     eps: float,
     rows: torch.Tensor | None = None,
+    cap: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Project every block ``i`` (column) of ``(s0, a0)`` onto
-    ``{(s, a): s_k >= eps ||a||_1 for constrained rows k}``.
+    ``{(s, a): s_k >= eps ||a||_1 for constrained rows k}``; with ``cap`` the prox of the soft
+    version instead.
+
+    Soft stability (``cap = lam / t`` for the penalty ``lam * sum_k (eps ||a||_1 - s_k)_+`` under
+    the prox weight ``t``): the same KKT system with each row's multiplier capped,
+    ``s_k = s0_k + min((theta - s0_k)_+, cap)`` and ``mu = eps * sum_k min((theta - s0_k)_+, cap)``
+    (still increasing in ``mu``): a row that would need more than ``cap`` is lifted by ``cap``
+    only and keeps a violation, which the penalty prices at ``lam`` per unit.
 
     Args:
         s0: ``(n, m)`` slack points (one column per block).
         a0: ``(d', m)`` perturbable weight points.
         eps: radius > 0.
         rows: optional ``(n, m)`` 0/1 mask of constrained rows (None: all rows).
+        cap: None for the hard constraints (the projection), else the soft-stability cap > 0.
 
     Returns:
         ``(s, a)`` of the same shapes.
@@ -192,12 +202,15 @@ def cone_projection(
         gap = theta[None, :] - s0
         if rows is not None:
             gap = gap * rows - (1.0 - rows)  # unconstrained rows never count
-        value = mu - eps * torch.clamp(gap, min=0.0).sum(dim=0)
-        return value, 1.0 + eps * (gap > 0).sum(dim=0).to(mu.dtype) * dtheta
+        lift = torch.clamp(gap, min=0.0, max=cap)
+        moving = (gap > 0) if cap is None else (gap > 0) & (gap < cap)
+        value = mu - eps * lift.sum(dim=0)
+        return value, 1.0 + eps * moving.sum(dim=0).to(mu.dtype) * dtheta
 
-    # f(mu) = mu - eps * sum_k (theta(mu) - s0_k)_+ is increasing; f(0) <= 0 <= f(max|a0|)
+    # f(mu) = mu - eps * sum_k lift_k(theta(mu)) is increasing; f(0) <= 0, and beyond
+    # max|a0| (if f is still <= 0 there) a = 0 whatever mu is, so clamping to it is exact
     mu = _root(f, torch.zeros(a0.shape[1], dtype=a0.dtype, device=a0.device), absa.amax(dim=0))
     theta = eps * torch.clamp(absa - mu[None, :], min=0.0).sum(dim=0)
-    lifted = torch.maximum(s0, theta[None, :])
+    lifted = s0 + torch.clamp(theta[None, :] - s0, min=0.0, max=cap)
     s = lifted if rows is None else torch.where(rows > 0, lifted, s0)
     return s, soft(a0, mu[None, :])
