@@ -153,7 +153,7 @@ def train(method: str, ds, eps: float, args, seed: int, cache: dict) -> dict[str
         objective=sol.objective,
     )  # fmt: skip
     if sol.is_certificate and args.check_train > 0 and not diag.collapsed:
-        certified = np.flatnonzero(np.isfinite(rb.certified_margins(sol)))
+        certified = np.flatnonzero(rb.certified_margins(sol) > 0)
         rng = np.random.default_rng(seed)
         pick = rng.choice(certified, size=min(args.check_train, certified.size), replace=False)
         frame = rb.check_certificates(sol, points=np.sort(pick), time_limit=args.exact_time_limit)

@@ -377,21 +377,46 @@ class ConvexReLUProblem:
 
     def certified_margins(self, V: Any, W: Any, *, tol: float = 1e-7) -> np.ndarray:
         """Per training point, a lower bound on the worst-case margin ``min y_k f(x)`` over the
-        eps-ball of the recovered network: ``y_k x_k^T z_k - eps ||z_k||_1'``; NaN where the point
-        is not certified (see :meth:`certified_points`)."""
+        eps-ball of the network recovered from ``(V, W)``, valid for *any* ``(V, W)``::
+
+            y_k x_k^T z_k - eps ||z_k||_1' - sum_i s_ik
+
+        with ``s_ik`` the stability slacks (:meth:`stability_slacks`) of the blocks whose
+        *upper* bound the margin needs: the w-blocks at positive points, the v-blocks at
+        negative ones. Why: ``relu(t) >= d t`` always bounds the other blocks from below, and a
+        slack ``s`` means ``(2d - 1) x^T m >= eps ||m||_1' - s``, so on the whole ball
+        ``(2d - 1) x'^T m >= -s`` and ``relu(x'^T m) <= d x'^T m + s``. Where every needed
+        constraint holds (hard programs, points kept by soft stability) the correction is zero
+        and the bound is the program's own certified margin; elsewhere (points given up by soft
+        stability, or the small violations of a first-order solver's iterate) it is still a
+        valid, smaller bound. NaN for programs that certify nothing. ``tol`` is unused (kept so
+        that existing calls keep working): no tolerance is needed."""
+        del tol
+        if not self.is_certificate:
+            return np.full(self.n, np.nan)
         Z = self.effective_weights(V, W)
         margin = self.y * np.einsum("kd,kd->k", self.Xa, Z) - self.robust_eps * np.abs(
             Z[:, self.perturbable]
         ).sum(axis=1)
-        return np.where(self.certified_points(V, W, tol=tol), margin, np.nan)
+        Sv, Sw = self.stability_slacks(V, W)
+        correction = np.where(self.y > 0, Sw.sum(axis=1), Sv.sum(axis=1))
+        return margin - correction
 
     def certified_training_loss(self, V: Any, W: Any, *, tol: float = 1e-7) -> float | None:
-        """The robust training loss that the program certifies (the loss term of the objective):
-        an upper bound on ``sum_k max_{||delta||_inf <= eps} L(f(x_k + delta), y_k)`` of the
-        recovered network. None when the program certifies nothing or some training point is not
-        certified (soft stability gave it up, or the constraints are violated)."""
+        """An upper bound on the robust training loss ``sum_k max_{||delta||_inf <= eps}
+        L(f(x_k + delta), y_k)`` of the network recovered from ``(V, W)``.
+
+        Margin losses (hinge, logistic; non-increasing in the margin): ``sum_k L(m_k)`` with
+        ``m_k`` the slack-corrected :meth:`certified_margins`, valid for any ``(V, W)``; it is
+        the loss term of the objective wherever the stability constraints hold. Squared loss
+        (certified program only): the loss term of the objective, and None unless every
+        training point's constraints hold (up to ``tol``, relative to the scale of ``Xa V``).
+        None for programs that certify nothing."""
         if not self.is_certificate:
             return None
+        if self.loss != "squared":
+            margins = self.certified_margins(V, W)
+            return robust_loss_value(self.loss, self.y * margins, self.y, 0.0)
         if not np.all(self.certified_points(V, W, tol=tol)):
             return None
         return self.data_loss(V, W)

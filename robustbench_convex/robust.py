@@ -161,9 +161,10 @@ def certified_margins(
     solution: ConvexSolution, *, rtol: float = DEFAULT_RECOVERY_RTOL, tol: float = 1e-7
 ) -> np.ndarray:
     """Certified lower bound on the worst-case margin ``min_{||delta||_inf <= eps} y_k f(x_k +
-    delta)`` of ``pruned_network(solution)`` at every training point, shape ``(n,)``; NaN where
-    the point is not certified (programs that certify nothing, violated or softened stability
-    constraints). See ``ConvexReLUProblem.certified_margins``."""
+    delta)`` of ``pruned_network(solution)`` at every training point, shape ``(n,)``: the
+    program's certified margin, minus the stability slacks the point needs (zero where its
+    constraints hold). NaN for programs that certify nothing. See
+    ``ConvexReLUProblem.certified_margins``."""
     solution = _check_solution(solution)
     V, W = _pruned(solution, rtol)
     return solution.problem.certified_margins(V, W, tol=tol)
@@ -192,7 +193,8 @@ def check_certificates(
 
     Args:
         solution: a solved certified or class-aware program.
-        points: indices of training points to check (default: every certified point).
+        points: indices of training points to check (default: every point with a positive
+            certified margin, i.e. certified robustly correct).
         rtol: block threshold of the recovery (the margins use the same pruned blocks).
         time_limit: seconds per MILP.
         atol: tolerance of the comparison, relative to ``1 + |exact margin|`` (solver accuracy).
@@ -217,7 +219,7 @@ def check_certificates(
         )
     margins = certified_margins(solution, rtol=rtol)
     if points is None:
-        idx = np.flatnonzero(np.isfinite(margins))
+        idx = np.flatnonzero(margins > 0)
     else:
         idx = np.asarray(points, dtype=np.int64).reshape(-1)
         if idx.size and (idx.min() < 0 or idx.max() >= problem.n):

@@ -234,7 +234,12 @@ def test_stability_slacks_and_constraint_violation():
         ok = (Sv.max(axis=1) <= 1e-12) & (Sw.max(axis=1) <= 1e-12)
         np.testing.assert_array_equal(rp.certified_points(V, W), ok)
         margins = rp.certified_margins(V, W)
-        assert np.isnan(margins[~ok]).all() and np.isfinite(margins[ok]).all()
+        # every point gets a bound: the raw certified margin minus the slacks it needs
+        Z = rp.effective_weights(V, W)
+        raw = y * np.einsum("kd,kd->k", Xa, Z) - rp.robust_eps * np.abs(Z[:, :-1]).sum(axis=1)
+        needed = np.where(y > 0, Sw.sum(axis=1), Sv.sum(axis=1))
+        np.testing.assert_allclose(margins, raw - needed, atol=1e-12)
+        assert np.all(margins[ok] == raw[ok])
         soft = ConvexReLUProblem(
             X,
             y,
