@@ -1,4 +1,5 @@
-"""Seeded synthetic problems shared by the ADMM benchmarks (teacher-network labels)."""
+"""Seeded synthetic problems (teacher-network labels) and the accuracy-band bookkeeping shared by
+the ADMM benchmarks."""
 
 from __future__ import annotations
 
@@ -35,3 +36,20 @@ def synthetic_problem(
     X, y = teacher_data(n, d, seed=seed)
     beta = 1e-3 * n if beta is None else beta
     return ConvexReLUProblem(X, y, loss=loss, beta=beta, n_patterns=P, seed=seed, **kwargs)
+
+
+def in_band(f: float, ref: float, rtol: float) -> bool:
+    """``|f - ref| <= rtol |ref|``: two-sided, because a network recovered from an infeasible
+    iterate can score *below* the convex optimum (its activation patterns differ)."""
+    return abs(f - ref) <= rtol * abs(ref)
+
+
+def entry_and_settled(history, ok, key: str = "network_objective"):
+    """First record where ``ok(record[key])`` holds, and the first record from which it holds to
+    the end of the run (None when the last record fails)."""
+    values = [r[key] for r in history]
+    entry = next((r for r, f in zip(history, values, strict=True) if ok(f)), None)
+    k = len(values)
+    while k > 0 and ok(values[k - 1]):
+        k -= 1
+    return entry, (history[k] if k < len(values) else None)

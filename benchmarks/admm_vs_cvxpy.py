@@ -1,16 +1,24 @@
 """ADMM vs CVXPY + Clarabel on the same sampled convex program, in one run.
 
 For each seeded synthetic problem (teacher-network labels, ``benchmarks/_admm_problems.py``) it
-solves with Clarabel (the reference optimum ``f*``) and with ``solve_admm``, and prints the time
-ADMM needs until the objective of the *recovered network* (``problem.network_objective``) is
-within ``--rtol`` (default 1e-3) of ``f*``, Clarabel's time, and the ratio.
+solves with Clarabel (the reference optimum ``f*``) and with ``solve_admm`` (default settings but
+for the iteration budget and a tolerance tight enough to keep it running), and prints Clarabel's
+time and, for ADMM, the time until the objective of the *recovered network*
+(``problem.network_objective``) is within ``--rtol`` (default 1e-3, two-sided) of ``f*``:
+
+- "first entry": the first record in the band (what "time to 1e-3" usually means);
+- "settled": the first record from which the network stays in the band until the end of the run
+  (a network recovered from an infeasible iterate can pass through the band, or dip below the
+  convex optimum, before the iterates settle).
 
 ADMM's time is its history ``time`` (wall clock from the start of ``solve_admm``, setup and
 factorization included, the time spent on the history records excluded); records are taken every
-``--every`` iterations, so the reported time is an upper bound at that granularity.
+``--every`` iterations, so the reported times are upper bounds at that granularity. A Clarabel
+failure (it fails on the logistic problem at n=2000 here) is printed with its message, and the
+case has no ratio.
 
-    python benchmarks/admm_vs_cvxpy.py                 # n=2000, d=50, P=32: squared, logistic
-    python benchmarks/admm_vs_cvxpy.py --n 500 --quick # smaller
+    python benchmarks/admm_vs_cvxpy.py            # squared n=2000, logistic n=2000 and n=1000
+    python benchmarks/admm_vs_cvxpy.py --cases squared:500 --max-iter 2000   # quick
 """
 
 from __future__ import annotations
@@ -23,37 +31,33 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _admm_problems import synthetic_problem
+from _admm_problems import entry_and_settled, in_band, synthetic_problem
 
 from robustbench_convex.solvers.admm import solve_admm
 from robustbench_convex.solvers.cvxpy_backend import solve_cvxpy
 
 
-def time_to_rtol(history, ref: float, rtol: float, key: str = "network_objective"):
-    """``(iteration, time)`` of the first record whose ``key`` is within ``rtol`` of ``ref``."""
-    for record in history:
-        if abs(record[key] - ref) <= rtol * abs(ref):
-            return record["iteration"], record["time"]
-    return None, None
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=2000)
+    parser.add_argument(
+        "--cases",
+        default="squared:2000,logistic:2000,logistic:1000",
+        help="comma-separated loss:n pairs",
+    )
     parser.add_argument("--d", type=int, default=50)
     parser.add_argument("--P", type=int, default=32)
-    parser.add_argument("--losses", default="squared,logistic")
     parser.add_argument("--rtol", type=float, default=1e-3)
     parser.add_argument("--every", type=int, default=10)
-    parser.add_argument("--max-iter", type=int, default=20000)
+    parser.add_argument("--max-iter", type=int, default=5000)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    print(f"torch threads: {args.threads or torch.get_num_threads()}")
+    print(f"torch threads: {args.threads or torch.get_num_threads()} (ADMM picks its own default)")
     rows = []
-    for loss in args.losses.split(","):
-        problem = synthetic_problem(args.n, args.d, args.P, loss=loss, seed=args.seed)
+    for case in args.cases.split(","):
+        loss, n = case.split(":")
+        problem = synthetic_problem(int(n), args.d, args.P, loss=loss, seed=args.seed)
         print(f"\n{problem!r}", flush=True)
         t0 = time.perf_counter()
         ref = solve_cvxpy(problem, solver="CLARABEL")
@@ -64,30 +68,50 @@ def main(argv: list[str] | None = None) -> None:
         sol = solve_admm(
             problem,
             max_iter=args.max_iter,
-            tol=1e-7,
+            tol=1e-9,
             history_every=args.every,
             num_threads=args.threads,
-            time_limit=max(10 * t_cvx, 60.0),
         )
-        it, t_admm = time_to_rtol(sol.history, ref.objective, args.rtol)
         print(
             f"  ADMM: {sol.status} after {sol.info['iterations']} it, {sol.time:.2f} s, objective "
             f"{sol.objective:.10g} (network {sol.info['network_objective']:.10g}), "
-            f"linear solver {sol.info['linear_solver']}, final rho {sol.info['rho']:.3g}"
+            f"linear solver {sol.info['linear_solver']}, splitting {sol.info['splitting']}, "
+            f"final rho {sol.info['rho']:.3g}, {sol.info['threads']} thread(s)"
         )
-        if t_admm is None:
-            print(f"  ADMM did not reach rtol={args.rtol:g} of the Clarabel optimum")
-        else:
-            print(
-                f"  ADMM reached rtol={args.rtol:g} at iteration {it}, {t_admm:.2f} s: "
-                f"{t_cvx / t_admm:.1f}x faster than Clarabel"
-            )
-        rows.append((loss, t_cvx, t_admm, it))
-    print("\nloss       Clarabel [s]  ADMM to rtol [s]  iterations  ratio")
-    for loss, t_cvx, t_admm, it in rows:
-        ratio = f"{t_cvx / t_admm:.1f}x" if t_admm else "n/a"
-        ta = f"{t_admm:.2f}" if t_admm else "not reached"
-        print(f"{loss:10s} {t_cvx:12.2f}  {ta:>16s}  {it!s:>10s}  {ratio}")
+        if ref.status != "converged":
+            print(f"  no reference optimum (Clarabel: {ref.message}); no ratio")
+            rows.append((case, ref.status, t_cvx, None, None))
+            continue
+        f_ref = ref.objective
+        entry, settled = entry_and_settled(
+            sol.history,
+            lambda f, f_ref=f_ref: in_band(f, f_ref, args.rtol),
+        )
+        for name, rec in (("first entry", entry), ("settled", settled)):
+            if rec is None:
+                print(f"  ADMM {name}: not within rtol={args.rtol:g} of the Clarabel optimum")
+            else:
+                print(
+                    f"  ADMM {name}: iteration {rec['iteration']}, {rec['time']:.2f} s: "
+                    f"{t_cvx / rec['time']:.1f}x faster than Clarabel"
+                )
+        rows.append((case, ref.status, t_cvx, entry, settled))
+
+    print(
+        f"\ncase            Clarabel [s]  ADMM first entry [s]  ADMM settled [s]  ratios (rtol {args.rtol:g})"
+    )
+    for case, status, t_cvx, entry, settled in rows:
+        if status != "converged":
+            print(f"{case:15s} {t_cvx:9.2f} ({status})  -  -  n/a")
+            continue
+        cells = [
+            "not reached" if r is None else f"{r['time']:.2f} (it {r['iteration']})"
+            for r in (entry, settled)
+        ]
+        ratios = " / ".join(
+            "n/a" if r is None else f"{t_cvx / r['time']:.1f}x" for r in (entry, settled)
+        )
+        print(f"{case:15s} {t_cvx:12.2f}  {cells[0]:>20s}  {cells[1]:>16s}  {ratios}")
 
 
 if __name__ == "__main__":

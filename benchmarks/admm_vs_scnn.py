@@ -60,7 +60,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _admm_problems import teacher_data
+from _admm_problems import entry_and_settled, in_band, teacher_data
 
 from robustbench_convex.formulations import ConvexReLUProblem
 from robustbench_convex.solution import recover_network
@@ -190,21 +190,6 @@ def run_scnn(X, y, G, g0, lam, problem, *, al_kwargs, every, time_limit):
         "exit": exit_status,
         "iterations": rec.calls,
     }
-
-
-def in_band(f, ref, rtol):
-    return abs(f - ref) <= rtol * abs(ref)
-
-
-def entry_and_settled(history, ok):
-    """First record where ``ok(objective)`` holds, and first record from which it holds to the end
-    of the run (None when the last record fails)."""
-    values = [r["network_objective"] for r in history]
-    entry = next((r for r, f in zip(history, values) if ok(f)), None)
-    k = len(values)
-    while k > 0 and ok(values[k - 1]):
-        k -= 1
-    return entry, (history[k] if k < len(values) else None)
 
 
 def describe(name, history, f_ref, rtol):

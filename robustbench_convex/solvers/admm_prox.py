@@ -32,6 +32,8 @@ does not constrain keep ``s_k = s0_k``. Soft stability caps each row's lift (see
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 __all__ = ["cone_projection", "group_soft_threshold", "loss_prox", "soft"]
@@ -59,16 +61,19 @@ def _l1_soft(b: torch.Tensor, tau: torch.Tensor) -> tuple[torch.Tensor, torch.Te
 
 def _root(fn, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
     """Root of an increasing function in ``[lo, hi]`` (vectorized), ``fn(x) -> (f, f')``:
-    Newton steps from ``lo`` (where ``f <= 0``), safeguarded by bisection of the bracket. The
-    functions here are concave (or nearly so) and increasing, so Newton from the left rises
-    monotonically to the root, and for the piecewise-linear ones it is exact after a few pieces;
-    the loop stops when every step or bracket is at rounding level (at most ``_MAX_STEPS``)."""
+    Newton steps from ``lo`` (where ``f <= 0``), safeguarded by bisection of the bracket: an
+    entry bisects when its Newton step leaves the bracket or is not at most half the previous
+    one (steep, nearly step-like functions such as the logistic prox at a small penalty
+    make plain Newton cycle inside the bracket). Piecewise-linear functions are solved exactly
+    after a few pieces; smooth ones converge quadratically once Newton takes over. The loop
+    stops when every step or bracket is at rounding level (at most ``_MAX_STEPS``)."""
     x = lo.clone()
     at_hi = fn(hi)[0] <= 0  # no root inside: the caller's answer is hi (clamped)
     x = torch.where(at_hi, hi, x)
     # step tolerance: the sums in fn carry rounding of about 1e-14 relative, so asking for
     # more than 1e-12 only makes Newton chase rounding noise
     tiny = max(1e-12, 64 * torch.finfo(x.dtype).eps)
+    last_step = torch.full_like(x, math.inf)
     for _ in range(_MAX_STEPS):
         f, fp = fn(x)
         positive = f > 0
@@ -76,8 +81,10 @@ def _root(fn, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
         lo = torch.where(positive, lo, x)
         step = f / fp
         new = x - step
-        outside = ~((new > lo) & (new < hi))
-        new = torch.where(outside, 0.5 * (lo + hi), new)
+        slow = step.abs() > 0.5 * last_step
+        last_step = step.abs()
+        bisect = slow | ~((new > lo) & (new < hi))
+        new = torch.where(bisect, 0.5 * (lo + hi), new)
         scale = 1.0 + x.abs()
         done = (step.abs() <= tiny * scale) | (hi - lo <= tiny * scale) | (f == 0) | at_hi
         x = torch.where(done, x, new)  # converged entries stay (bisection would move them)
