@@ -40,6 +40,7 @@ _EXPORTS: dict[str, str] = {
     "CollapseWarning": "robustbench_convex.solution",
     "diagnose": "robustbench_convex.robust",
     "check_certificates": "robustbench_convex.robust",
+    "certified_margins": "robustbench_convex.robust",
     # estimator
     "ConvexReLUClassifier": "robustbench_convex.estimators",
     # baselines
@@ -83,7 +84,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
         patterns_from_network,
         sample_patterns,
     )
-    from robustbench_convex.robust import check_certificates, diagnose
+    from robustbench_convex.robust import certified_margins, check_certificates, diagnose
     from robustbench_convex.solution import CollapseWarning, ConvexSolution
     from robustbench_convex.solvers.admm import solve_admm
     from robustbench_convex.solvers.cvxpy_backend import solve_cvxpy
