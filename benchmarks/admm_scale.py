@@ -8,6 +8,7 @@ whose linear-solve factor fits in 8 GiB under the memory model (``admm_linsys.me
 
     python benchmarks/admm_scale.py                  # full size (minutes on 2 busy cores)
     python benchmarks/admm_scale.py --n 3000 --P 32  # smaller
+    python benchmarks/admm_scale.py --measure-P 256,512,1024 --skip-run  # measured memory
 """
 
 from __future__ import annotations
@@ -54,6 +55,31 @@ def largest_P(n: int, d: int, budget: float, *, robust: bool = False) -> tuple[i
         P = nxt
 
 
+_MEASURE = """
+import sys
+sys.path.insert(0, {bench!r})
+from _admm_problems import synthetic_problem
+from admm_scale import peak_rss_gib
+from robustbench_convex.solvers.admm import solve_admm
+problem = synthetic_problem({n}, {d}, {P}, loss="squared")
+sol = solve_admm(problem, max_iter=3, history_every=1)
+print(problem.P, sol.info["linear_solver"], sol.info["splitting"], peak_rss_gib(), sol.time)
+"""
+
+
+def measured_peak(n: int, d: int, P: int) -> tuple[int, str, float, float]:
+    """Run three ADMM iterations at (n, d, P) in a fresh process; ``(P achieved, linear solver,
+    peak RSS in GiB, seconds)``. A fresh process, because VmHWM never goes down."""
+    import subprocess
+
+    bench = os.path.dirname(os.path.abspath(__file__))
+    code = _MEASURE.format(bench=bench, n=n, d=d, P=P)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    return int(out[0]), out[1], float(out[3]), float(out[4])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=12000)
@@ -64,7 +90,34 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-iter", type=int, default=3000)
     parser.add_argument("--linear-solver", default="auto")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--measure-P",
+        default="",
+        help="comma-separated P values: measure the peak RSS of 3 iterations at each (fresh "
+        "processes) and extrapolate the largest P in 8 GiB linearly from the last two",
+    )
+    parser.add_argument("--skip-run", action="store_true", help="only the memory measurements")
     args = parser.parse_args(argv)
+
+    if args.measure_P:
+        points = []
+        for P in (int(p) for p in args.measure_P.split(",")):
+            P_got, path, peak, seconds = measured_peak(args.n, args.d, P)
+            points.append((P_got, peak))
+            print(
+                f"measured: P={P_got} ({path}) peak RSS {peak:.2f} GiB, 3 iterations + setup "
+                f"{seconds:.1f} s",
+                flush=True,
+            )
+        if len(points) >= 2:
+            (p1, m1), (p2, m2) = points[-2:]
+            slope = (m2 - m1) / (p2 - p1)
+            print(
+                f"linear fit of the last two: {slope * 1024:.3f} GiB per 1024 patterns; "
+                f"largest P in 8 GiB about {p2 + (8.0 - m2) / slope:.0f}"
+            )
+        if args.skip_run:
+            return
 
     X, y = teacher_data(args.n + 2000, args.d, seed=0)
     Xtr, ytr, Xte, yte = X[: args.n], y[: args.n], X[args.n :], y[args.n :]
