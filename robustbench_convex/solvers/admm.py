@@ -372,8 +372,14 @@ def _solve(problem: ConvexReLUProblem, **opt: Any) -> ConvexSolution:
         Acp, Kap = zeros(dp, 2 * P), zeros(dp, 2 * P)
 
     def KT(Vp, Sp, ep, Zp, Ap):
-        """K^T applied to a point of the constraint space."""
-        out = sig * Vp + Xa.T @ (Sgn * Sp + c * Dpm * ep[:, None])
+        """K^T applied to a point of the constraint space. ``Sp`` (n, 2P) is overwritten: the
+        callers pass fresh differences, and the n x 2P arrays are the iteration's memory
+        traffic (allocating them costs as much as the arithmetic)."""
+        out = Xa.T @ Sp.mul_(Sgn)
+        pred = (Xa.T * ep[None, :]) @ D  # F^T e without the (n, 2P) array Dpm * e
+        out[:, :P].add_(pred, alpha=c)
+        out[:, P:].sub_(pred, alpha=c)
+        out.add_(Vp, alpha=sig)
         if Zp is not None:
             ATz = Zp.T @ D
             out[pert] += c * torch.cat([ATz, -ATz], dim=1)
@@ -404,15 +410,15 @@ def _solve(problem: ConvexReLUProblem, **opt: Any) -> ConvexSolution:
         )
         U = system.solve(R)
         XU = Xa @ U
-        GU = Sgn * XU
         FU = (Dpm * XU).sum(dim=1)
+        GU = XU.mul_(Sgn)  # XU is not needed any more
         Up = U[pert]
         AU = D @ (Up[:, :P] - Up[:, P:]).T if robust_loss else None
         if check:
             old = (V, S, e, Zs, Acp)
         # ---- relaxation and block 2
         Uh = alpha * U + (1 - alpha) * V
-        GUh = alpha * GU + (1 - alpha) * S
+        GUh = torch.lerp(S, GU, alpha)  # alpha GU + (1 - alpha) S
         FUh = alpha * FU + (1 - alpha) * e
         V = group_soft_threshold(Uh + Lam, beta / (rho * sig))
         if cone:
@@ -421,7 +427,7 @@ def _solve(problem: ConvexReLUProblem, **opt: Any) -> ConvexSolution:
             S, Acp = cone_projection(GUh + Nu, EUh + Kap, eps, rows, cap)
             Kap = Kap + gamma * (EUh - Acp)
         else:
-            S = torch.clamp(GUh + Nu, min=0.0)
+            S = (GUh + Nu).clamp_(min=0.0)
         if robust_loss:
             AUh = alpha * AU + (1 - alpha) * Zs
             e, Zs = loss_prox(pr.loss, FUh + Mu, AUh + Xi, y, eps, rho * c)
@@ -430,7 +436,7 @@ def _solve(problem: ConvexReLUProblem, **opt: Any) -> ConvexSolution:
             if not paper:
                 e, _ = loss_prox(pr.loss, FUh + Mu, None, y, 0.0, rho * c)
         Lam = Lam + gamma * (Uh - V)
-        Nu = Nu + gamma * (GUh - S)
+        Nu.add_(GUh, alpha=gamma).sub_(S, alpha=gamma)
         if not paper:
             Mu = Mu + gamma * (FUh - e)
 
