@@ -56,7 +56,8 @@ def memory_bytes(path: str, n: int, d: int, P: int, itemsize: int = 8) -> int:
 def factor_flops(path: str, n: int, d: int, P: int) -> float:
     """Floating-point operations of forming and factoring the q-system for a path (leading
     terms): ``n (P d)^2 + (P d)^3 / 3`` (cholesky), ``n^2 d + n^3 / 3`` (woodbury), ``n d^2 P``
-    (cg: the block-Jacobi preconditioner)."""
+    (cg: the block-Jacobi preconditioner). The cholesky path's explicit inverse (about
+    ``3 (P d)^3`` more) is not counted: ``admm.REFACTOR_ITERATIONS`` was set against this count."""
     if path == "cholesky":
         return n * (P * d) ** 2 + (P * d) ** 3 / 3
     if path == "woodbury":
