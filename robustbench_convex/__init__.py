@@ -41,6 +41,7 @@ _EXPORTS: dict[str, str] = {
     "diagnose": "robustbench_convex.robust",
     "check_certificates": "robustbench_convex.robust",
     "certified_margins": "robustbench_convex.robust",
+    "lower_bound": "robustbench_convex.duality",
     # estimator
     "ConvexReLUClassifier": "robustbench_convex.estimators",
     # baselines
@@ -75,6 +76,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
         list_datasets,
         load_dataset,
     )
+    from robustbench_convex.duality import lower_bound
     from robustbench_convex.estimators import ConvexReLUClassifier
     from robustbench_convex.formulations import ConvexReLUProblem
     from robustbench_convex.network import TwoLayerReLU

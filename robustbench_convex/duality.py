@@ -1,0 +1,211 @@
+"""Certified lower bounds on the optimum of a nominal convex ReLU program (Lagrange duality).
+
+For the nominal program (MATH.md section 2; squared, hinge or logistic loss ``l``, summed)
+
+    min_{v, w}  l(sum_i D_i Xa (v_i - w_i), y) + beta sum_i (||v_i|| + ||w_i||)
+    s.t.        (2 D_i - I) Xa v_i >= 0,   (2 D_i - I) Xa w_i >= 0
+
+write the 2P blocks as ``u_j`` with prediction operators ``F_j = +-D_i Xa`` and sign operators
+``G_j = (2 D_i - I) Xa``. The Lagrange dual is (derived: minimize the Lagrangian over the
+predictions, which gives the conjugate loss, and over each ``u_j``, which is bounded exactly when
+the block's reduced gradient lies in the beta-ball)
+
+    max_{theta, lambda >= 0}  -sum_k l_k^*(theta_k)
+    s.t.                      ||F_j^T theta - G_j^T lambda_j||_2 <= beta   for every block j
+
+with the per-sample conjugates (``y_k`` in {-1, +1})
+
+    squared   l^*(theta) = theta y + theta^2 / 2
+    hinge     l^*(theta) = theta y                                for -1 <= theta y <= 0
+    logistic  l^*(theta) = s log s + (1 - s) log(1 - s), s = -theta y in [0, 1]
+
+(+inf outside those domains). Weak duality: *every* feasible ``(theta, lambda)`` gives a value
+``<=`` the convex optimum, whatever produced it. At a solution ``theta = grad l(yhat*)`` and
+``lambda`` are the multipliers of the sign constraints.
+
+:func:`lower_bound` turns any candidate into a feasible point and returns its value: ``theta`` is
+clipped to the conjugate's domain, ``lambda`` to ``>= 0``, ``lambda`` is improved by a few
+accelerated projected-gradient steps on ``sum_j (||r_j|| - beta)_+^2 / 2`` (``r_j`` the block's
+reduced gradient), and finally ``(theta, lambda)`` is scaled by the largest ``t in [0, 1]`` that
+makes every block feasible (the constraints are positively homogeneous, and the domains are
+star-shaped around 0), ``t`` chosen to maximize the (concave) dual objective along the ray. The
+bound is therefore valid for *any* inputs; how tight it is depends on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from robustbench_convex.formulations import ConvexReLUProblem
+
+__all__ = ["DualBound", "conjugate_loss_sum", "loss_gradient", "lower_bound"]
+
+
+@dataclass(frozen=True)
+class DualBound:
+    """A certified lower bound on the convex optimum and how it was obtained.
+
+    Attributes:
+        value: the bound (``<=`` the optimum of the program; ``-inf`` when no feasible scaling
+            exists, which cannot happen for these programs since ``t = 0`` is feasible).
+        scale: the factor ``t`` applied to the candidate ``(theta, lambda)``.
+        max_block_ratio: ``max_j ||r_j|| / beta`` of the (refined) candidate before scaling (1 or
+            less: the candidate was dual feasible as given).
+        refine_steps: projected-gradient steps spent on the multipliers.
+    """
+
+    value: float
+    scale: float
+    max_block_ratio: float
+    refine_steps: int
+
+
+def _t(a: Any, dtype=torch.float64, device=None) -> torch.Tensor:
+    return torch.as_tensor(a, dtype=dtype, device=device)
+
+
+def loss_gradient(loss: str, yhat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-sample (sub)gradient of the summed loss at predictions ``yhat`` (shape ``(n,)``): the
+    dual candidate ``theta`` of :func:`lower_bound` (exact at a solution)."""
+    if loss == "squared":
+        return yhat - y
+    if loss == "hinge":
+        return -y * (y * yhat < 1).to(yhat.dtype)
+    if loss == "logistic":
+        return -y * torch.sigmoid(-y * yhat)
+    raise ValueError(f"loss must be 'squared', 'hinge' or 'logistic', got {loss!r}")
+
+
+def _project_theta(loss: str, theta: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Clip ``theta`` into the conjugate's domain (``theta y in [-1, 0]`` for hinge and logistic)."""
+    if loss == "squared":
+        return theta
+    return y * torch.clamp(theta * y, min=-1.0, max=0.0)
+
+
+def conjugate_loss_sum(loss: str, theta: torch.Tensor, y: torch.Tensor) -> float:
+    """``sum_k l_k^*(theta_k)`` (``theta`` in the conjugate's domain; see the module docstring)."""
+    if loss == "squared":
+        return float((theta * y + 0.5 * theta * theta).sum())
+    if loss == "hinge":
+        return float((theta * y).sum())
+    s = torch.clamp(-theta * y, min=0.0, max=1.0)
+    return float(torch.special.xlogy(s, s).sum() + torch.special.xlogy(1.0 - s, 1.0 - s).sum())
+
+
+def _best_scale(loss: str, theta: torch.Tensor, y: torch.Tensor, t_max: float) -> float:
+    """``argmax_{t in [0, t_max]} -sum l^*(t theta)`` (concave in ``t``)."""
+    if t_max <= 0:
+        return 0.0
+    if loss == "squared":
+        ty, tt = float(theta @ y), float(theta @ theta)
+        return t_max if tt == 0 else min(t_max, max(0.0, -ty / tt))
+    if loss == "hinge":  # linear in t: increasing iff -sum theta y > 0
+        return t_max if float(theta @ y) < 0 else 0.0
+    lo, hi = 0.0, t_max  # golden-section search on a concave function
+    g = (5**0.5 - 1) / 2
+    a, b = hi - g * (hi - lo), lo + g * (hi - lo)
+    fa = -conjugate_loss_sum(loss, a * theta, y)
+    fb = -conjugate_loss_sum(loss, b * theta, y)
+    for _ in range(80):
+        if fa < fb:
+            lo, a, fa = a, b, fb
+            b = lo + g * (hi - lo)
+            fb = -conjugate_loss_sum(loss, b * theta, y)
+        else:
+            hi, b, fb = b, a, fa
+            a = hi - g * (hi - lo)
+            fa = -conjugate_loss_sum(loss, a * theta, y)
+    candidates = [0.0, t_max, 0.5 * (lo + hi)]
+    return max(candidates, key=lambda t: -conjugate_loss_sum(loss, t * theta, y))
+
+
+def lower_bound(
+    problem: ConvexReLUProblem,
+    theta: Any,
+    multipliers: Any = None,
+    *,
+    refine_steps: int = 50,
+) -> DualBound:
+    """A certified lower bound on the optimum of a nominal ``problem`` from a dual candidate.
+
+    Args:
+        problem: a nominal program (``robust_eps == 0``).
+        theta: ``(n,)`` loss-dual candidate, e.g. ``loss_gradient(loss, yhat, y)`` at the
+            predictions of an approximate solution (numpy or torch).
+        multipliers: ``(n, 2P)`` candidates for the sign-constraint multipliers of the blocks
+            ``(v_1..v_P, w_1..w_P)`` (e.g. ``-rho * nu`` of an ADMM run); None: zeros.
+        refine_steps: accelerated projected-gradient steps on the multipliers (each costs two
+            ``n x d x 2P`` products); 0 uses the candidate as given.
+
+    Returns:
+        a :class:`DualBound`; ``value <= optimum`` for every input (weak duality).
+    """
+    if not isinstance(problem, ConvexReLUProblem):
+        raise TypeError(f"problem must be a ConvexReLUProblem, got {type(problem).__name__}")
+    if problem.robust_eps > 0:
+        raise NotImplementedError(
+            "lower_bound covers nominal programs (robust_eps = 0); the robust programs' duals "
+            "are not implemented"
+        )
+    if isinstance(refine_steps, bool) or not isinstance(refine_steps, int) or refine_steps < 0:
+        raise ValueError(f"refine_steps must be an int >= 0, got {refine_steps!r}")
+    ref = theta if isinstance(theta, torch.Tensor) else None
+    dtype = torch.float64
+    device = ref.device if ref is not None else None
+    Xa, D, y = (
+        _t(problem.Xa, dtype, device),
+        _t(problem.D, dtype, device),
+        _t(problem.y, dtype, device),
+    )
+    n, P = D.shape
+    theta = _t(theta, dtype, device).reshape(-1)
+    if theta.shape != (n,):
+        raise ValueError(f"theta must have shape ({n},), got {tuple(theta.shape)}")
+    if multipliers is None:
+        lam = torch.zeros(n, 2 * P, dtype=dtype, device=device)
+    else:
+        lam = _t(multipliers, dtype, device)
+        if lam.shape != (n, 2 * P):
+            raise ValueError(
+                f"multipliers must have shape ({n}, {2 * P}) (blocks v_1..v_P, w_1..w_P), "
+                f"got {tuple(lam.shape)}"
+            )
+        lam = torch.clamp(lam, min=0.0)
+    theta = _project_theta(problem.loss, theta, y)
+    beta = problem.beta
+    Sgn = (2.0 * D - 1.0).repeat(1, 2)
+    A = Xa.T @ torch.cat([D * theta[:, None], -D * theta[:, None]], dim=1)  # F_j^T theta
+
+    def residual(lam: torch.Tensor) -> torch.Tensor:
+        return A - Xa.T @ (Sgn * lam)
+
+    R = residual(lam)
+    if refine_steps > 0 and beta > 0:
+        step = 1.0 / float(torch.linalg.matrix_norm(Xa, ord=2)) ** 2
+        prev, mom, k = lam, lam, 0
+        for k in range(1, refine_steps + 1):
+            Rm = residual(mom)
+            norms = torch.linalg.vector_norm(Rm, dim=0)
+            if float(norms.max()) <= beta:
+                lam = mom
+                break
+            excess = torch.clamp(norms - beta, min=0.0) / torch.clamp(norms, min=1e-300)
+            grad = -Sgn * (Xa @ (Rm * excess))
+            lam = torch.clamp(mom - step * grad, min=0.0)
+            mom = lam + (k - 1) / (k + 2) * (lam - prev)
+            prev = lam
+        R = residual(lam)
+        refine_steps = k
+    ratio = float(torch.linalg.vector_norm(R, dim=0).max()) / beta if beta > 0 else np.inf
+    if beta == 0:
+        t_max = 1.0 if float(torch.linalg.vector_norm(R, dim=0).max()) == 0 else 0.0
+    else:
+        t_max = min(1.0, 1.0 / ratio) if ratio > 0 else 1.0
+    t = _best_scale(problem.loss, theta, y, t_max)
+    value = -conjugate_loss_sum(problem.loss, t * theta, y)
+    return DualBound(value=value, scale=t, max_block_ratio=ratio, refine_steps=refine_steps)

@@ -1,0 +1,100 @@
+"""Tests of the certified lower bounds (robustbench_convex.duality)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from robustbench_convex.duality import conjugate_loss_sum, loss_gradient, lower_bound
+from robustbench_convex.formulations import ConvexReLUProblem
+from robustbench_convex.losses import loss_value
+from robustbench_convex.solvers.admm import solve_admm
+from robustbench_convex.solvers.cvxpy_backend import solve_cvxpy
+
+LOSSES = ["squared", "hinge", "logistic"]
+
+
+def _problem(loss, n=40, seed=0, **kw):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 3))
+    y = np.sign(X[:, 0] * X[:, 1] + 0.3 * rng.standard_normal(n))
+    y[y == 0] = 1.0
+    return ConvexReLUProblem(X, y, loss=loss, beta=0.2, n_patterns=8, seed=seed, **kw)
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_fenchel_young_for_the_conjugates(loss):
+    """l(z) + l*(theta) >= theta z for every z, with equality at theta = grad l(z)."""
+    g = torch.Generator().manual_seed(0)
+    y = torch.sign(torch.randn(200, dtype=torch.float64, generator=g))
+    z = 3 * torch.randn(200, dtype=torch.float64, generator=g)
+    theta_at = loss_gradient(loss, z, y)
+    for k in range(200):
+        zk, yk, tk = z[k : k + 1], y[k : k + 1], theta_at[k : k + 1]
+        lz = float(loss_value(loss, zk, yk))
+        assert lz + conjugate_loss_sum(loss, tk, yk) == pytest.approx(float(tk @ zk), abs=1e-9)
+        for other in (-4.0, -0.5, 0.0, 0.7, 5.0):
+            zo = torch.tensor([other], dtype=torch.float64)
+            lo = float(loss_value(loss, zo, yk))
+            assert lo + conjugate_loss_sum(loss, tk, yk) >= float(tk @ zo) - 1e-9
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_any_candidate_gives_a_valid_bound(loss):
+    """Weak duality: random (theta, lambda) never bound above the CVXPY optimum."""
+    pr = _problem(loss)
+    opt = solve_cvxpy(pr).objective
+    rng = np.random.default_rng(1)
+    for trial in range(20):
+        theta = rng.standard_normal(pr.n) * (3.0 if trial % 2 else 0.3)
+        lam = rng.standard_normal((pr.n, 2 * pr.P))
+        bound = lower_bound(pr, theta, lam, refine_steps=trial % 3 * 20)
+        assert bound.value <= opt + 1e-9 * abs(opt)
+        assert 0.0 <= bound.scale <= 1.0
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_bound_is_tight_at_the_solution(loss):
+    """theta = grad l at the CVXPY predictions and multipliers refined from zero: the bound
+    approaches the optimum from below (5e-3 after 3000 first-order steps)."""
+    pr = _problem(loss)
+    sol = solve_cvxpy(pr)
+    theta = loss_gradient(
+        loss, torch.as_tensor(pr.predict_convex(sol.V, sol.W)), torch.as_tensor(pr.y)
+    )
+    bound = lower_bound(pr, theta, None, refine_steps=3000)
+    assert bound.value <= sol.objective + 1e-9
+    assert (sol.objective - bound.value) / sol.objective < 5e-3
+
+
+@pytest.mark.parametrize(("loss", "gap"), [("squared", 1e-5), ("logistic", 1e-5), ("hinge", 3e-3)])
+def test_admm_certify_records_valid_and_tight_bounds(loss, gap):
+    pr = _problem(loss)
+    opt = solve_cvxpy(pr).objective
+    sol = solve_admm(pr, max_iter=3000, tol=1e-7, history_every=10, certify=True)
+    bounds = [r["lower_bound"] for r in sol.history]
+    assert max(bounds) <= opt + 1e-9 * abs(opt)
+    assert sol.info["lower_bound"] == max(bounds)
+    assert (opt - sol.info["lower_bound"]) / opt < gap
+    # the iterate is only nearly feasible, so its objective may sit a little *below* the bound;
+    # both are within the tolerance of the optimum
+    assert abs(sol.objective - sol.info["lower_bound"]) / opt < gap
+
+
+def test_robust_programs_are_refused_clearly():
+    pr = _problem("hinge", robust_eps=0.1)
+    with pytest.raises(NotImplementedError, match="nominal"):
+        lower_bound(pr, np.zeros(pr.n))
+    with pytest.raises(ValueError, match="certify"):
+        solve_admm(pr, certify=True, max_iter=1)
+
+
+def test_shapes_are_checked():
+    pr = _problem("squared")
+    with pytest.raises(ValueError, match="theta"):
+        lower_bound(pr, np.zeros(pr.n + 1))
+    with pytest.raises(ValueError, match="multipliers"):
+        lower_bound(pr, np.zeros(pr.n), np.zeros((pr.n, pr.P)))
+    with pytest.raises(ValueError, match="refine_steps"):
+        lower_bound(pr, np.zeros(pr.n), refine_steps=-1)
