@@ -100,6 +100,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--no-adaptive-rho", action="store_true", help="keep rho fixed (no residual balancing)"
     )
+    parser.add_argument(
+        "--ref-rho",
+        type=float,
+        default=None,
+        help="fixed rho of the reference run (default: the settings of the measured run)",
+    )
     parser.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     parser.add_argument("--history-every", type=int, default=10)
     parser.add_argument(
@@ -214,8 +220,16 @@ def main(argv: list[str] | None = None) -> None:
         f_ref = args.reference
         print(f"reference: given, {f_ref:.10g}")
     else:
+        ref_settings = dict(settings)
+        if args.ref_rho is not None:
+            ref_settings.update(rho=args.ref_rho, adaptive_rho=False)
         ref = solve_admm(
-            problem, max_iter=args.ref_iter, tol=1e-9, history_every=100, certify=True, **settings
+            problem,
+            max_iter=args.ref_iter,
+            tol=1e-9,
+            history_every=100,
+            certify=True,
+            **ref_settings,
         )
         f_ref = min(ref.objective, ref.info["network_objective"])
         print(

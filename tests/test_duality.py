@@ -98,3 +98,24 @@ def test_shapes_are_checked():
         lower_bound(pr, np.zeros(pr.n), np.zeros((pr.n, pr.P)))
     with pytest.raises(ValueError, match="refine_steps"):
         lower_bound(pr, np.zeros(pr.n), refine_steps=-1)
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_gap_tol_stops_with_a_certified_network(loss):
+    pr = _problem(loss, n=60, seed=2)
+    opt = solve_cvxpy(pr).objective
+    full = solve_admm(pr, max_iter=5000, tol=1e-7, history_every=10)
+    sol = solve_admm(pr, max_iter=5000, tol=1e-7, history_every=10, gap_tol=1e-3)
+    assert sol.status == "converged" and "certified" in sol.message
+    assert sol.info["iterations"] < full.info["iterations"]
+    net = sol.info["network_objective"]
+    assert net <= (1 + 1e-3) * sol.info["lower_bound"] + 1e-9
+    assert net - opt <= 1e-3 * opt  # the certificate holds against the reference optimum
+    assert sol.info["lower_bound"] <= opt + 1e-9
+
+
+def test_gap_tol_is_validated():
+    pr = _problem("squared")
+    for bad in (0.0, -1e-3, True, "1e-3"):
+        with pytest.raises(ValueError, match="gap_tol"):
+            solve_admm(pr, gap_tol=bad, max_iter=1)
