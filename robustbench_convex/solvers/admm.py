@@ -284,9 +284,10 @@ def solve_admm(
         recorded iteration: ``iteration, time`` (seconds since the start, the time spent on the
         records themselves excluded), ``objective`` (convex, at ``v``), ``network_objective``
         (of the network recovered from ``v``), ``primal_residual``, ``dual_residual`` (relative),
-        ``rho``, ``n_active``, ``constraint_violation``, and callback extras) and ``info``
-        (``linear_solver``, ``factor_bytes``, ``rho``, ``rho_updates``, ``iterations``,
-        ``setup_time``, ``constraint_violation``, ``network_objective``, ``threads``...).
+        ``rho``, ``n_active``, ``constraint_violation``, ``lower_bound`` with ``certify``, and
+        callback extras) and ``info`` (``linear_solver``, ``factor_bytes``, ``rho``,
+        ``rho_updates``, ``iterations``, ``setup_time``, ``constraint_violation``,
+        ``network_objective``, ``lower_bound`` with ``certify``, ``threads``...).
 
     Memory: the q-system factor (``admm_linsys.memory_bytes``: ``8 (P d)^2`` bytes for
     ``"cholesky"``, ``8 n^2`` for ``"woodbury"``, ``O(n P + P d^2)`` for ``"cg"``) plus about
