@@ -20,6 +20,7 @@ import os
 import sys
 
 import numpy as np
+import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _admm_problems import entry_and_settled, in_band, teacher_data
@@ -161,8 +162,6 @@ def main(argv: list[str] | None = None) -> None:
         V, W = state["V"], state["W"]
         out = np.maximum(Xte_a @ V, 0).sum(1) - np.maximum(Xte_a @ W, 0).sum(1)
         return {"test_accuracy": float(np.mean(out * yte > 0))}
-
-    import torch
 
     settings = {
         "rho": args.rho,

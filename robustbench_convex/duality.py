@@ -42,7 +42,7 @@ import torch
 
 from robustbench_convex.formulations import ConvexReLUProblem
 
-__all__ = ["DualBound", "conjugate_loss_sum", "loss_gradient", "lower_bound"]
+__all__ = ["DualBound", "LagrangeDual", "conjugate_loss_sum", "loss_gradient", "lower_bound"]
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,9 @@ class DualBound:
     refine_steps: int
 
 
-def _t(a: Any, dtype=torch.float64, device=None) -> torch.Tensor:
-    return torch.as_tensor(a, dtype=dtype, device=device)
+def _t(a: Any, device=None) -> torch.Tensor:
+    """float64 tensor: the bound is computed in double precision whatever the solver used."""
+    return torch.as_tensor(a, dtype=torch.float64, device=device)
 
 
 def loss_gradient(loss: str, yhat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -106,22 +107,95 @@ def _best_scale(loss: str, theta: torch.Tensor, y: torch.Tensor, t_max: float) -
         return t_max if tt == 0 else min(t_max, max(0.0, -ty / tt))
     if loss == "hinge":  # linear in t: increasing iff -sum theta y > 0
         return t_max if float(theta @ y) < 0 else 0.0
-    lo, hi = 0.0, t_max  # golden-section search on a concave function
-    g = (5**0.5 - 1) / 2
-    a, b = hi - g * (hi - lo), lo + g * (hi - lo)
-    fa = -conjugate_loss_sum(loss, a * theta, y)
-    fb = -conjugate_loss_sum(loss, b * theta, y)
-    for _ in range(80):
-        if fa < fb:
-            lo, a, fa = a, b, fb
-            b = lo + g * (hi - lo)
-            fb = -conjugate_loss_sum(loss, b * theta, y)
+    from scipy.optimize import minimize_scalar
+
+    def neg_dual(t: float) -> float:
+        return conjugate_loss_sum(loss, t * theta, y)
+
+    inner = minimize_scalar(
+        neg_dual, bounds=(0.0, t_max), method="bounded", options={"xatol": 1e-12}
+    )
+    # Brent's bounded search never evaluates the end points themselves
+    return min((0.0, t_max, float(inner.x)), key=neg_dual)
+
+
+class LagrangeDual:
+    """The dual of a nominal ``problem`` (module docstring), its data as float64 tensors on one
+    device: build it once and call :meth:`lower_bound` for many candidates (``solve_admm``
+    does so at every record).
+
+    Args:
+        problem: a nominal program (``robust_eps == 0``).
+        device: torch device of the tensors (None: CPU).
+    """
+
+    def __init__(self, problem: ConvexReLUProblem, device: str | torch.device | None = None):
+        if not isinstance(problem, ConvexReLUProblem):
+            raise TypeError(f"problem must be a ConvexReLUProblem, got {type(problem).__name__}")
+        if problem.robust_eps > 0:
+            raise NotImplementedError(
+                "lower_bound covers nominal programs (robust_eps = 0); the robust programs' duals "
+                "are not implemented"
+            )
+        self.loss, self.beta = problem.loss, problem.beta
+        self.Xa, self.D, self.y = (_t(a, device=device) for a in (problem.Xa, problem.D, problem.y))
+        self.Sgn = (2.0 * self.D - 1.0).repeat(1, 2)
+        self._step: float | None = None
+
+    def lower_bound(
+        self, theta: Any, multipliers: Any = None, *, refine_steps: int = 50
+    ) -> DualBound:
+        """See :func:`lower_bound` (the same arguments, without ``problem``)."""
+        if isinstance(refine_steps, bool) or not isinstance(refine_steps, int) or refine_steps < 0:
+            raise ValueError(f"refine_steps must be an int >= 0, got {refine_steps!r}")
+        Xa, D, y, Sgn, beta = self.Xa, self.D, self.y, self.Sgn, self.beta
+        n, P = D.shape
+        theta = _t(theta, device=Xa.device).reshape(-1)
+        if theta.shape != (n,):
+            raise ValueError(f"theta must have shape ({n},), got {tuple(theta.shape)}")
+        if multipliers is None:
+            lam = torch.zeros(n, 2 * P, dtype=Xa.dtype, device=Xa.device)
         else:
-            hi, b, fb = b, a, fa
-            a = hi - g * (hi - lo)
-            fa = -conjugate_loss_sum(loss, a * theta, y)
-    candidates = [0.0, t_max, 0.5 * (lo + hi)]
-    return max(candidates, key=lambda t: -conjugate_loss_sum(loss, t * theta, y))
+            lam = _t(multipliers, device=Xa.device)
+            if lam.shape != (n, 2 * P):
+                raise ValueError(
+                    f"multipliers must have shape ({n}, {2 * P}) (blocks v_1..v_P, w_1..w_P), "
+                    f"got {tuple(lam.shape)}"
+                )
+            lam = torch.clamp(lam, min=0.0)
+        theta = _project_theta(self.loss, theta, y)
+        A = Xa.T @ torch.cat([D * theta[:, None], -D * theta[:, None]], dim=1)  # F_j^T theta
+
+        def residual(lam: torch.Tensor) -> torch.Tensor:
+            return A - Xa.T @ (Sgn * lam)
+
+        R = residual(lam)
+        if refine_steps > 0 and beta > 0:
+            if self._step is None:
+                self._step = 1.0 / float(torch.linalg.matrix_norm(Xa, ord=2)) ** 2
+            prev, mom, k = lam, lam, 0
+            for k in range(1, refine_steps + 1):
+                Rm = residual(mom)
+                norms = torch.linalg.vector_norm(Rm, dim=0)
+                if float(norms.max()) <= beta:
+                    lam = mom
+                    break
+                excess = torch.clamp(norms - beta, min=0.0) / torch.clamp(norms, min=1e-300)
+                grad = -Sgn * (Xa @ (Rm * excess))
+                lam = torch.clamp(mom - self._step * grad, min=0.0)
+                mom = lam + (k - 1) / (k + 2) * (lam - prev)
+                prev = lam
+            R = residual(lam)
+            refine_steps = k
+        largest = float(torch.linalg.vector_norm(R, dim=0).max())
+        if beta == 0:
+            ratio, t_max = np.inf, (1.0 if largest == 0 else 0.0)
+        else:
+            ratio = largest / beta
+            t_max = min(1.0, 1.0 / ratio) if ratio > 0 else 1.0
+        t = _best_scale(self.loss, theta, y, t_max)
+        value = -conjugate_loss_sum(self.loss, t * theta, y)
+        return DualBound(value=value, scale=t, max_block_ratio=ratio, refine_steps=refine_steps)
 
 
 def lower_bound(
@@ -136,7 +210,7 @@ def lower_bound(
     Args:
         problem: a nominal program (``robust_eps == 0``).
         theta: ``(n,)`` loss-dual candidate, e.g. ``loss_gradient(loss, yhat, y)`` at the
-            predictions of an approximate solution (numpy or torch).
+            predictions of an approximate solution (numpy or torch; a tensor's device is used).
         multipliers: ``(n, 2P)`` candidates for the sign-constraint multipliers of the blocks
             ``(v_1..v_P, w_1..w_P)`` (e.g. ``-rho * nu`` of an ADMM run); None: zeros.
         refine_steps: accelerated projected-gradient steps on the multipliers (each costs two
@@ -145,67 +219,6 @@ def lower_bound(
     Returns:
         a :class:`DualBound`; ``value <= optimum`` for every input (weak duality).
     """
-    if not isinstance(problem, ConvexReLUProblem):
-        raise TypeError(f"problem must be a ConvexReLUProblem, got {type(problem).__name__}")
-    if problem.robust_eps > 0:
-        raise NotImplementedError(
-            "lower_bound covers nominal programs (robust_eps = 0); the robust programs' duals "
-            "are not implemented"
-        )
-    if isinstance(refine_steps, bool) or not isinstance(refine_steps, int) or refine_steps < 0:
-        raise ValueError(f"refine_steps must be an int >= 0, got {refine_steps!r}")
-    ref = theta if isinstance(theta, torch.Tensor) else None
-    dtype = torch.float64
-    device = ref.device if ref is not None else None
-    Xa, D, y = (
-        _t(problem.Xa, dtype, device),
-        _t(problem.D, dtype, device),
-        _t(problem.y, dtype, device),
-    )
-    n, P = D.shape
-    theta = _t(theta, dtype, device).reshape(-1)
-    if theta.shape != (n,):
-        raise ValueError(f"theta must have shape ({n},), got {tuple(theta.shape)}")
-    if multipliers is None:
-        lam = torch.zeros(n, 2 * P, dtype=dtype, device=device)
-    else:
-        lam = _t(multipliers, dtype, device)
-        if lam.shape != (n, 2 * P):
-            raise ValueError(
-                f"multipliers must have shape ({n}, {2 * P}) (blocks v_1..v_P, w_1..w_P), "
-                f"got {tuple(lam.shape)}"
-            )
-        lam = torch.clamp(lam, min=0.0)
-    theta = _project_theta(problem.loss, theta, y)
-    beta = problem.beta
-    Sgn = (2.0 * D - 1.0).repeat(1, 2)
-    A = Xa.T @ torch.cat([D * theta[:, None], -D * theta[:, None]], dim=1)  # F_j^T theta
-
-    def residual(lam: torch.Tensor) -> torch.Tensor:
-        return A - Xa.T @ (Sgn * lam)
-
-    R = residual(lam)
-    if refine_steps > 0 and beta > 0:
-        step = 1.0 / float(torch.linalg.matrix_norm(Xa, ord=2)) ** 2
-        prev, mom, k = lam, lam, 0
-        for k in range(1, refine_steps + 1):
-            Rm = residual(mom)
-            norms = torch.linalg.vector_norm(Rm, dim=0)
-            if float(norms.max()) <= beta:
-                lam = mom
-                break
-            excess = torch.clamp(norms - beta, min=0.0) / torch.clamp(norms, min=1e-300)
-            grad = -Sgn * (Xa @ (Rm * excess))
-            lam = torch.clamp(mom - step * grad, min=0.0)
-            mom = lam + (k - 1) / (k + 2) * (lam - prev)
-            prev = lam
-        R = residual(lam)
-        refine_steps = k
-    ratio = float(torch.linalg.vector_norm(R, dim=0).max()) / beta if beta > 0 else np.inf
-    if beta == 0:
-        t_max = 1.0 if float(torch.linalg.vector_norm(R, dim=0).max()) == 0 else 0.0
-    else:
-        t_max = min(1.0, 1.0 / ratio) if ratio > 0 else 1.0
-    t = _best_scale(problem.loss, theta, y, t_max)
-    value = -conjugate_loss_sum(problem.loss, t * theta, y)
-    return DualBound(value=value, scale=t, max_block_ratio=ratio, refine_steps=refine_steps)
+    device = theta.device if isinstance(theta, torch.Tensor) else None
+    dual = LagrangeDual(problem, device)
+    return dual.lower_bound(theta, multipliers, refine_steps=refine_steps)

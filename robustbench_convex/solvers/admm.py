@@ -59,7 +59,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from robustbench_convex.duality import lower_bound
+from robustbench_convex.duality import LagrangeDual
 from robustbench_convex.formulations import ConvexReLUProblem
 from robustbench_convex.losses import robust_loss_value
 from robustbench_convex.solution import DEFAULT_RECOVERY_RTOL, ConvexSolution
@@ -263,7 +263,7 @@ def solve_admm(
         recovery_rtol: relative threshold of ``recover_network`` used for the recorded network
             objective and active-neuron count.
         certify: nominal programs only: add to every record a certified ``lower_bound`` on the
-            optimum (``duality.lower_bound`` from the iteration's dual variables: ``theta`` = the
+            optimum (``duality.LagrangeDual`` from the iteration's dual variables: ``theta`` = the
             multiplier of ``F u = e``, or ``F u - y`` when the squared loss is in the u-step;
             ``lambda = -rho nu``), and the best one to ``info["lower_bound"]``. Costs about half
             an iteration per record. With an objective ``f`` of a feasible point,
@@ -435,6 +435,7 @@ def _solve(problem: ConvexReLUProblem, **opt: Any) -> ConvexSolution:
     rho_updates, last_update = 0, 0
     record_time = 0.0
     best_bound = -math.inf
+    dual = LagrangeDual(pr, dev) if opt["certify"] else None
     every = opt["history_every"]
     it = 0
     r_pri = r_dual = float("nan")
@@ -511,9 +512,9 @@ def _solve(problem: ConvexReLUProblem, **opt: Any) -> ConvexSolution:
             r_pri = math.sqrt(prim) / max(math.sqrt(max(ku, wn)), 1e-300)
             r_dual = float(torch.linalg.vector_norm(dres)) / max(math.sqrt(dual_sq), 1e-300)
             conv, net, n_act, viol = evaluate(V)
-            if opt["certify"]:
+            if dual is not None:
                 theta = FU - y if paper else (rho * c) * Mu
-                bound = lower_bound(pr, theta, (-rho) * Nu, refine_steps=0).value
+                bound = dual.lower_bound(theta, (-rho) * Nu, refine_steps=0).value
                 best_bound = max(best_bound, bound)
             record = {
                 "iteration": it,
@@ -526,7 +527,7 @@ def _solve(problem: ConvexReLUProblem, **opt: Any) -> ConvexSolution:
                 "n_active": n_act,
                 "constraint_violation": viol,
             }
-            if opt["certify"]:
+            if dual is not None:
                 record["lower_bound"] = bound
             if opt["callback"] is not None:
                 Vn = V.detach().cpu().numpy()
@@ -617,7 +618,7 @@ def _solve(problem: ConvexReLUProblem, **opt: Any) -> ConvexSolution:
             "dtype": str(dtype).replace("torch.", ""),
         }
     )
-    if opt["certify"]:
+    if dual is not None:
         sol.info["lower_bound"] = best_bound
     if path == "cg":
         its = system.cg_iterations
