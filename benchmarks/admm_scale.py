@@ -11,6 +11,7 @@ largest P whose run fits in 8 GiB under the calibrated memory model.
     python benchmarks/admm_scale.py                  # full size (minutes on 2 busy cores)
     python benchmarks/admm_scale.py --n 3000 --P 32  # smaller
     python benchmarks/admm_scale.py --measure-P 256,512,1024 --skip-run  # measured memory
+    python benchmarks/admm_scale.py --solver ipm     # the interior-point solver on the same problem
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from _admm_problems import entry_and_settled, in_band, teacher_data
 from robustbench_convex.formulations import ConvexReLUProblem
 from robustbench_convex.solvers.admm import solve_admm
 from robustbench_convex.solvers.admm_linsys import choose_linear_solver, memory_bytes
+from robustbench_convex.solvers.ipm import solve_ipm
 
 
 def peak_rss_gib() -> float:
@@ -62,6 +64,49 @@ def largest_P(n: int, d: int, budget: float, *, robust: bool = False) -> tuple[i
         P = nxt
 
 
+def run_ipm(problem: ConvexReLUProblem, args, test_accuracy) -> None:
+    """Solve with ``solve_ipm`` to ``--ipm-tol`` (certified) and report, on its trajectory, the
+    time to ``--rtol`` of the reference (``--reference``, else the run's own certified optimum:
+    within ``ipm_tol`` of the true one) and the time from which ``--rtol`` is *certified*."""
+    sol = solve_ipm(problem, tol=args.ipm_tol, callback=test_accuracy, num_threads=args.threads)
+    peak = peak_rss_gib()
+    lb = sol.info["lower_bound"]
+    print(
+        f"ipm: {sol.status}, {sol.info['iterations']} iterations, {sol.time:.1f} s (setup "
+        f"{sol.info['setup_time']:.1f} s, Gram matrix in {sol.info['gram_dtype']}), peak RSS "
+        f"{peak:.2f} GiB; objective {sol.objective:.10g}, certified lower bound {lb:.10g} "
+        f"(gap {sol.objective / lb - 1:.1e}), constraint violation {sol.constraint_violation:.1e}",
+        flush=True,
+    )
+    f_ref = args.reference if args.reference is not None else sol.objective
+    print(
+        f"reference: {'given' if args.reference is not None else 'this run, certified'} {f_ref:.10g}"
+    )
+    entry, settled = entry_and_settled(
+        sol.history, lambda f: in_band(f, f_ref, args.rtol), "objective"
+    )
+    certified = next(
+        (r for r in sol.history if r["objective"] - r["lower_bound"] <= args.rtol * r["objective"]),
+        None,
+    )
+    for name, hit in (("first entry", entry), ("settled", settled), ("certified", certified)):
+        if hit is None:
+            print(f"{name}: not within rtol={args.rtol:g}")
+        else:
+            print(
+                f"{name}: within rtol={args.rtol:g} at iteration {hit['iteration']}, "
+                f"{hit['time']:.1f} s (setup included), objective {hit['objective']:.10g}, "
+                f"bound {hit['lower_bound']:.10g}"
+            )
+    for record in sol.history:
+        if record["iteration"] in (5, 10, 20, 30) or record is sol.history[-1]:
+            print(
+                f"  iteration {record['iteration']:3d}: test accuracy "
+                f"{record['test_accuracy']:.4f}, objective {record['objective']:.8g}, "
+                f"time {record['time']:.1f} s"
+            )
+
+
 _MEASURE = """
 import sys
 sys.path.insert(0, {bench!r})
@@ -93,6 +138,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--d", type=int, default=100)
     parser.add_argument("--P", type=int, default=64)
     parser.add_argument("--rtol", type=float, default=1e-3)
+    parser.add_argument(
+        "--solver",
+        choices=["admm", "ipm"],
+        default="admm",
+        help="ipm: solve_ipm instead (its own certified optimum to --ipm-tol is the reference)",
+    )
+    parser.add_argument("--ipm-tol", type=float, default=1e-6)
     parser.add_argument("--ref-iter", type=int, default=4000)
     parser.add_argument("--max-iter", type=int, default=3000)
     parser.add_argument("--linear-solver", default="auto")
@@ -162,6 +214,10 @@ def main(argv: list[str] | None = None) -> None:
         V, W = state["V"], state["W"]
         out = np.maximum(Xte_a @ V, 0).sum(1) - np.maximum(Xte_a @ W, 0).sum(1)
         return {"test_accuracy": float(np.mean(out * yte > 0))}
+
+    if args.solver == "ipm":
+        run_ipm(problem, args, test_accuracy)
+        return
 
     settings = {
         "rho": args.rho,

@@ -33,6 +33,7 @@ _EXPORTS: dict[str, str] = {
     "ConvexSolution": "robustbench_convex.solution",
     "solve_cvxpy": "robustbench_convex.solvers.cvxpy_backend",
     "solve_admm": "robustbench_convex.solvers.admm",
+    "solve_ipm": "robustbench_convex.solvers.ipm",
     "solve_scp": "robustbench_convex.solvers.scp",
     "scenario_sample_size": "robustbench_convex.solvers.scp",
     "patterns_from_network": "robustbench_convex.patterns",
@@ -90,4 +91,5 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
     from robustbench_convex.solution import CollapseWarning, ConvexSolution
     from robustbench_convex.solvers.admm import solve_admm
     from robustbench_convex.solvers.cvxpy_backend import solve_cvxpy
+    from robustbench_convex.solvers.ipm import solve_ipm
     from robustbench_convex.solvers.scp import scenario_sample_size, solve_scp
