@@ -32,7 +32,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from robustbench_convex.formulations import DEFAULT_N_PATTERNS, ROBUST_PROGRAMS
 from robustbench_convex.losses import LOSSES
 
-SOLVERS: tuple[str, ...] = ("admm", "cvxpy", "scp")
+SOLVERS: tuple[str, ...] = ("admm", "cvxpy", "ipm", "scp")
 DEFAULT_BETA_PER_SAMPLE = 1e-2
 DEFAULT_N_NEURONS = 256
 
@@ -44,8 +44,10 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters:
         solver: ``"cvxpy"`` (default; interior point: MOSEK when licensed, else Clarabel),
-            ``"admm"`` (the paper's ADMM in PyTorch) or ``"scp"`` (sampled neurons, FISTA for
-            squared / logistic, CVXPY for hinge). The fastest here is ``"scp"``.
+            ``"admm"`` (the paper's ADMM in PyTorch), ``"ipm"`` (structured interior point,
+            nominal squared loss only, certified to ``tol``; the fastest at high accuracy for
+            that program) or ``"scp"`` (sampled neurons, FISTA for squared / logistic, CVXPY for
+            hinge). The fastest here is ``"scp"``.
         loss: ``"squared"`` (default), ``"hinge"`` or ``"logistic"``; summed over samples.
         n_patterns: activation patterns sampled for ``"admm"`` / ``"cvxpy"`` (ignored by
             ``"scp"``); fewer may remain after dropping duplicates.
@@ -86,7 +88,7 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
-        solver: Literal["admm", "cvxpy", "scp"] = "cvxpy",
+        solver: Literal["admm", "cvxpy", "ipm", "scp"] = "cvxpy",
         loss: Literal["squared", "hinge", "logistic"] = "squared",
         n_patterns: int = DEFAULT_N_PATTERNS,
         n_neurons: int | None = None,
@@ -143,6 +145,14 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
                 "solver='scp' has no robust variant (robust_eps must be 0 and "
                 "stability_penalty None); use solver='admm' or 'cvxpy' for convex adversarial "
                 "training"
+            )
+        if self.solver == "ipm" and (
+            self.loss != "squared" or eps > 0 or self.stability_penalty is not None
+        ):
+            raise ValueError(
+                "solver='ipm' solves the nominal squared-loss program only (loss='squared', "
+                f"robust_eps=0, stability_penalty=None; got loss={self.loss!r}, robust_eps={eps:g}); "
+                "use solver='admm' or 'cvxpy'"
             )
         if self.solver_options is not None and not isinstance(self.solver_options, dict):
             raise TypeError(
@@ -224,6 +234,10 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
                 from robustbench_convex.solvers.cvxpy_backend import solve_cvxpy
 
                 result = solve_cvxpy(problem, **options)
+            elif self.solver == "ipm":
+                from robustbench_convex.solvers.ipm import solve_ipm
+
+                result = solve_ipm(problem, **options)
             else:
                 from robustbench_convex.solvers.admm import solve_admm
 

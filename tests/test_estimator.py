@@ -94,6 +94,17 @@ def test_estimator_solves_the_same_program_as_the_solver(solver):
     )
 
 
+def test_ipm_solver_matches_cvxpy_on_the_squared_loss():
+    X, y = _blobs(50, 4, seed=3)
+    y_pm = np.where(y == "yes", 1.0, -1.0)
+    clf = ConvexReLUClassifier(solver="ipm", loss="squared", beta=0.4, n_patterns=10, seed=2)
+    clf.fit(X, y)
+    ref = solve_cvxpy(ConvexReLUProblem(X, y_pm, loss="squared", beta=0.4, n_patterns=10, seed=2))
+    assert clf.result_.status == "converged"
+    assert clf.result_.objective == pytest.approx(ref.objective, rel=1e-6)
+    assert clf.score(X, y) > 0.9
+
+
 def test_pipeline_and_grid_search_and_clone():
     X, y = _blobs(80, 4, seed=1)
     pipe = make_pipeline(StandardScaler(), ConvexReLUClassifier(solver="scp", n_neurons=40))
@@ -145,6 +156,8 @@ def test_bad_input_gives_sklearn_style_errors(X, y, match):
     [
         ({"solver": "scp", "robust_eps": 0.1}, "no robust variant"),
         ({"solver": "sgd"}, "solver must be one of"),
+        ({"solver": "ipm", "loss": "logistic"}, "nominal squared-loss program only"),
+        ({"solver": "ipm", "robust_eps": 0.1}, "nominal squared-loss program only"),
         ({"loss": "l2"}, "loss must be one of"),
         ({"beta": -1.0}, "beta"),
         ({"n_patterns": 0}, "n_patterns"),
