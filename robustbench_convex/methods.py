@@ -9,6 +9,7 @@ nominal_objective, notes), plus a per-iteration ``history`` (ADMM: for the conve
 Keys:
 
 * ``convex-admm``, ``convex-cvxpy``: the sampled convex program (C_s), nominal, by ADMM / CVXPY;
+* ``convex-ipm``: the same program with the squared loss, by the structured interior point;
 * ``convex-scp``: the sampled convex program via :func:`~robustbench_convex.solve_scp`;
 * ``convex-robust-certified``, ``convex-robust-relaxed``, ``convex-robust-class-aware``: the robust
   convex programs (MATH.md section 6) at radius ``eps`` (``solver = "cvxpy"`` or ``"admm"``);
@@ -120,6 +121,17 @@ _ADMM: dict[str, ParamSpec] = {
     "tol": ParamSpec(None, "float>0", optional=True, help="ADMM tolerance (None: default)"),
     "time_limit": ParamSpec(None, "float>0", optional=True, help="seconds"),
     "history_every": ParamSpec(1, "int>=1", help="record the history every k iterations"),
+    "track_accuracy": ParamSpec(
+        True, "bool", help="record train/test accuracy per iteration (convergence plot)"
+    ),
+}
+_IPM: dict[str, ParamSpec] = {
+    "loss": ParamSpec("squared", "str", choices=("squared",), help="loss (squared only)"),
+    "max_iter": ParamSpec(None, "int>=1", optional=True, help="IPM iterations (None: default)"),
+    "tol": ParamSpec(
+        None, "float>0", optional=True, help="certified relative gap (None: default 1e-6)"
+    ),
+    "time_limit": ParamSpec(None, "float>0", optional=True, help="seconds"),
     "track_accuracy": ParamSpec(
         True, "bool", help="record train/test accuracy per iteration (convergence plot)"
     ),
@@ -312,6 +324,14 @@ def _get(state: Any, name: str) -> Any:
 
 
 def _solve(problem: Any, dataset: Any, settings: dict[str, Any], solver: str):
+    if solver == "ipm":
+        from robustbench_convex.solvers.ipm import solve_ipm
+
+        callback = _accuracy_callback(dataset, problem) if settings.get("track_accuracy") else None
+        options = {
+            k: settings[k] for k in ("max_iter", "tol", "time_limit") if settings.get(k) is not None
+        }
+        return solve_ipm(problem, callback=callback, **options)
     if solver == "admm":
         from robustbench_convex.solvers.admm import solve_admm
 
@@ -505,6 +525,14 @@ METHODS: dict[str, MethodEntry] = {
             "sampled convex program (C_s), nominal, solved by CVXPY (MOSEK if licensed, Clarabel)",
             {**_CONVEX_COMMON, **_CVXPY},
             _train_convex_nominal("cvxpy", "convex-cvxpy"),
+        ),
+        _entry(
+            "convex-ipm",
+            "convex",
+            "sampled convex program (C_s), nominal squared loss, structured interior point "
+            "(certified)",
+            {**_CONVEX_COMMON, **_IPM},
+            _train_convex_nominal("ipm", "convex-ipm"),
         ),
         _entry(
             "convex-scp",

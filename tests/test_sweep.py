@@ -225,6 +225,21 @@ def test_registry_settings_defaults_and_checks():
         validate_params("convex-cvxpy", {"loss": "l1"})
 
 
+def test_convex_ipm_method_matches_convex_cvxpy_and_refuses_other_losses():
+    from robustbench_convex.data import load_dataset
+    from robustbench_convex.methods import train_method
+
+    d = load_dataset("synthetic-xor", n_train=40, n_test=20)
+    settings = {"beta": 0.3, "n_patterns": 8}
+    ipm = train_method("convex-ipm", d, settings, 1)
+    ref = train_method("convex-cvxpy", d, {**settings, "loss": "squared"}, 1)
+    assert ipm.info["objective"] == pytest.approx(ref.info["objective"], rel=1e-5)
+    assert ipm.info["status"] == "converged" and ipm.info["solver"] == "IPM"
+    assert ipm.history and "test_acc" in ipm.history[-1]
+    with pytest.raises(ValueError, match="must be one of"):
+        validate_params("convex-ipm", {"loss": "hinge"})
+
+
 def test_baseline_method_objective_matches_its_definition():
     """The registry's nominal objective is sum loss + beta/2 * ||weights||^2 of the returned
     network, recomputed here from its weights."""
