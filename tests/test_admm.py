@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from convex_fixtures import rel_err as _rel
+from convex_fixtures import xor_data
 
 from robustbench_convex.formulations import ConvexReLUProblem
 from robustbench_convex.network import TwoLayerReLU
@@ -17,15 +19,7 @@ FAST = {"max_iter": 3000, "tol": 1e-6, "history_every": 10}
 
 
 def _data(n=30, d=2, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d))
-    y = np.sign(X[:, 0] * X[:, 1] + 0.3 * rng.standard_normal(n))
-    y[y == 0] = 1.0
-    return X, y
-
-
-def _rel(a, b):
-    return abs(a - b) / max(abs(b), 1e-12)
+    return xor_data(n, d, seed)
 
 
 # ---------------------------------------------------------------- building blocks

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from convex_fixtures import rel_err as _rel
+from convex_fixtures import xor_data
 
 from robustbench_convex.duality import lower_bound
 from robustbench_convex.formulations import ConvexReLUProblem
@@ -13,15 +15,7 @@ from robustbench_convex.solvers.ipm import ipm_memory_bytes, solve_ipm
 
 
 def _data(n=40, d=3, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d))
-    y = np.sign(X[:, 0] * X[:, 1] + 0.3 * rng.standard_normal(n))
-    y[y == 0] = 1.0
-    return X, y
-
-
-def _rel(a, b):
-    return abs(a - b) / max(abs(b), 1e-12)
+    return xor_data(n, d, seed)
 
 
 @pytest.mark.parametrize(("beta", "P", "seed"), [(0.2, 8, 0), (1.0, 12, 1), (0.02, 6, 2)])
@@ -118,6 +112,7 @@ def test_budget_and_time_limit_statuses():
         ({"max_bytes": 10.0}, MemoryError, "max_bytes"),
         ({"warm_start": (np.zeros(3), np.zeros(3))}, ValueError, "warm_start"),
         ({"warm_start": 3.0}, TypeError, "warm_start"),
+        ({"device": "tpu"}, ValueError, "device"),
     ],
 )
 def test_bad_arguments(kwargs, exc, match):

@@ -108,14 +108,25 @@ def _check_args(rho, gamma, relaxation, max_iter, tol, time_limit, device, histo
         raise ValueError(f"gamma (dual step) must lie in (0, 2), got {gamma!r}; 1.0 is standard")
     if not isinstance(relaxation, (int, float)) or not (0 < relaxation < 2):
         raise ValueError(f"relaxation must lie in (0, 2), got {relaxation!r}; try 1.6")
+    check_budget(max_iter, tol, time_limit)
+    if isinstance(history_every, bool) or not isinstance(history_every, int) or history_every < 1:
+        raise ValueError(f"history_every must be an int >= 1, got {history_every!r}")
+    return check_device(device)
+
+
+def check_budget(max_iter: Any, tol: Any, time_limit: Any) -> None:
+    """Validate an iterative solver's budget: ``max_iter`` an int >= 1, ``tol`` in (0, 1),
+    ``time_limit`` > 0 seconds or None (shared by ``solve_admm`` and ``solve_ipm``)."""
     if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
         raise ValueError(f"max_iter must be an int >= 1, got {max_iter!r}")
     if not isinstance(tol, (int, float)) or not (0 < tol < 1):
         raise ValueError(f"tol must lie in (0, 1), got {tol!r}")
     if time_limit is not None and (not isinstance(time_limit, (int, float)) or not time_limit > 0):
         raise ValueError(f"time_limit must be > 0 seconds or None, got {time_limit!r}")
-    if isinstance(history_every, bool) or not isinstance(history_every, int) or history_every < 1:
-        raise ValueError(f"history_every must be an int >= 1, got {history_every!r}")
+
+
+def check_device(device: Any) -> torch.device:
+    """``torch.device(device)``, refusing unknown devices and CUDA when it is not available."""
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError):

@@ -60,6 +60,7 @@ import torch
 from robustbench_convex.duality import LagrangeDual
 from robustbench_convex.formulations import ConvexReLUProblem
 from robustbench_convex.solution import DEFAULT_RECOVERY_RTOL, ConvexSolution
+from robustbench_convex.solvers.admm import _Evaluator, check_budget, check_device, torch_threads
 
 __all__ = ["DEFAULT_IPM_MAX_ITER", "DEFAULT_IPM_TOL", "ipm_memory_bytes", "solve_ipm"]
 
@@ -80,7 +81,7 @@ def ipm_memory_bytes(n: int, d_aug: int, P: int) -> int:
     return 3 * 8 * dP * dP + 4 * n * dP + 8 * n * d_aug * (d_aug + 1) // 2 + 40 * 8 * n * P
 
 
-def _check(problem: ConvexReLUProblem, max_iter, tol, time_limit, max_bytes) -> None:
+def _check(problem: ConvexReLUProblem, max_iter, tol, time_limit, device, max_bytes):
     if not isinstance(problem, ConvexReLUProblem):
         raise TypeError(f"problem must be a ConvexReLUProblem, got {type(problem).__name__}")
     if problem.robust_eps != 0 or problem.loss != "squared":
@@ -91,12 +92,7 @@ def _check(problem: ConvexReLUProblem, max_iter, tol, time_limit, max_bytes) -> 
         )
     if problem.stability_penalty is not None:
         raise NotImplementedError("solve_ipm does not handle stability penalties; use solve_admm")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise ValueError(f"max_iter must be an int >= 1, got {max_iter!r}")
-    if not isinstance(tol, (int, float)) or not (0 < tol < 1):
-        raise ValueError(f"tol must lie in (0, 1), got {tol!r}; 1e-6 is the default")
-    if time_limit is not None and (not isinstance(time_limit, (int, float)) or not time_limit > 0):
-        raise ValueError(f"time_limit must be > 0 seconds or None, got {time_limit!r}")
+    check_budget(max_iter, tol, time_limit)
     need = ipm_memory_bytes(problem.n, problem.d_aug, problem.P)
     if need > max_bytes:
         raise MemoryError(
@@ -104,6 +100,7 @@ def _check(problem: ConvexReLUProblem, max_iter, tol, time_limit, max_bytes) -> 
             f"P={problem.P} (three (d P)^2 matrices), over max_bytes={max_bytes / 2**30:.1f} GiB; "
             "raise max_bytes, or use solve_admm (its memory is linear in P)"
         )
+    return check_device(device)
 
 
 def _warm_start(problem: ConvexReLUProblem, warm_start: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -163,7 +160,9 @@ def solve_ipm(
     recovery_rtol: float = DEFAULT_RECOVERY_RTOL,
 ) -> ConvexSolution:
     """Solve a nominal squared-loss ``ConvexReLUProblem`` by a primal-dual interior-point method
-    that exploits the program's structure (module docstring). Float64 throughout.
+    that exploits the program's structure (module docstring). Iterates, gradients, residuals and
+    the certificate are float64; large Gram and Newton matrices are factored in float32 and
+    refined (module docstring).
 
     Args:
         problem: nominal (``robust_eps = 0``) program with the squared loss; sampled or exact
@@ -171,7 +170,8 @@ def solve_ipm(
         max_iter: iteration budget (each iteration: one ``d P`` Cholesky factorization).
         tol: relative certified gap at which to stop: ``objective - lower_bound <= tol *
             |objective|``, with the lower bound of ``duality.lower_bound`` (a proof, not an
-            estimate). Also the relative size of the KKT residuals required.
+            estimate). Also the largest sign-constraint violation accepted, in the units of the
+            predictions.
         time_limit: wall-clock budget in seconds (None: none).
         warm_start: a ``ConvexSolution`` or ``(V, W)`` to start from (e.g. a few hundred ADMM
             iterations); infeasible points are fine. None: a seeded random point with
@@ -198,22 +198,14 @@ def solve_ipm(
         (in the units of the predictions; the last iterate when none is): an infeasible-start
         method meets the sign constraints only in the limit.
     """
-    _check(problem, max_iter, tol, time_limit, max_bytes)
-    previous_threads = torch.get_num_threads()
-    if num_threads is not None:
-        torch.set_num_threads(int(num_threads))
-    try:
+    dev = _check(problem, max_iter, tol, time_limit, device, max_bytes)
+    with torch_threads(num_threads):
         return _solve(
-            problem, max_iter, tol, time_limit, warm_start, torch.device(device), callback,
-            verbose, recovery_rtol,
-        )  # fmt: skip
-    finally:
-        torch.set_num_threads(previous_threads)
+            problem, max_iter, tol, time_limit, warm_start, dev, callback, verbose, recovery_rtol
+        )
 
 
 def _solve(problem, max_iter, tol, time_limit, warm_start, dev, callback, verbose, recovery_rtol):
-    from robustbench_convex.solvers.admm import _Evaluator  # shared objective/network scoring
-
     start = time.perf_counter()
     f64 = torch.float64
     V0, W0 = _warm_start(problem, warm_start)
@@ -268,7 +260,7 @@ def _solve(problem, max_iter, tol, time_limit, warm_start, dev, callback, verbos
         # -- record (not timed)
         t_rec = time.perf_counter()
         objective, network_objective, n_active, violation = evaluate(U)
-        bound = dual.lower_bound(res.cpu().numpy(), L.cpu().numpy(), refine_steps=0).value
+        bound = dual.lower_bound(res, L, refine_steps=0).value
         best_bound = max(best_bound, bound)
         record = {
             "iteration": it - 1,
