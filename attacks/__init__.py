@@ -9,14 +9,18 @@ class indices). ``x`` may be a torch tensor or a numpy array (numpy in -> numpy 
   ``lp_certify`` (LP relaxation: certified lower bound); ``stable_margin`` (closed form);
   ``ExactAttack`` (the verifier as an attack object).
 * ``robust_accuracy``, ``sweep``: evaluation helpers (``sweep`` returns a tidy DataFrame).
-* ``sanity_checks``: the automatable checklist of Carlini et al. (2019) as a pass/fail table.
+* ``sanity_checks``: the automatable checklist of Carlini et al. (2019) as a pass/fail table;
+  ``check_sandwich``: its soundness check certified <= exact <= attacked, on its own.
+* ``make_attack``: an attack by name ("fgsm", "pgd", "exact"), the same everywhere.
 
 Depends only on torch, numpy, scipy (and pandas for the tables).
 """
 
 from attacks.base import Attack, SoundnessWarning, margins, model_margins
 from attacks.evaluation import robust_accuracy, sweep
+from attacks.factory import ATTACK_NAMES, make_attack
 from attacks.gradient import FGSM, PGD
+from attacks.sandwich import Sandwich, check_sandwich
 from attacks.sanity import sanity_checks
 from attacks.verify import (
     CertifyResult,
@@ -30,17 +34,21 @@ from attacks.verify import (
 )
 
 __all__ = [
+    "ATTACK_NAMES",
     "FGSM",
     "PGD",
     "Attack",
     "CertifyResult",
     "ExactAttack",
     "ExactResult",
+    "Sandwich",
     "SoundnessWarning",
     "TwoLayerWeights",
+    "check_sandwich",
     "exact",
     "extract_two_layer",
     "lp_certify",
+    "make_attack",
     "margins",
     "model_margins",
     "robust_accuracy",

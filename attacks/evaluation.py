@@ -102,21 +102,12 @@ def robust_accuracy(
 def _named_factory(
     name: str, norm: str, lower: BoundsLike, upper: BoundsLike, seed: int
 ) -> AttackFactory:
-    from attacks.gradient import FGSM, PGD
-    from attacks.verify import ExactAttack
+    from attacks.factory import check_attack_name, make_attack
 
-    key = name.lower()
-    if key == "fgsm":
-        return lambda eps: FGSM(eps, norm=norm, lower=lower, upper=upper)
-    if key == "pgd":
-        return lambda eps: PGD(
-            eps, steps=50, restarts=5, norm=norm, lower=lower, upper=upper, seed=seed
-        )
-    if key == "exact":
-        if norm != "inf":
-            raise ValueError('the "exact" attack is for norm="inf" only')
-        return lambda eps: ExactAttack(eps, lower, upper)
-    raise ValueError(f'unknown attack name {name!r}: use "fgsm", "pgd", "exact" or a factory')
+    check_attack_name(name, norm)
+    return lambda eps: make_attack(
+        name, eps, norm=norm, lower=lower, upper=upper, steps=50, restarts=5, seed=seed
+    )
 
 
 def sweep(

@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -499,141 +499,186 @@ def exact(
         raise ValueError(f'mode must be "margin" or "decide", got {mode!r}')
     time_limit = _check_time_limit(time_limit)
     P = _prepare(model, x, y, eps, lower, upper)
-    n = P.X.shape[0]
-    out = {
-        "margin": np.full(n, np.nan),
-        "lower": np.full(n, -np.inf),
-        "upper": P.clean_margin.copy(),
-        "obj": np.full(n, np.nan),
-        "n_unstable": np.zeros(n, dtype=np.int64),
-        "n_binary": np.zeros(n, dtype=np.int64),
-        "seconds": np.zeros(n),
-    }
-    x_adv = np.clip(P.X, P.lo, P.hi)
-    status = np.empty(n, dtype=object)
-
-    if attack == "auto":
-        from attacks.gradient import PGD
-
-        radius = P.eps if np.isfinite(P.eps) else float(np.max(P.upper - P.lower))
-        attack = PGD(radius, steps=20, lower=P.lower, upper=P.upper, seed=0)
-    if mode == "decide" and attack is not None and n:
-        xa = attack(model, P.X.copy(), P.y.astype(np.int64))
-        xa = np.clip(np.asarray(xa, dtype=np.float64), P.lo, P.hi)
-        atk_margin = model_margins(model, _to_model_input(model, xa), P.y.astype(np.int64))
-        better = atk_margin < out["upper"]
-        out["upper"][better] = atk_margin[better]
-        x_adv[better] = xa[better]
-
-    iterator = range(n)
+    w = _ExactWork.start(P)
+    if mode == "decide" and attack is not None and w.n:
+        _attack_first(model, P, w, _default_attack(P) if attack == "auto" else attack)
+    w.x_prev = w.x_adv.copy()
+    iterator: Iterable[int] = range(w.n)
     if progress:
         from tqdm.auto import tqdm
 
         iterator = tqdm(iterator, desc=f"exact eps={P.eps:g}", unit="ex")
-    x_prev = x_adv.copy()
-    candidates = np.zeros(n, dtype=bool)  # examples whose x' came from a solver (re-evaluate)
     for k in iterator:
         t0 = time.perf_counter()
-        s = _split(P, k)
-        out["n_unstable"][k] = len(s.pos) + len(s.neg)
-        out["n_binary"][k] = len(s.neg)
-        if len(s.pos) + len(s.neg) == 0:
-            value, xs = _linear_min(s.g, P.lo[k], P.hi[k])
-            out["obj"][k] = value + s.const
-            x_adv[k] = xs
-            candidates[k] = True
-            status[k] = "stable"
-        elif mode == "decide" and out["upper"][k] <= 0:
-            status[k] = "clean_error" if P.clean_margin[k] <= 0 else "attack_found"
-        else:
-            if len(s.neg) == 0:  # no binary variable: the LP is the exact program
-                bound, x_lp, st, obj = _solve_lp(P, k, s)
-                out["lower"][k], out["obj"][k] = bound, obj
-                status[k] = "optimal" if st == "lp" else st
-                if x_lp is not None:
-                    x_adv[k] = x_lp
-                    candidates[k] = True
-                out["seconds"][k] = time.perf_counter() - t0
-                continue
-            if mode == "decide":
-                bound, x_lp, st, _ = _solve_lp(P, k, s)
-                out["lower"][k] = bound
-                if x_lp is not None:
-                    m_lp = float(
-                        model_margins(
-                            model,
-                            _to_model_input(model, x_lp[None]),
-                            P.y[k : k + 1].astype(np.int64),
-                        )[0]
-                    )
-                    if bound > 0 or m_lp <= 0:
-                        status[k] = "lp_certified" if bound > 0 else "lp_point_adversarial"
-                        x_adv[k] = x_lp
-                        candidates[k] = True
-                        out["seconds"][k] = time.perf_counter() - t0
-                        continue
-                elif bound > 0:
-                    status[k] = "lp_certified"
-                    out["seconds"][k] = time.perf_counter() - t0
-                    continue
-            obj, dual, xs, st = _solve_milp(P, k, s, time_limit, mip_rel_gap)
-            out["obj"][k] = obj
-            out["lower"][k] = max(out["lower"][k], dual)
-            status[k] = st
-            if xs is not None:
-                x_adv[k] = xs
-                candidates[k] = True
-        out["seconds"][k] = time.perf_counter() - t0
-
-    # the model's own margin at every solver point: a concrete upper bound
-    if candidates.any():
-        idx = np.flatnonzero(candidates)
-        m_at = model_margins(model, _to_model_input(model, x_adv[idx]), P.y[idx].astype(np.int64))
-        # exact rows always report the solver's point; other rows keep the lower of the two
-        take = np.isin(status[idx], ("stable", "optimal")) | (m_at < out["upper"][idx])
-        out["upper"][idx[take]] = m_at[take]
-        x_adv[idx[~take]] = x_prev[idx[~take]]
-        exact_rows = idx[np.isin(status[idx], ("stable", "optimal"))]
-        # the proof says: nothing in the threat set is below the objective (to solver tolerance)
-        obj = out["obj"][exact_rows]
-        gap = out["upper"][exact_rows] - obj
-        scale = 1.0 + np.abs(obj)
-        round_off = np.array([_round_off(P, _split(P, k), k) for k in exact_rows])
-        bad = np.abs(gap) > 1e-6 * scale + round_off
-        if bad.any():
-            warnings.warn(
-                f"exact: the model's margin at the solver's optimum differs from the MILP "
-                f"objective by up to {np.max(np.abs(gap)):.3g} on {int(bad.sum())} example(s); "
-                "`margin` reports the model's value at x_adv and `lower_bound` is capped by it",
-                SoundnessWarning,
-                stacklevel=2,
-            )
-        out["margin"][exact_rows] = out["upper"][exact_rows]
-        st_rows = exact_rows[status[exact_rows] == "stable"]
-        r = np.array([_round_off(P, _split(P, k), k) for k in st_rows])
-        out["lower"][st_rows] = out["obj"][st_rows] - r
-        # never claim a lower bound above a concrete point's margin
-        out["lower"][exact_rows] = np.minimum(out["lower"][exact_rows], out["upper"][exact_rows])
-    upper_ok = np.isfinite(out["upper"])
-    proven_bad = upper_ok & (out["upper"] <= 0)
-    robust = (out["lower"] > 0) & ~proven_bad
-    decided = robust | proven_bad
+        _settle_example(model, P, w, k, mode, time_limit, mip_rel_gap)
+        w.seconds[k] = time.perf_counter() - t0
+    _finalise(model, P, w)
+    proven_bad = np.isfinite(w.upper) & (w.upper <= 0)
+    robust = (w.lower > 0) & ~proven_bad
     return ExactResult(
         robust=robust,
-        decided=decided,
-        margin=out["margin"],
-        lower_bound=out["lower"],
-        upper_bound=out["upper"],
-        x_adv=x_adv,
-        status=status.astype(str),
-        milp_objective=out["obj"],
-        n_unstable=out["n_unstable"],
-        n_binary=out["n_binary"],
-        seconds=out["seconds"],
+        decided=robust | proven_bad,
+        margin=w.margin,
+        lower_bound=w.lower,
+        upper_bound=w.upper,
+        x_adv=w.x_adv,
+        status=w.status.astype(str),
+        milp_objective=w.obj,
+        n_unstable=w.n_unstable,
+        n_binary=w.n_binary,
+        seconds=w.seconds,
         eps=P.eps,
         mode=mode,
         info={"time_limit": time_limit, "mip_rel_gap": mip_rel_gap, "solver": "HiGHS (scipy)"},
     )
+
+
+@dataclass
+class _ExactWork:
+    """``exact``'s per-example state, filled example by example, then finalised."""
+
+    margin: np.ndarray  # (N,) exact worst-case margin (NaN until proven)
+    lower: np.ndarray  # (N,) proven lower bound
+    upper: np.ndarray  # (N,) margin at a concrete point of the threat set
+    obj: np.ndarray  # (N,) the solver's objective
+    n_unstable: np.ndarray
+    n_binary: np.ndarray
+    seconds: np.ndarray
+    x_adv: np.ndarray  # (N, d) the best point found
+    status: np.ndarray  # (N,) object
+    candidates: np.ndarray  # (N,) bool: x_adv came from a solver (re-evaluate the model there)
+    x_prev: np.ndarray  # (N, d) x_adv before the solvers ran (kept where they do no better)
+
+    @property
+    def n(self) -> int:
+        return self.x_adv.shape[0]
+
+    @classmethod
+    def start(cls, P: _Problem) -> _ExactWork:
+        n = P.X.shape[0]
+        x0 = np.clip(P.X, P.lo, P.hi)
+        return cls(
+            margin=np.full(n, np.nan),
+            lower=np.full(n, -np.inf),
+            upper=P.clean_margin.copy(),
+            obj=np.full(n, np.nan),
+            n_unstable=np.zeros(n, dtype=np.int64),
+            n_binary=np.zeros(n, dtype=np.int64),
+            seconds=np.zeros(n),
+            x_adv=x0,
+            status=np.empty(n, dtype=object),
+            candidates=np.zeros(n, dtype=bool),
+            x_prev=x0.copy(),
+        )
+
+    def take_point(self, k: int, x: np.ndarray) -> None:
+        self.x_adv[k] = x
+        self.candidates[k] = True
+
+
+def _default_attack(P: _Problem) -> Callable[[nn.Module, Any, Any], Any]:
+    from attacks.gradient import PGD
+
+    radius = P.eps if np.isfinite(P.eps) else float(np.max(P.upper - P.lower))
+    return PGD(radius, steps=20, lower=P.lower, upper=P.upper, seed=0)
+
+
+def _attack_first(model: nn.Module, P: _Problem, w: _ExactWork, attack) -> None:
+    """Counterexamples from a cheap attack: a concrete upper bound before any solver runs."""
+    xa = attack(model, P.X.copy(), P.y.astype(np.int64))
+    xa = np.clip(np.asarray(xa, dtype=np.float64), P.lo, P.hi)
+    atk_margin = model_margins(model, _to_model_input(model, xa), P.y.astype(np.int64))
+    better = atk_margin < w.upper
+    w.upper[better] = atk_margin[better]
+    w.x_adv[better] = xa[better]
+
+
+def _settle_example(
+    model: nn.Module,
+    P: _Problem,
+    w: _ExactWork,
+    k: int,
+    mode: str,
+    time_limit: float,
+    mip_rel_gap: float,
+) -> None:
+    """Example ``k``: closed form when every neuron is stable, the LP when it is exact (no
+    binary variable), in ``decide`` mode the shortcuts (known counterexample, LP certificate,
+    LP point adversarial), and the MILP otherwise."""
+    s = _split(P, k)
+    w.n_unstable[k] = len(s.pos) + len(s.neg)
+    w.n_binary[k] = len(s.neg)
+    if len(s.pos) + len(s.neg) == 0:
+        value, xs = _linear_min(s.g, P.lo[k], P.hi[k])
+        w.obj[k] = value + s.const
+        w.take_point(k, xs)
+        w.status[k] = "stable"
+        return
+    if mode == "decide" and w.upper[k] <= 0:
+        w.status[k] = "clean_error" if P.clean_margin[k] <= 0 else "attack_found"
+        return
+    if len(s.neg) == 0:  # no binary variable: the LP is the exact program
+        bound, x_lp, st, obj = _solve_lp(P, k, s)
+        w.lower[k], w.obj[k] = bound, obj
+        w.status[k] = "optimal" if st == "lp" else st
+        if x_lp is not None:
+            w.take_point(k, x_lp)
+        return
+    if mode == "decide":
+        bound, x_lp, _, _ = _solve_lp(P, k, s)
+        w.lower[k] = bound
+        if x_lp is not None:
+            m_lp = float(
+                model_margins(
+                    model, _to_model_input(model, x_lp[None]), P.y[k : k + 1].astype(np.int64)
+                )[0]
+            )
+            if bound > 0 or m_lp <= 0:
+                w.status[k] = "lp_certified" if bound > 0 else "lp_point_adversarial"
+                w.take_point(k, x_lp)
+                return
+        elif bound > 0:
+            w.status[k] = "lp_certified"
+            return
+    obj, dual, xs, st = _solve_milp(P, k, s, time_limit, mip_rel_gap)
+    w.obj[k] = obj
+    w.lower[k] = max(w.lower[k], dual)
+    w.status[k] = st
+    if xs is not None:
+        w.take_point(k, xs)
+
+
+def _finalise(model: nn.Module, P: _Problem, w: _ExactWork) -> None:
+    """The model's own margin at every solver point (a concrete upper bound); exact rows report
+    the solver's point and their margin, checked against the solver's objective."""
+    if not w.candidates.any():
+        return
+    idx = np.flatnonzero(w.candidates)
+    m_at = model_margins(model, _to_model_input(model, w.x_adv[idx]), P.y[idx].astype(np.int64))
+    exact_kind = np.isin(w.status[idx], ("stable", "optimal"))
+    take = exact_kind | (m_at < w.upper[idx])  # other rows keep the lower of the two
+    w.upper[idx[take]] = m_at[take]
+    w.x_adv[idx[~take]] = w.x_prev[idx[~take]]
+    exact_rows = idx[exact_kind]
+    # the proof says: nothing in the threat set is below the objective (to solver tolerance)
+    obj = w.obj[exact_rows]
+    gap = w.upper[exact_rows] - obj
+    round_off = np.array([_round_off(P, _split(P, k), k) for k in exact_rows])
+    bad = np.abs(gap) > 1e-6 * (1.0 + np.abs(obj)) + round_off
+    if bad.any():
+        warnings.warn(
+            f"exact: the model's margin at the solver's optimum differs from the MILP "
+            f"objective by up to {np.max(np.abs(gap)):.3g} on {int(bad.sum())} example(s); "
+            "`margin` reports the model's value at x_adv and `lower_bound` is capped by it",
+            SoundnessWarning,
+            stacklevel=3,
+        )
+    w.margin[exact_rows] = w.upper[exact_rows]
+    st_rows = exact_rows[w.status[exact_rows] == "stable"]
+    r = np.array([_round_off(P, _split(P, k), k) for k in st_rows])
+    w.lower[st_rows] = w.obj[st_rows] - r
+    # never claim a lower bound above a concrete point's margin
+    w.lower[exact_rows] = np.minimum(w.lower[exact_rows], w.upper[exact_rows])
 
 
 def lp_certify(

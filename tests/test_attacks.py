@@ -556,3 +556,28 @@ def test_sanity_checks_l2_and_sweep_with_exact():
     assert ex[0.0] == pg[0.0] == sw["clean_acc"].iloc[0]
     assert ex[0.1] == pytest.approx(attacks.exact(net, X, y, 0.1, 0, 1).robust_accuracy)
     assert ex[0.1] <= pg[0.1]
+
+
+def test_check_sandwich_holds_and_catches_each_kind_of_violation():
+    import dataclasses
+
+    net, X, y = _small_net(17)
+    eps = 0.1
+    cert = attacks.lp_certify(net, X, y, eps, 0, 1)
+    ex = attacks.exact(net, X, y, eps, 0, 1, mode="margin")
+    x_att = attacks.PGD(eps, steps=20, lower=0, upper=1, seed=0)(net, X, y)
+    att_margin = attacks.model_margins(net, x_att, y)
+    robust = (att_margin > 0) & (attacks.model_margins(net, X, y) > 0)
+    ok = attacks.check_sandwich(cert, ex, robust, attacked_margin=att_margin)
+    assert ok.ok and ok.violations == 0 and ok.n == len(y)
+    assert ok.certified_acc <= ok.exact_acc <= ok.attacked_acc
+    # an unsound certificate: certified lower bounds above the exact worst case
+    bad_cert = dataclasses.replace(cert, lower_bound=ex.upper_bound + 1.0)
+    bad = attacks.check_sandwich(bad_cert, ex, robust, attacked_margin=att_margin)
+    assert bad.certified_above_exact == len(y) and not bad.ok
+    assert any(m.startswith("SOUNDNESS") for m in bad.soundness_messages())
+    # an attack that "breaks" points the verifier proved robust (mask-level comparison)
+    broken = attacks.check_sandwich(cert, ex, np.zeros_like(robust))
+    assert broken.exact_above_attacked == int(ex.robust.sum()) > 0
+    with pytest.raises(ValueError, match="same"):
+        attacks.check_sandwich(cert, ex, robust[:-1])
