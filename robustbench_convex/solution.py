@@ -81,8 +81,41 @@ def recover_network(
     return TwoLayerReLU.from_numpy(U_aug, alpha, b=None, c=None)
 
 
+class SolverResult:
+    """What every solver's result shares (``ConvexSolution``, ``SCPSolution``): a status from
+    ``SolveStatus``, the objective, the solver's name and message, wall time, a per-iteration
+    ``history`` and typed-by-convention ``info``; the summary and history helpers live here once.
+    """
+
+    objective: float
+    status: SolveStatus
+    solver: str
+    time: float
+    message: str
+    history: list[dict[str, Any]]
+    info: dict[str, Any]
+
+    def history_frame(self) -> pd.DataFrame:
+        """``history`` as a pandas DataFrame (one row per iteration)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.history)
+
+    def _summary_common(self) -> dict[str, Any]:
+        return {
+            "solver": self.solver,
+            "status": self.status,
+            "message": self.message,
+            "objective": float(self.objective),
+            "time": float(self.time),
+        }
+
+    def _iterations(self) -> int | None:
+        return len(self.history) or self.info.get("iterations")
+
+
 @dataclass
-class ConvexSolution:
+class ConvexSolution(SolverResult):
     """What every convex solver returns.
 
     Attributes:
@@ -203,20 +236,10 @@ class ConvexSolution:
         see ``ConvexReLUProblem.certified_training_loss``."""
         return self.problem.certified_training_loss(self.V, self.W)
 
-    def history_frame(self) -> pd.DataFrame:
-        """``history`` as a pandas DataFrame (one row per iteration)."""
-        import pandas as pd
-
-        return pd.DataFrame(self.history)
-
     def summary(self) -> dict[str, Any]:
         """A flat, JSON-friendly summary (no arrays)."""
         return {
-            "solver": self.solver,
-            "status": self.status,
-            "message": self.message,
-            "objective": float(self.objective),
-            "time": float(self.time),
+            **self._summary_common(),
             "program": self.program,
             "n_active": self.n_active(),
             "n_relu_active": self.n_relu_active(),
@@ -224,7 +247,7 @@ class ConvexSolution:
             "collapsed": self.collapsed,
             "is_certificate": self.is_certificate,
             "P": int(self.problem.P),
-            "iterations": len(self.history) or self.info.get("iterations"),
+            "iterations": self._iterations(),
         }
 
     def replace(self, **changes: Any) -> ConvexSolution:

@@ -41,7 +41,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -49,10 +49,12 @@ import torch
 from robustbench_convex.formulations import check_binary_labels, check_data_matrix
 from robustbench_convex.losses import check_loss, loss_value
 from robustbench_convex.network import TwoLayerReLU
-from robustbench_convex.solution import DEFAULT_RECOVERY_RTOL, SOLVE_STATUSES, SolveStatus
-
-if TYPE_CHECKING:
-    import pandas as pd
+from robustbench_convex.solution import (
+    DEFAULT_RECOVERY_RTOL,
+    SOLVE_STATUSES,
+    SolverResult,
+    SolveStatus,
+)
 
 SCPMethod = Literal["auto", "fista", "cvxpy"]
 SCP_METHODS: tuple[str, ...] = ("auto", "fista", "cvxpy")
@@ -154,7 +156,7 @@ def _network_from(U: np.ndarray, alpha: np.ndarray, bias: bool, rtol: float) -> 
 
 # ------------------------------------------------------------------------------------ result
 @dataclass
-class SCPSolution:
+class SCPSolution(SolverResult):
     """What :func:`solve_scp` returns.
 
     Attributes:
@@ -219,24 +221,14 @@ class SCPSolution:
         ``|alpha_j| <= rtol * max |alpha|`` are dropped."""
         return _network_from(self.U, self.alpha, self.bias, rtol)
 
-    def history_frame(self) -> pd.DataFrame:
-        """``history`` as a pandas DataFrame (one row per iteration)."""
-        import pandas as pd
-
-        return pd.DataFrame(self.history)
-
     def summary(self) -> dict[str, Any]:
         """A flat, JSON-friendly summary (no arrays)."""
         return {
-            "solver": self.solver,
-            "status": self.status,
-            "message": self.message,
-            "objective": float(self.objective),
-            "time": float(self.time),
+            **self._summary_common(),
             "program": self.program,
             "n_active": self.n_active(),
             "n_neurons": self.n_neurons,
-            "iterations": len(self.history) or self.info.get("iterations"),
+            "iterations": self._iterations(),
         }
 
 
