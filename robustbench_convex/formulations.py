@@ -420,8 +420,3 @@ class ConvexReLUProblem:
         if not np.all(self.certified_points(V, W, tol=tol)):
             return None
         return self.data_loss(V, W)
-
-    @staticmethod
-    def losses() -> tuple[str, ...]:
-        """The loss names accepted by ``loss=``."""
-        return LOSSES
