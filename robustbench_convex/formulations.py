@@ -43,7 +43,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from robustbench_convex.losses import LOSSES, check_loss, loss_value, robust_loss_value
+from robustbench_convex.losses import check_loss, loss_value, robust_loss_value
 from robustbench_convex.patterns import PATTERN_SAMPLERS, call_sampler
 
 RobustProgram = Literal["certified", "relaxed", "class-aware"]
