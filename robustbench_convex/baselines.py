@@ -580,42 +580,19 @@ def train_pgd_at(
         ``record.robust_objective`` the objective at PGD-perturbed training points.
     """
     eps, steps, step_size = _check_attack_args(eps, steps, step_size)
-    eval_steps = _check_int("eval_steps", eval_steps, 1)
-    _check_int("seed", seed, 0)
     size = 2.5 * eps / steps if step_size is None else step_size
-    attacks = _import_attacks()
-
-    def make_attack(lo, hi):
-        def attack_for(epoch: int, batch: int):
-            return attacks.PGD(
-                eps,
-                steps=steps,
-                step_size=size,
-                restarts=1,
-                random_start=True,
-                lower=lo,
-                upper=hi,
-                seed=_derive_seed(seed, 2, epoch, batch),
-            )
-
-        return attack_for
-
-    extra = {
-        "eps": eps,
-        "norm": "inf",
-        "steps": steps,
-        "step_size": size,
-        "lower": _bound_setting(lower),
-        "upper": _bound_setting(upper),
-        "inner_attack": f"attacks.PGD(eps={eps:g}, steps={steps}, step_size={size:g}, "
-        "random_start=True)",
-        "eval_attack": f"attacks.PGD(eps={eps:g}, steps={eval_steps}, "
-        f"step_size={2.5 * eps / eval_steps:g}, random_start=True)",
-    }
-    return _train(
+    inner = f"attacks.PGD(eps={eps:g}, steps={steps}, step_size={size:g}, random_start=True)"
+    return _train_adversarial(
         "pgd-at",
         X,
         y,
+        eps=eps,
+        steps=steps,
+        step_size=size,
+        inner_attack=inner,
+        eval_steps=eval_steps,
+        lower=lower,
+        upper=upper,
         width=width,
         loss=loss,
         weight_decay=weight_decay,
@@ -633,11 +610,6 @@ def train_pgd_at(
         dtype=dtype,
         verbose=verbose,
         num_threads=num_threads,
-        lower=lower,
-        upper=upper,
-        make_attack=make_attack,
-        make_eval_attack=_eval_attack_factory(eps, eval_steps, seed),
-        extra_settings=extra,
     )
 
 
@@ -681,42 +653,22 @@ def train_fgsm_at(
     (not with FGSM), so FGSM-AT and PGD-AT records compare directly.
     """
     eps, _, step_size = _check_attack_args(eps, 1, step_size)
-    eval_steps = _check_int("eval_steps", eval_steps, 1)
-    _check_int("seed", seed, 0)
     size = 1.25 * eps if step_size is None else step_size
-    attacks = _import_attacks()
-
-    def make_attack(lo, hi):
-        def attack_for(epoch: int, batch: int):
-            return attacks.PGD(
-                eps,
-                steps=1,
-                step_size=size,
-                restarts=1,
-                random_start=True,
-                lower=lo,
-                upper=hi,
-                seed=_derive_seed(seed, 2, epoch, batch),
-            )
-
-        return attack_for
-
-    extra = {
-        "eps": eps,
-        "norm": "inf",
-        "steps": 1,
-        "step_size": size,
-        "lower": _bound_setting(lower),
-        "upper": _bound_setting(upper),
-        "inner_attack": f"attacks.PGD(eps={eps:g}, steps=1, step_size={size:g}, "
-        "random_start=True)  (= FGSM with random start)",
-        "eval_attack": f"attacks.PGD(eps={eps:g}, steps={eval_steps}, "
-        f"step_size={2.5 * eps / eval_steps:g}, random_start=True)",
-    }
-    return _train(
+    inner = (
+        f"attacks.PGD(eps={eps:g}, steps=1, step_size={size:g}, random_start=True)  "
+        "(= FGSM with random start)"
+    )
+    return _train_adversarial(
         "fgsm-at",
         X,
         y,
+        eps=eps,
+        steps=1,
+        step_size=size,
+        inner_attack=inner,
+        eval_steps=eval_steps,
+        lower=lower,
+        upper=upper,
         width=width,
         loss=loss,
         weight_decay=weight_decay,
@@ -734,11 +686,69 @@ def train_fgsm_at(
         dtype=dtype,
         verbose=verbose,
         num_threads=num_threads,
+    )
+
+
+def _train_adversarial(
+    method: str,
+    X: Any,
+    y: Any,
+    *,
+    eps: float,
+    steps: int,
+    step_size: float,
+    inner_attack: str,
+    eval_steps: int,
+    lower: Any,
+    upper: Any,
+    seed: int,
+    **train_kwargs: Any,
+) -> tuple[TwoLayerReLU, TrainingRecord]:
+    """The one implementation behind ``train_pgd_at`` and ``train_fgsm_at``: ``_train`` with
+    every minibatch replaced by its ``attacks.PGD(eps, steps, step_size)`` perturbation (random
+    start seeded from ``(seed, epoch, batch)``) and the robust objective estimated at the end by
+    an ``eval_steps``-step PGD. ``inner_attack`` describes the inner attack in the record."""
+    eval_steps = _check_int("eval_steps", eval_steps, 1)
+    _check_int("seed", seed, 0)
+    attacks = _import_attacks()
+
+    def make_attack(lo, hi):
+        def attack_for(epoch: int, batch: int):
+            return attacks.PGD(
+                eps,
+                steps=steps,
+                step_size=step_size,
+                restarts=1,
+                random_start=True,
+                lower=lo,
+                upper=hi,
+                seed=_derive_seed(seed, 2, epoch, batch),
+            )
+
+        return attack_for
+
+    extra = {
+        "eps": eps,
+        "norm": "inf",
+        "steps": steps,
+        "step_size": step_size,
+        "lower": _bound_setting(lower),
+        "upper": _bound_setting(upper),
+        "inner_attack": inner_attack,
+        "eval_attack": f"attacks.PGD(eps={eps:g}, steps={eval_steps}, "
+        f"step_size={2.5 * eps / eval_steps:g}, random_start=True)",
+    }
+    return _train(
+        method,
+        X,
+        y,
+        seed=seed,
         lower=lower,
         upper=upper,
         make_attack=make_attack,
         make_eval_attack=_eval_attack_factory(eps, eval_steps, seed),
         extra_settings=extra,
+        **train_kwargs,
     )
 
 
