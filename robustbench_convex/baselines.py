@@ -473,24 +473,35 @@ def train_sgd(
         "sgd",
         X,
         y,
-        width=width,
-        loss=loss,
-        weight_decay=weight_decay,
-        optimizer=optimizer,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        seed=seed,
-        device=device,
-        early_stopping=early_stopping,
-        early_stopping_tol=early_stopping_tol,
-        momentum=momentum,
-        bias=bias,
-        output_bias=output_bias,
-        dtype=dtype,
-        verbose=verbose,
-        num_threads=num_threads,
+        **_training_settings(locals()),
     )
+
+
+#: the settings every back-propagation trainer passes through to ``_train`` unchanged
+_TRAINING_SETTINGS = (
+    "width",
+    "loss",
+    "weight_decay",
+    "optimizer",
+    "epochs",
+    "batch_size",
+    "lr",
+    "seed",
+    "device",
+    "early_stopping",
+    "early_stopping_tol",
+    "momentum",
+    "bias",
+    "output_bias",
+    "dtype",
+    "verbose",
+    "num_threads",
+)
+
+
+def _training_settings(arguments: dict[str, Any]) -> dict[str, Any]:
+    """The ``_TRAINING_SETTINGS`` among a public trainer's arguments (its ``locals()``)."""
+    return {name: arguments[name] for name in _TRAINING_SETTINGS}
 
 
 def _import_attacks():
@@ -593,23 +604,7 @@ def train_pgd_at(
         eval_steps=eval_steps,
         lower=lower,
         upper=upper,
-        width=width,
-        loss=loss,
-        weight_decay=weight_decay,
-        optimizer=optimizer,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        seed=seed,
-        device=device,
-        early_stopping=early_stopping,
-        early_stopping_tol=early_stopping_tol,
-        momentum=momentum,
-        bias=bias,
-        output_bias=output_bias,
-        dtype=dtype,
-        verbose=verbose,
-        num_threads=num_threads,
+        **_training_settings(locals()),
     )
 
 
@@ -669,23 +664,7 @@ def train_fgsm_at(
         eval_steps=eval_steps,
         lower=lower,
         upper=upper,
-        width=width,
-        loss=loss,
-        weight_decay=weight_decay,
-        optimizer=optimizer,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        seed=seed,
-        device=device,
-        early_stopping=early_stopping,
-        early_stopping_tol=early_stopping_tol,
-        momentum=momentum,
-        bias=bias,
-        output_bias=output_bias,
-        dtype=dtype,
-        verbose=verbose,
-        num_threads=num_threads,
+        **_training_settings(locals()),
     )
 
 
