@@ -33,11 +33,10 @@ Conventions (the same as the convex problems, so that numbers compare directly):
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -46,6 +45,7 @@ import torch
 from tqdm.auto import tqdm
 
 from robustbench_convex._json import jsonable
+from robustbench_convex._threads import torch_threads
 from robustbench_convex.losses import LossName, check_loss, loss_value
 from robustbench_convex.network import TwoLayerReLU
 
@@ -235,19 +235,6 @@ def _full_objective(net: TwoLayerReLU, loss: str, beta: float, X: torch.Tensor, 
     return float(value) + beta * net.weight_decay()
 
 
-@contextlib.contextmanager
-def _torch_threads(num_threads: int | None) -> Iterator[None]:
-    """Set torch's intra-op thread count for the block (``None``: leave it), then restore it."""
-    before = torch.get_num_threads()
-    if num_threads is not None:
-        torch.set_num_threads(num_threads)
-    try:
-        yield
-    finally:
-        if num_threads is not None:
-            torch.set_num_threads(before)
-
-
 AttackFactory = Callable[[int, int], Callable[..., torch.Tensor]]
 
 
@@ -332,7 +319,7 @@ def _train(
 
     Xt = torch.as_tensor(X_np, dtype=dtype, device=device)
     yt = torch.as_tensor(y_np, dtype=dtype, device=device)
-    with _torch_threads(num_threads):
+    with torch_threads(num_threads):
         # A local generator, never torch's global RNG: cells trained in threads of one process
         # (a Dask worker) would otherwise race on the global state.
         init_gen = torch.Generator(device="cpu").manual_seed(seed)
