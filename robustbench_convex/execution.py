@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from robustbench_convex.store import (
+    FolderBusy,
     FolderLock,
     ResultRecord,
     ResultStore,
@@ -531,7 +532,14 @@ def run_sweep(
         sizes = _preflight(config, cells)
     store.root.mkdir(parents=True, exist_ok=True)
     lock = FolderLock(store.root)
-    lock.acquire(wait=wait_for_lock)
+    try:
+        lock.acquire(wait=False)
+    except FolderBusy as exc:
+        if not wait_for_lock:
+            raise
+        if log is not None:
+            log(f"waiting: {exc}".split("; wait for it")[0])
+        lock.acquire(wait=True)
     try:
         return _run_locked(
             config,
@@ -604,6 +612,7 @@ def _run_locked(
         bar = tqdm(
             total=sum(costs[c.cell_id] for c in todo),
             desc=config.name,
+            smoothing=0,  # average rate since the start: cells finish in irregular bursts
             bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]{postfix}",
         )
         bar.set_postfix_str(f"{n_done}/{len(cells)} cells", refresh=True)

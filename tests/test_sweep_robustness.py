@@ -120,9 +120,11 @@ def test_killed_pool_run_leaves_no_process_and_a_resumable_folder(tmp_path, sig)
         assert proc.poll() is None and len(family) >= 3, "the pool did not start in time"
         proc.send_signal(sig)
         proc.wait(timeout=30)
-        at_kill = sorted(p.name for p in (out / "cells").glob("*.json")) if (
-            out / "cells"
-        ).is_dir() else []
+        at_kill = (
+            sorted(p.name for p in (out / "cells").glob("*.json"))
+            if (out / "cells").is_dir()
+            else []
+        )
         deadline = time.time() + 10
         while time.time() < deadline and any(_alive(p) for p in family):
             time.sleep(0.1)
@@ -140,9 +142,9 @@ def test_killed_pool_run_leaves_no_process_and_a_resumable_folder(tmp_path, sig)
     else:
         assert proc.returncode == -signal.SIGKILL
     time.sleep(0.5)
-    cells_now = sorted(p.name for p in (out / "cells").glob("*.json")) if (
-        out / "cells"
-    ).is_dir() else []
+    cells_now = (
+        sorted(p.name for p in (out / "cells").glob("*.json")) if (out / "cells").is_dir() else []
+    )
     assert cells_now == at_kill, "a worker finished a cell after the driver was killed"
     assert len(at_kill) < 2
     config = parse_config(raw)
@@ -321,8 +323,13 @@ def test_report_refuses_a_folder_that_is_not_a_sweep(tmp_path, capsys):
 def test_unloadable_dataset_fails_before_creating_the_folder(tmp_path, capsys):
     raw = _quick_raw()
     raw["datasets"] = [
-        {"name": "mnist-2v8", "n_train": 40, "n_test": 20, "download": False,
-         "data_dir": str(tmp_path / "empty-cache")}
+        {
+            "name": "mnist-2v8",
+            "n_train": 40,
+            "n_test": 20,
+            "download": False,
+            "data_dir": str(tmp_path / "empty-cache"),
+        }
     ]
     cfg = tmp_path / "s.toml"
     cfg.write_text(to_toml(raw))
@@ -338,16 +345,17 @@ MISTAKES = [
     (["train", "--dataset", "synthetic-xor", "--method", "sgd", "--eps", "-0.1"], "--eps"),
     (["train", "--dataset", "synthetic-xor", "--method", "sgd", "--eps", "nan"], "--eps"),
     (["train", "--dataset", "synthetic-xor", "--method", "sgd", "--pgd-steps", "0"], "--pgd-steps"),
-    (["train", "--dataset", "synthetic-xor", "--method", "sgd", "--pgd-restarts", "0"],
-     "--pgd-restarts"),
+    (
+        ["train", "--dataset", "synthetic-xor", "--method", "sgd", "--pgd-restarts", "0"],
+        "--pgd-restarts",
+    ),
     (["train", "--dataset", "synthetic-xor", "--method", "sgd", "--threads", "0"], "--threads"),
     (["train", "--dataset", "synthetic-xor", "--method", "sgd", "--n-train", "0"], "--n-train"),
     (["train", "--dataset", "synthetic-xor", "--method", "sgd", "--seed", "-1"], "--seed"),
     (["train", "--dataset", "synthetic-xor", "--method", "nosuch"], "--method: unknown method"),
     (["train", "--dataset", "nosuch", "--method", "sgd"], "--dataset: unknown data set"),
     (["train", "--dataset", "synthetic-xor", "--method", "sgd", "--set", "width"], "--set"),
-    (["train", "--dataset", "synthetic-xor", "--method", "sgd", "--set", "width=0"],
-     "--set.width"),
+    (["train", "--dataset", "synthetic-xor", "--method", "sgd", "--set", "width=0"], "--set.width"),
     (["run", "--preset", "quick", "--jobs", "0"], "--jobs"),
     (["run", "--preset", "quick", "--jobs", "-1"], "--jobs"),
     (["run", "--preset", "quick", "--jobs", "two"], "--jobs"),
@@ -478,7 +486,7 @@ def loads(text, _f=real.loads):
 fake.loads = loads
 sys.modules["tomli"] = fake
 from robustbench_convex.cli import main
-out = {str(tmp_path / 'm.json')!r}
+out = {str(tmp_path / "m.json")!r}
 code = main(["train", "--dataset", "synthetic-xor", "--method", "sgd", "--set", "width=3",
              "--set", "epochs=2", "--n-train", "20", "--n-test", "10", "--out", out])
 import json
@@ -488,7 +496,11 @@ assert fake.used >= 2, fake.used
 print("ok")
 """
     done = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, env=_env(), capture_output=True, text=True,
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
         timeout=120,
     )
     assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr
@@ -504,3 +516,30 @@ def test_sklearn_floor_covers_the_estimator_api():
     assert floor is not None
     assert tuple(int(x) for x in floor.group(1).split(".")[:2]) >= (1, 6)
     from sklearn.utils.validation import validate_data  # noqa: F401
+
+
+# ------------------------------------------------------------------------------------ labels
+def test_training_refuses_a_single_class_and_names_non_numeric_labels():
+    import numpy as np
+
+    from robustbench_convex import ConvexReLUProblem, train_sgd
+    from robustbench_convex.formulations import check_binary_labels
+
+    X = np.random.default_rng(0).normal(size=(8, 2))
+    for y in (np.ones(8), -np.ones(8), np.zeros(8)):
+        # the convex problem stays defined (its objective is evaluated on any data), but says so
+        with pytest.warns(UserWarning, match="y holds a single class"):
+            problem = ConvexReLUProblem(X, y, beta=1e-3)
+        assert any("single class" in note for note in problem.notes)
+        with pytest.raises(ValueError, match="y holds a single class"):
+            check_binary_labels(y, 8, both_classes=True)
+    with pytest.warns(UserWarning, match="y holds a single class"):
+        train_sgd(X, np.ones(8), width=2, epochs=1)
+    with pytest.raises(ValueError, match="y must hold numeric labels in .*dtype <U3"):
+        train_sgd(X, ["pos", "neg"] * 4, width=2, epochs=1)
+    with pytest.raises(ValueError, match="y must be numeric labels in .*dtype <U3"):
+        ConvexReLUProblem(X, ["pos", "neg"] * 4, beta=1e-3)
+    # both classes are fine, and a one-class *test* set is not a training set
+    ConvexReLUProblem(X, np.array([1.0, -1.0] * 4), beta=1e-3)
+    labels, note = check_binary_labels(np.ones(3), 3)
+    assert labels.tolist() == [1.0] * 3 and "single class" in note
