@@ -529,6 +529,15 @@ class ResultStore:
                     found_files.append((path, found.payload))
         stale = self.stale_temp_files()
         audit.foreign += [(p, "stale temporary file of a dead writer") for p in stale]
+        bad_lines = self._damaged_run_lines()
+        if bad_lines:
+            audit.foreign.append(
+                (
+                    self.root / RUNS_NAME,
+                    f"line(s) {', '.join(map(str, bad_lines))} not valid JSON (ignored; "
+                    "the run log only)",
+                )
+            )
         try:
             config = self.read_config()
         except StoreError:
@@ -573,7 +582,22 @@ class ResultStore:
         with open(self.root / RUNS_NAME, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(_finite_or_none(dict(entry)), default=str) + "\n")
 
+    def _damaged_run_lines(self) -> list[int]:
+        """1-based numbers of the lines of ``runs.jsonl`` that do not parse."""
+        path = self.root / RUNS_NAME
+        if not path.is_file():
+            return []
+        bad = []
+        for k, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            try:
+                json.loads(line)
+            except json.JSONDecodeError:
+                bad.append(k)
+        return bad
+
     def read_runs(self) -> list[dict[str, Any]]:
+        """The entries of ``runs.jsonl`` (lines that do not parse are skipped; :meth:`audit`
+        names them)."""
         path = self.root / RUNS_NAME
         if not path.is_file():
             return []
