@@ -55,6 +55,7 @@ from robustbench_convex.store import (
     FolderLock,
     ResultRecord,
     ResultStore,
+    StoreError,
     hardware_info,
     package_versions,
     utc_now,
@@ -591,6 +592,12 @@ def _run_locked(
                 )
     if todo and preflight and not sizes:
         sizes = _preflight(config, todo)
+    try:
+        store.read_config()
+    except StoreError as exc:
+        if log is not None:
+            why = str(exc).split("; rerun")[0].split(": damaged ", 1)[-1]
+            log(f"damaged config.json {why}: rewritten")
     store.write_config(config.to_dict())
     costs = {c.cell_id: estimate_cost(c, sizes.get(c.dataset.name)) for c in cells}
 

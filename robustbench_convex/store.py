@@ -410,8 +410,8 @@ def read_payload(path: Path, cell_id: str | None = None) -> CellFile:
         return CellFile(
             path,
             "damaged",
-            problem=f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}; "
-            f"{len(text)} characters, truncated?)",
+            problem=f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}) in "
+            f"{len(text)} characters, truncated?",
         )
     problem = payload_problem(payload, cell_id)
     if problem is not None:
@@ -626,7 +626,7 @@ class ResultStore:
         try:
             config = json.loads(text)
         except json.JSONDecodeError as exc:
-            why = "empty file" if not text.strip() else f"not valid JSON ({exc.msg}; truncated?)"
+            why = "empty file" if not text.strip() else f"not valid JSON: {exc.msg}, truncated?"
             raise StoreError(f"{path}: damaged ({why}); {fix}") from None
         if not isinstance(config, dict):
             raise StoreError(f"{path}: damaged (not a JSON object); {fix}")

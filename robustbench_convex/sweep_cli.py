@@ -96,7 +96,7 @@ def _load(args: argparse.Namespace):
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from robustbench_convex.execution import run_sweep
-    from robustbench_convex.store import FolderBusy, StoreError
+    from robustbench_convex.store import StoreError
     from robustbench_convex.sweep import ConfigError
 
     try:
@@ -133,12 +133,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
             retry_failed=not args.keep_failed,
             fresh=args.fresh,
             progress=not args.quiet,
-            log=log if log is not None else _stderr_damaged,
+            log=log if log is not None else _stderr_notices,
             wait_for_lock=args.wait,
         )
-    except FolderBusy as exc:
-        return _fail("run", str(exc))
-    except (ConfigError, StoreError) as exc:
+    except (ConfigError, StoreError) as exc:  # StoreError includes FolderBusy
         return _fail("run", str(exc))
     if not args.quiet:
         print(
@@ -165,9 +163,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _stderr_damaged(line: str) -> None:
-    """With --quiet, still say which damaged files are recomputed."""
-    if line.startswith("damaged "):
+def _stderr_notices(line: str) -> None:
+    """With --quiet, still say which damaged files are recomputed and that the run waits."""
+    if line.startswith(("damaged ", "waiting: ")):
         print(line, file=sys.stderr)
 
 

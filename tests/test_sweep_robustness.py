@@ -314,6 +314,12 @@ def test_foreign_cell_under_a_cells_name_and_damaged_config_are_named(tmp_path, 
     err = capsys.readouterr().err
     assert "config.json: damaged (not valid JSON" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+    lines: list[str] = []
+    summary = run_sweep(config, tmp_path, log=lines.append)  # rewrites, recomputes, says so
+    assert any(x.startswith("damaged config.json (not valid JSON") for x in lines), lines
+    assert any(f"holds cell {b.cell_id!r}" in x and "recomputing" in x for x in lines), lines
+    assert summary.finished == [a.cell_id] and len(summary.skipped) == 2
+    assert ResultStore(tmp_path).read_config()["config_hash"] == config.config_hash
 
 
 def test_report_refuses_a_folder_that_is_not_a_sweep(tmp_path, capsys):
