@@ -470,7 +470,7 @@ def _plan(
             skipped.append(cell.cell_id)
             continue
         if found.state == "damaged" and log is not None:
-            log(f"damaged {store._rel(found.path)} ({found.problem}): recomputing {cell.label}")
+            log(f"damaged {store.relative(found.path)} ({found.problem}): recomputing {cell.label}")
         todo.append(cell)
     return todo, skipped
 
@@ -587,7 +587,7 @@ def _run_locked(
         for path, why in store.audit().damaged:
             if path not in ours:
                 log(
-                    f"damaged {store._rel(path)} ({why}): not a cell of this configuration; "
+                    f"damaged {store.relative(path)} ({why}): not a cell of this configuration; "
                     "`rbconvex report` refuses the folder until it is moved out of cells/"
                 )
     if todo and preflight and not sizes:

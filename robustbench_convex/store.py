@@ -305,6 +305,9 @@ class FolderLock:
             self._fd = None
 
     def __enter__(self) -> FolderLock:
+        """``with FolderLock(root):`` takes the lock (refusing if busy) and releases it."""
+        if self._fd is None:
+            self.acquire()
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -452,7 +455,8 @@ class ResultStore:
         self.root = Path(root)
         self.cells_dir = self.root / CELLS_DIR
 
-    def _rel(self, path: Path) -> str:
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the folder (for messages)."""
         try:
             return str(path.relative_to(self.root))
         except ValueError:  # pragma: no cover
@@ -568,7 +572,7 @@ class ResultStore:
         return [p for p in (self.read_cell(c) for c in cells) if p is not None]
 
     def damaged_message(self, audit: StoreAudit) -> str:
-        lines = [f"{self._rel(p)}: {why}" for p, why in audit.damaged]
+        lines = [f"{self.relative(p)}: {why}" for p, why in audit.damaged]
         return (
             f"{self.root}: {len(lines)} damaged cell file(s): "
             + "; ".join(lines)
