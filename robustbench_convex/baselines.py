@@ -138,9 +138,23 @@ def _as_numpy(value: Any) -> np.ndarray:
     return np.asarray(value, dtype=np.float64)
 
 
-def _check_data(X: Any, y: Any, *, x_name: str = "X", y_name: str = "y") -> tuple[np.ndarray, ...]:
+def _check_data(
+    X: Any, y: Any, *, x_name: str = "X", y_name: str = "y", both_classes: bool | None = None
+) -> tuple[np.ndarray, ...]:
+    """``(X, y)`` as float64 arrays, checked: ``X`` finite ``(n, d)``, ``y`` ``(n,)`` in {-1, +1}.
+
+    ``both_classes`` (default: only for training labels, ``y_name == "y"``): warn (UserWarning,
+    naming ``y_name``) when the labels hold a single class, on which training fits a constant. A
+    warning, not an error: the arithmetic stays defined and tests of the update rules use it."""
     X = _as_numpy(X)
-    y = _as_numpy(y)
+    try:
+        y = _as_numpy(y)
+    except (TypeError, ValueError):
+        kind = np.asarray(y).dtype
+        raise ValueError(
+            f"{y_name} must hold numeric labels in {{-1, +1}}, got dtype {kind}; map your two "
+            "classes to -1/+1 (e.g. y = np.where(labels == positive, 1.0, -1.0))"
+        ) from None
     if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
         raise ValueError(f"{x_name} must be a non-empty 2-D array (n, d), got shape {X.shape}")
     if not np.all(np.isfinite(X)):
@@ -155,6 +169,15 @@ def _check_data(X: Any, y: Any, *, x_name: str = "X", y_name: str = "y") -> tupl
         raise ValueError(
             f"{y_name} must contain binary labels in {{-1, +1}}, found values such as {found}; "
             "for {0, 1} labels pass 2 * y - 1"
+        )
+    if (y_name == "y" if both_classes is None else both_classes) and np.unique(y).size < 2:
+        import warnings
+
+        warnings.warn(
+            f"{y_name} holds a single class (every label is {y[0]:+g}); training needs "
+            "examples of both classes -1 and +1 (on one class the model fits a constant)",
+            UserWarning,
+            stacklevel=3,
         )
     return X, y
 

@@ -7,11 +7,19 @@
     rbconvex train ...                     # train one model on one data set
 
 Each subcommand's work lives in the module that owns it; this file only parses arguments.
+
+Exit codes: 0 success; 1 the work ran but some of it failed (e.g. failed cells); 2 a mistake in
+the arguments, the configuration or the folder, reported in one line naming the flag or file
+before any work starts; 130 interrupted by Ctrl-C (SIGINT); 143 terminated by SIGTERM (handled
+like Ctrl-C: finished work is saved and a resume hint printed); 141 the reader of stdout went
+away (``rbconvex run --dry-run | head``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -26,8 +34,27 @@ def _cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line on stderr (exit code 2), naming the
+    subcommand, the flag and the fix: ``rbconvex train: error: argument --eps: must be > 0, got
+    -0.1 (see `rbconvex train --help`)``. Subparsers inherit the class."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread by SIGTERM, so that a terminated command cleans up exactly as
+    after Ctrl-C (a sweep stops its workers and saves what finished) and exits 143."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM terminates at once
+    raise Terminated
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="rbconvex",
         description=(
             "robustbench-convex: convex (globally optimal) and SGD training of one-hidden-layer "
@@ -58,17 +85,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stdout_gone() -> int:
+    """stdout's reader went away (``| head``): silence the flush at exit, exit 141 (as SIGPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # pragma: no cover - stdout without a descriptor
+        pass
+    return 141
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 2
+    previous = None
     try:
-        return int(args.func(args) or 0)
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (e.g. called from a worker thread)
+        pass
+    try:
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe surfaces here, not as a traceback at exit
+        return code
+    except Terminated:
+        print("terminated (SIGTERM)", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _stdout_gone()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,13 +11,36 @@ Executors: ``jobs=1`` (in-process), ``jobs=N`` (a process pool of N spawned work
 ``threads_per_job`` torch threads), ``scheduler="tcp://host:port"`` (an existing Dask cluster;
 workers must have the package installed and the data sets available) or ``dask_local=N`` (a
 ``distributed.LocalCluster`` of N single-threaded worker processes).
+
+What a user can do to a running sweep, and what happens (design decisions):
+
+- **Ctrl-C (SIGINT) or SIGTERM** of the driver: the workers are terminated at once, the cells
+  finished so far are on disk, the CSV is written for them, a resume hint is printed and the
+  interrupt propagates (``rbconvex`` exits 130 for SIGINT, 143 for SIGTERM; its SIGTERM handler
+  raises :class:`KeyboardInterrupt`, so both take the same path).
+- **SIGKILL of the driver** (no code of the driver runs): every pool worker kills itself within
+  about a second, before it finishes a cell whose result nobody would store. Each worker runs a
+  watchdog thread that waits on the driver's pid (a ``pidfd`` on Linux >= 5.3, else polling every
+  0.2 s) and also asks the kernel for ``SIGKILL`` when its parent (the fork server) dies
+  (``prctl(PR_SET_PDEATHSIG)`` on Linux, through ctypes). The fork server exits by itself when the
+  driver's end of its "alive" pipe closes. A process group was not chosen: the driver would have
+  to kill the group from code that SIGKILL never runs.
+- **Two runs on one folder**: the second refuses at once with the first one's pid and command
+  (``wait_for_lock=True``, ``rbconvex run --wait``: it waits, then resumes, finding the cells the
+  first one finished); see :class:`~robustbench_convex.store.FolderLock`. Cells are therefore
+  computed once; the lock is taken before the folder is read, so both runs never plan the same cell.
+- **Damaged cell files** (empty, truncated, schema-broken, another cell's content): recomputed,
+  and each is named in the log (``damaged cells/x.json (empty file): recomputing``).
+- **A data set that cannot be loaded**: the run fails before creating the output folder.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 import warnings
@@ -28,15 +51,18 @@ from pathlib import Path
 from typing import Any
 
 from robustbench_convex.store import (
+    FolderBusy,
+    FolderLock,
     ResultRecord,
     ResultStore,
+    StoreError,
     hardware_info,
     package_versions,
     utc_now,
 )
 from robustbench_convex.sweep import Cell, SweepConfig
 
-__all__ = ["SweepSummary", "run_cell", "run_sweep"]
+__all__ = ["SweepSummary", "estimate_cost", "run_cell", "run_sweep"]
 
 
 # ---------------------------------------------------------------------------------- one cell
@@ -171,7 +197,60 @@ _PRELOAD = [
 ]
 
 
-def _pool_initializer(threads: int) -> None:
+def _set_parent_death_signal() -> bool:
+    """Linux: ask the kernel to SIGKILL this process when its parent dies
+    (``prctl(PR_SET_PDEATHSIG, SIGKILL)``); False where unavailable."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        return libc.prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0) == 0
+    except (OSError, AttributeError):  # pragma: no cover - no prctl
+        return False
+
+
+def _wait_for_exit(pid: int, poll: float = 0.2) -> None:
+    """Block until process ``pid`` has exited (a zombie counts as exited)."""
+    from robustbench_convex.store import _pid_alive
+
+    pidfd = None
+    try:
+        pidfd = os.pidfd_open(pid)  # type: ignore[attr-defined]  # Linux >= 5.3, Python >= 3.9
+    except ProcessLookupError:
+        return
+    except (AttributeError, OSError):
+        pass
+    if pidfd is not None:
+        import select
+
+        select.select([pidfd], [], [])  # readable once the process has exited
+        return
+    while _pid_alive(pid):  # pragma: no cover - platforms without pidfd
+        time.sleep(poll)
+
+
+def _die_with(driver_pid: int) -> None:
+    """Make this pool worker die as soon as the driver ``driver_pid`` is gone (see the module
+    docstring): a parent-death signal and a daemon watchdog thread that SIGKILLs this process
+    (SIGTERM on platforms without SIGKILL) when the driver exits, however it exits."""
+    parent = os.getppid()
+    _set_parent_death_signal()
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+
+    def watch() -> None:
+        _wait_for_exit(driver_pid)
+        os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
+
+    threading.Thread(target=watch, name="rbconvex-driver-watchdog", daemon=True).start()
+
+
+def _pool_initializer(threads: int, driver_pid: int | None = None) -> None:
+    if driver_pid is not None:
+        _die_with(driver_pid)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
     _set_threads(threads)
 
@@ -193,7 +272,10 @@ def _iter_pool(cells: Sequence[Cell], jobs: int, threads: int):
     else:  # pragma: no cover - Windows
         ctx = mp.get_context("spawn")
     executor = ProcessPoolExecutor(
-        max_workers=jobs, mp_context=ctx, initializer=_pool_initializer, initargs=(threads,)
+        max_workers=jobs,
+        mp_context=ctx,
+        initializer=_pool_initializer,
+        initargs=(threads, os.getpid()),
     )
     pending: dict[Future, Cell] = {executor.submit(run_cell, c): c for c in cells}
     try:
@@ -274,29 +356,123 @@ class SweepSummary:
         return not self.failed
 
 
-def _expected_cost(cell: Cell) -> int:
-    """A rough rank of a cell's cost (for scheduling only): robust convex programs, then
-    interior-point solves, then adversarial training, then the rest."""
-    key = cell.method.method
+# Seconds of training at the reference settings in the comment, on one core, for a data set of
+# REF_SIZE = n_train * d = 12000 (breast-cancer: 398 x 30). Fitted by eye to the committed
+# results/quick timings (19 cells); methods not listed (new ones) get _DEFAULT_TRAIN.
+_REF_SIZE = 12000.0
+_TRAIN_SECONDS: dict[str, float] = {
+    "sgd": 0.6,  # epochs 300
+    "fgsm-at": 0.7,  # epochs 100
+    "pgd-at": 1.1,  # epochs 100, steps 7
+    "convex-admm": 1.4,  # max_iter 1000, 32 patterns
+    "convex-ipm": 3.0,  # 32 patterns
+    "convex-cvxpy": 15.0,  # 32 patterns
+    "convex-scp": 0.3,  # 64 neurons
+    "convex-robust-relaxed": 7.0,  # ADMM, max_iter 500, 32 patterns (CVXPY: x4)
+    "convex-robust-certified": 10.0,
+    "convex-robust-class-aware": 10.0,
+}
+_DEFAULT_TRAIN = 3.0
+# Seconds of evaluation without sanity checks, with exact verification of 30 points x 2 radii.
+_EVAL_SECONDS = {"baseline": 0.8, "convex": 2.5, "convex-robust": 10.0}
+
+
+def _iteration_ratio(key: str, s: dict[str, Any]) -> float:
+    """How many times the reference amount of iterations / patterns ``s`` asks for."""
+
+    def get(name: str, default: float) -> float:
+        v = s.get(name)
+        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else default
+
+    patterns = get("n_patterns", 32) / 32
+    if key == "sgd" or key.startswith("ibp"):
+        return get("epochs", 300) / 300 * get("width", 32) / 32
+    if key == "fgsm-at":
+        return get("epochs", 100) / 100 * get("width", 32) / 32
+    if key == "pgd-at":
+        return get("epochs", 100) / 100 * (get("steps", 7) + 1) / 8 * get("width", 32) / 32
+    if key == "convex-admm":
+        return get("max_iter", 1000) / 1000 * patterns
+    if key == "convex-scp":
+        return get("n_neurons", 64) / 64
     if key.startswith("convex-robust-"):
-        return 4
-    if key == "convex-cvxpy":
-        return 3
-    if key in ("pgd-at", "convex-admm"):
-        return 2
-    return 1 if key == "fgsm-at" else 0
+        solver = 1.0 if s.get("solver") == "admm" else 4.0
+        return solver * get("max_iter", 500) / 500 * patterns
+    return patterns
 
 
-def _preflight(config: SweepConfig) -> None:
-    """Load every data set in the driver: a missing file or an impossible size fails here,
-    before any training starts."""
+def estimate_cost(cell: Cell, size: tuple[int, int] | None = None) -> float:
+    """Estimated seconds of one cell on one core: a coarse model used to order a pool's queue
+    (longest first) and to weight the progress bar, so that its ETA is the remaining estimated
+    cost over the observed rate instead of remaining cells over cells per second (which, with
+    the longest cells first, overstates the first ETA: replaying the committed quick-preset
+    timings on 2 workers, the first ETA is 329 s for 68 s left by cells, 79 s by this model).
+
+    Model: training = a per-method constant (at the reference settings of ``_TRAIN_SECONDS``)
+    x the ratio of iterations / epochs / patterns / width asked for x ``n_train * d / 12000``;
+    evaluation = a per-family constant x (0.4 + 0.6 x the fraction of the reference exact
+    verification, 30 points x 2 radii) x 3 when the cell runs the sanity checks. ``size``:
+    ``(n_train, d)`` of the data set (None: the reference size). Only ratios matter; the bar
+    rescales to the observed speed as cells finish."""
+    key = cell.method.method
+    settings = dict(cell.method.settings)
+    n, d = size if size is not None else (398, 30)
+    size_ratio = max(n * d / _REF_SIZE, 0.01)
+    train = _TRAIN_SECONDS.get(key, _DEFAULT_TRAIN) * _iteration_ratio(key, settings) * size_ratio
+    family = (
+        "convex-robust"
+        if key.startswith("convex-robust-")
+        else "convex"
+        if cell.method.kind == "convex"
+        else "baseline"
+    )
+    ev = cell.evaluation
+    n_exact = len(ev.exact_eps if ev.exact_eps is not None else ev.eps)
+    exact = min(ev.exact_max_points, 1000) * n_exact / 60 if ev.exact else 0.0
+    evaluation = _EVAL_SECONDS[family] * (0.4 + 0.6 * exact) * (3.0 if cell.sanity else 1.0)
+    return 0.2 + train + evaluation
+
+
+def _preflight(config: SweepConfig, cells: Sequence[Cell]) -> dict[str, tuple[int, int]]:
+    """Load the data sets of ``cells`` in the driver: a missing file or an impossible size
+    fails here, before any training starts. Returns ``{name: (n_train, d)}``."""
     from robustbench_convex.sweep import ConfigError
 
+    needed = {c.dataset.name for c in cells}
+    sizes = {}
     for i, spec in enumerate(config.datasets):
+        if spec.name not in needed:
+            continue
         try:
-            _load_dataset(spec)
+            data = _load_dataset(spec)
         except Exception as exc:
             raise ConfigError(f"datasets[{i}] ({spec.name!r}): cannot be loaded: {exc}") from exc
+        sizes[spec.name] = (int(data.X_train.shape[0]), int(data.X_train.shape[1]))
+    return sizes
+
+
+def _plan(
+    store: ResultStore,
+    cells: Sequence[Cell],
+    *,
+    fresh: bool,
+    retry_failed: bool,
+    log: Callable[[str], None] | None,
+) -> tuple[list[Cell], list[str]]:
+    """The cells to run and the ids of those to skip; damaged files are named in the log."""
+    todo, skipped = [], []
+    for cell in cells:
+        if fresh:
+            todo.append(cell)
+            continue
+        found = store.inspect_cell(cell)
+        if found.state == "ok" or (found.state == "error" and not retry_failed):
+            skipped.append(cell.cell_id)
+            continue
+        if found.state == "damaged" and log is not None:
+            log(f"damaged {store.relative(found.path)} ({found.problem}): recomputing {cell.label}")
+        todo.append(cell)
+    return todo, skipped
 
 
 def run_sweep(
@@ -311,6 +487,7 @@ def run_sweep(
     progress: bool = False,
     preflight: bool = True,
     log: Callable[[str], None] | None = None,
+    wait_for_lock: bool = False,
 ) -> SweepSummary:
     """Run every unfinished cell of ``config``, storing results in ``out``.
 
@@ -323,12 +500,20 @@ def run_sweep(
         retry_failed: rerun cells stored with status "error" (default), else keep them.
         fresh: recompute every cell, even those finished in ``out`` (each is overwritten,
             atomically, when its new result arrives).
-        progress: show a tqdm bar over cells.
-        preflight: load every data set before starting (fails early on missing data).
-        log: where to print one line per finished cell (default: nowhere; the CLI prints).
+        progress: show a tqdm bar (weighted by :func:`estimate_cost`; ETA from the model).
+        preflight: load every data set before starting (fails early on missing data, before
+            the output folder is created).
+        log: where to print one line per finished cell and per damaged file found (default:
+            nowhere; the CLI prints).
+        wait_for_lock: when another run holds ``out``'s lock, wait for it (default: raise
+            :class:`~robustbench_convex.store.FolderBusy` at once).
 
     Returns:
         a :class:`SweepSummary`; the aggregated CSV is ``summary.csv``.
+
+    Raises:
+        ConfigError: a data set cannot be loaded (before any training).
+        FolderBusy: another live run holds ``out`` (unless ``wait_for_lock``).
 
     KeyboardInterrupt: finished cells are already on disk; the CSV is written for them and the
     interrupt is re-raised (rerun the same command to resume).
@@ -341,37 +526,104 @@ def run_sweep(
         raise ValueError(f"dask_local must be an int >= 1, got {dask_local!r}")
     t0 = time.perf_counter()
     store = ResultStore(out)
-    store.root.mkdir(parents=True, exist_ok=True)
-    store.remove_stale_temp_files()
+    if store.root.exists() and not store.root.is_dir():
+        raise ValueError(f"out: {store.root} exists and is not a folder")
     cells = config.cells()
+    sizes: dict[str, tuple[int, int]] = {}
+    if not store.root.exists() and preflight:  # fail before creating the folder
+        sizes = _preflight(config, cells)
+    store.root.mkdir(parents=True, exist_ok=True)
+    lock = FolderLock(store.root)
+    try:
+        lock.acquire(wait=False)
+    except FolderBusy as exc:
+        if not wait_for_lock:
+            raise
+        if log is not None:
+            log(f"waiting: {exc}".split("; wait for it")[0])
+        lock.acquire(wait=True)
+    try:
+        return _run_locked(
+            config,
+            store,
+            cells,
+            sizes,
+            t0=t0,
+            jobs=jobs,
+            scheduler=scheduler,
+            dask_local=dask_local,
+            retry_failed=retry_failed,
+            fresh=fresh,
+            progress=progress,
+            preflight=preflight,
+            log=log,
+        )
+    finally:
+        lock.release()
+
+
+def _run_locked(
+    config: SweepConfig,
+    store: ResultStore,
+    cells: list[Cell],
+    sizes: dict[str, tuple[int, int]],
+    *,
+    t0: float,
+    jobs: int,
+    scheduler: str | None,
+    dask_local: int | None,
+    retry_failed: bool,
+    fresh: bool,
+    progress: bool,
+    preflight: bool,
+    log: Callable[[str], None] | None,
+) -> SweepSummary:
+    """:func:`run_sweep` once the folder is locked."""
+    store.remove_stale_temp_files()
     summary = SweepSummary(out=store.root, n_cells=len(cells))
-    todo = []
-    for cell in cells:
-        payload = None if fresh else store.read_cell(cell)
-        if payload is not None and (
-            payload.get("status") == "ok" or (not retry_failed and payload.get("status") == "error")
-        ):
-            summary.skipped.append(cell.cell_id)
-        else:
-            todo.append(cell)
-    if todo and preflight:
-        _preflight(config)
+    todo, summary.skipped = _plan(store, cells, fresh=fresh, retry_failed=retry_failed, log=log)
+    if log is not None:
+        ours = {store.cell_path(c) for c in cells}
+        for path, why in store.audit().damaged:
+            if path not in ours:
+                log(
+                    f"damaged {store.relative(path)} ({why}): not a cell of this configuration; "
+                    "`rbconvex report` refuses the folder until it is moved out of cells/"
+                )
+    if todo and preflight and not sizes:
+        sizes = _preflight(config, todo)
+    try:
+        store.read_config()
+    except StoreError as exc:
+        if log is not None:
+            why = str(exc).split("; rerun")[0].split(": damaged ", 1)[-1]
+            log(f"damaged config.json {why}: rewritten")
     store.write_config(config.to_dict())
+    costs = {c.cell_id: estimate_cost(c, sizes.get(c.dataset.name)) for c in cells}
 
     if scheduler is not None or dask_local is not None:
         stream = _iter_dask(todo, scheduler, dask_local, config.threads_per_job)
     elif jobs > 1 and len(todo) > 1:
-        # longest first, so that no long cell starts last while the other workers idle
-        todo = sorted(todo, key=_expected_cost, reverse=True)
+        # longest first (by the cost model), so that no long cell starts last while others idle
+        todo = sorted(todo, key=lambda c: costs[c.cell_id], reverse=True)
         stream = _iter_pool(todo, min(jobs, len(todo)), config.threads_per_job)
     else:
         stream = _iter_inprocess(todo)
 
     bar = None
+    n_done = len(summary.skipped)
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(cells), initial=len(summary.skipped), unit="cell", desc=config.name)
+        # progress in estimated seconds (see estimate_cost): the ETA is the remaining estimated
+        # cost at the observed rate; the cell count is in the postfix
+        bar = tqdm(
+            total=sum(costs[c.cell_id] for c in todo),
+            desc=config.name,
+            smoothing=0,  # average rate since the start: cells finish in irregular bursts
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]{postfix}",
+        )
+        bar.set_postfix_str(f"{n_done}/{len(cells)} cells", refresh=True)
     try:
         for cell, payload in stream:
             store.write_cell(cell, payload)
@@ -390,9 +642,12 @@ def run_sweep(
                     bar.write(line)
                 else:
                     log(line)
+            n_done += 1
             if bar is not None:
-                bar.update(1)
-                bar.set_postfix_str(f"last: {cell.label}", refresh=True)
+                bar.update(costs[cell.cell_id])
+                bar.set_postfix_str(
+                    f"{n_done}/{len(cells)} cells, last: {cell.label}", refresh=True
+                )
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()

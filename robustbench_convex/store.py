@@ -13,6 +13,24 @@ A cell file is written to a temporary file in ``cells/``, flushed, fsync-ed and 
 final name (``os.replace``), so a crash or Ctrl-C leaves either the complete file or none. A rerun
 skips cells whose file exists with status "ok"; cells whose training raised are stored with status
 "error" and the traceback, and are retried on the next run.
+
+Robustness conventions (what a user can do to a folder, and what the store does about it):
+
+- **Permissions**: files are created with mode 0666 filtered by the process umask (0644 under the
+  usual 022), like any other tool's output; never the 0600 of ``tempfile.mkstemp``.
+- **Temporary files are owned per process**: ``.<name>.<pid>.<random>.tmp``. A run removes only
+  temporary files whose writer process is gone, never another live process's.
+- **One writer per folder**: :class:`FolderLock` (``fcntl.flock`` on ``OUT/.rbconvex.lock``) is held
+  by a run for its whole duration; a second run on the same folder refuses with the holder's pid
+  and command, or waits for it (``rbconvex run --wait``). The kernel drops the lock when its holder
+  dies, even by SIGKILL, so a killed run never blocks the next one.
+- **Damaged files are named**: :meth:`ResultStore.inspect_cell` classifies a cell file as absent,
+  ok, error or damaged (empty, truncated / invalid JSON, a field missing or of the wrong type, a
+  record that does not parse, another cell's content under this cell's name), with the reason.
+  A run recomputes a damaged cell and says so; :meth:`ResultStore.load_payloads` (the report's
+  reader) refuses a folder with a damaged cell file by raising :class:`StoreError` naming every such
+  file, so that no seed is silently dropped from a table; :meth:`ResultStore.audit` lists the damaged
+  and the foreign files (cells of another configuration, files that are not cell files).
 """
 
 from __future__ import annotations
@@ -22,16 +40,24 @@ import json
 import math
 import os
 import platform
-import tempfile
+import re
+import secrets
+import sys
+import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 __all__ = [
+    "CellFile",
+    "FolderBusy",
+    "FolderLock",
     "ResultRecord",
     "ResultStore",
+    "StoreAudit",
+    "StoreError",
     "atomic_write_text",
     "hardware_info",
     "package_versions",
@@ -41,6 +67,16 @@ CELLS_DIR = "cells"
 CSV_NAME = "results.csv"
 CONFIG_NAME = "config.json"
 RUNS_NAME = "runs.jsonl"
+LOCK_NAME = ".rbconvex.lock"
+
+
+class StoreError(ValueError):
+    """A results folder cannot be used as it is; the message names the files and the fix."""
+
+
+class FolderBusy(StoreError):
+    """Another live process holds the folder's lock (a run writing into it)."""
+
 
 ATTACKS = ("clean", "fgsm", "pgd", "exact", "lp-certified")
 
@@ -145,11 +181,30 @@ def utc_now() -> str:
 
 
 # ------------------------------------------------------------------------------ atomic writes
+_TMP_RE = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$")
+
+
+def _temp_path(path: Path) -> tuple[Path, int]:
+    """Create ``.<name>.<pid>.<random>.tmp`` next to ``path`` (mode 0666 & ~umask); return it
+    and its open descriptor. The pid in the name says which process owns it."""
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        try:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+            return tmp, os.open(tmp, flags, 0o666)
+        except FileExistsError:  # pragma: no cover - 2^-32 per try
+            continue
+    raise FileExistsError(f"cannot create a temporary file next to {path}")  # pragma: no cover
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically: temp file in the same folder, fsync, rename."""
+    """Write ``text`` to ``path`` atomically: temp file in the same folder, fsync, rename.
+
+    The file is created with mode 0666 filtered by the umask (0644 under umask 022), and its
+    temporary file carries this process's pid (see the module docstring)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp, fd = _temp_path(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
@@ -170,6 +225,93 @@ def atomic_write_text(path: str | Path, text: str) -> None:
             os.close(dir_fd)
     except OSError:  # pragma: no cover - platforms without directory fsync
         pass
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (a zombie counts as gone)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    try:  # Linux: a zombie (killed, not yet reaped) writes nothing any more
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+def temp_file_owner(path: Path) -> int | None:
+    """The pid in a temporary file's name (None for a name without one)."""
+    m = _TMP_RE.match(path.name)
+    return int(m.group(1)) if m else None
+
+
+# ------------------------------------------------------------------------------------- lock
+class FolderLock:
+    """Exclusive lock on a results folder (``fcntl.flock`` on ``<root>/.rbconvex.lock``).
+
+    Held by a run from before it reads the folder until it returns; released by the kernel when
+    the holder dies (even by SIGKILL). The lock file records the holder's pid, start time and
+    command, which :class:`FolderBusy` quotes. On platforms without ``fcntl`` (Windows) locking is
+    a no-op."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.path = Path(root) / LOCK_NAME
+        self._fd: int | None = None
+
+    def holder(self) -> str:
+        """What the lock file says about its holder ("" if unknown)."""
+        try:
+            return self.path.read_text(encoding="utf-8").strip()
+        except OSError:
+            return ""
+
+    def acquire(self, *, wait: bool = False, poll: float = 0.5) -> None:
+        """Take the lock; if another process holds it, raise :class:`FolderBusy` (``wait=False``)
+        or block until it is released (``wait=True``)."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            return
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if not wait:
+                        who = self.holder() or "another process"
+                        raise FolderBusy(
+                            f"{self.path.parent} is in use by another run ({who}); wait for it "
+                            "to finish, pass --wait to queue behind it, or choose another --out"
+                        ) from None
+                    time.sleep(poll)
+            command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+            os.ftruncate(fd, 0)
+            os.write(fd, f"pid {os.getpid()}, started {utc_now()}: {command}\n".encode())
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
+
+    def __enter__(self) -> FolderLock:
+        """``with FolderLock(root):`` takes the lock (refusing if busy) and releases it."""
+        if self._fd is None:
+            self.acquire()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
 
 
 def _json_default(value: Any) -> Any:
@@ -197,6 +339,114 @@ def dumps(payload: Any) -> str:
     return json.dumps(_finite_or_none(payload), indent=1, default=_json_default, allow_nan=False)
 
 
+# ---------------------------------------------------------------------------- cell files
+CellState = Literal["absent", "ok", "error", "damaged"]
+_CELL_KEYS = ("cell_id", "config_hash", "dataset", "method", "seed")
+
+
+@dataclass(frozen=True)
+class CellFile:
+    """What a cell file on disk holds.
+
+    ``state``: "absent" (no file), "ok" / "error" (a valid payload with that status) or "damaged"
+    (``problem`` says why: empty, not valid JSON, a field missing or of the wrong type, a record
+    that does not parse, or another cell's payload under this cell's name)."""
+
+    path: Path
+    state: CellState
+    payload: dict[str, Any] | None = None
+    problem: str | None = None
+
+
+def payload_problem(payload: Any, cell_id: str | None = None) -> str | None:
+    """Why ``payload`` is not a valid cell payload (None if it is); ``cell_id``: the cell the
+    file should hold."""
+    if not isinstance(payload, dict):
+        return f"not a cell payload (a JSON {type(payload).__name__}, expected an object)"
+    missing = [k for k in ("cell", "status", "records") if k not in payload]
+    if missing:
+        return f"missing field(s) {', '.join(missing)}"
+    cell = payload["cell"]
+    if not isinstance(cell, dict):
+        return "field 'cell' is not an object"
+    missing = [k for k in _CELL_KEYS if k not in cell]
+    if missing:
+        return f"missing field(s) {', '.join('cell.' + k for k in missing)}"
+    for key, sub in (("dataset", ("name",)), ("method", ("name", "method", "kind"))):
+        if not isinstance(cell[key], dict) or any(k not in cell[key] for k in sub):
+            return f"field 'cell.{key}' lacks {', '.join(sub)}"
+    if cell_id is not None and cell["cell_id"] != cell_id:
+        return f"holds cell {cell['cell_id']!r}, not this file's cell {cell_id!r}"
+    status = payload["status"]
+    if status not in ("ok", "error"):
+        return f"status {status!r} is neither 'ok' nor 'error'"
+    records = payload["records"]
+    if not isinstance(records, list):
+        return "field 'records' is not a list"
+    if status == "ok" and not records:
+        return "status 'ok' but no records"
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict):
+            return f"records[{i}] is not an object"
+        try:
+            ResultRecord.from_dict(rec)
+        except (TypeError, ValueError) as exc:
+            return f"records[{i}]: {exc}"
+    if status == "ok" and not isinstance(payload.get("training"), dict):
+        return "status 'ok' but field 'training' is not an object"
+    return None
+
+
+def read_payload(path: Path, cell_id: str | None = None) -> CellFile:
+    """Read and check one cell file (see :class:`CellFile`)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return CellFile(path, "absent")
+    except (OSError, UnicodeDecodeError) as exc:
+        return CellFile(path, "damaged", problem=f"unreadable ({exc})")
+    if not text.strip():
+        return CellFile(path, "damaged", problem="empty file")
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return CellFile(
+            path,
+            "damaged",
+            problem=f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}) in "
+            f"{len(text)} characters, truncated?",
+        )
+    problem = payload_problem(payload, cell_id)
+    if problem is not None:
+        return CellFile(path, "damaged", problem=problem)
+    return CellFile(path, payload["status"], payload=payload)
+
+
+@dataclass
+class StoreAudit:
+    """Every file of a results folder that is not as a run leaves it.
+
+    ``damaged``: cell files that cannot be used, with the reason; ``foreign``: files that are not
+    this configuration's (cells of another configuration hash, files in ``cells/`` that are not
+    ``*.json``, stale temporary files of dead writers), with what they are."""
+
+    damaged: list[tuple[Path, str]] = field(default_factory=list)
+    foreign: list[tuple[Path, str]] = field(default_factory=list)
+
+    def describe(self, root: Path) -> list[str]:
+        """One line per file: ``cells/x.json: damaged (empty file)``."""
+
+        def rel(p: Path) -> str:
+            try:
+                return str(p.relative_to(root))
+            except ValueError:  # pragma: no cover
+                return str(p)
+
+        return [f"{rel(p)}: damaged ({why})" for p, why in self.damaged] + [
+            f"{rel(p)}: {why}" for p, why in self.foreign
+        ]
+
+
 # --------------------------------------------------------------------------------------- store
 class ResultStore:
     """A sweep's output folder (see the module docstring)."""
@@ -205,54 +455,130 @@ class ResultStore:
         self.root = Path(root)
         self.cells_dir = self.root / CELLS_DIR
 
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the folder (for messages)."""
+        try:
+            return str(path.relative_to(self.root))
+        except ValueError:  # pragma: no cover
+            return str(path)
+
     # -- cells
-    def remove_stale_temp_files(self) -> int:
-        """Delete temp files left by a killed writer (``.<name>.*.tmp``); returns how many."""
-        n = 0
+    def stale_temp_files(self) -> list[Path]:
+        """Temporary files (``.*.tmp``) whose writer is gone: the pid in the name is not a live
+        process (names without a pid: written by an older version, stale after 10 minutes)."""
+        out = []
         for folder in (self.root, self.cells_dir):
-            if folder.is_dir():
-                for path in folder.glob(".*.tmp"):
-                    path.unlink(missing_ok=True)
-                    n += 1
+            if not folder.is_dir():
+                continue
+            for path in folder.glob(".*.tmp"):
+                pid = temp_file_owner(path)
+                if pid is not None:
+                    stale = pid != os.getpid() and not _pid_alive(pid)
+                else:
+                    try:
+                        stale = time.time() - path.stat().st_mtime > 600
+                    except FileNotFoundError:
+                        continue
+                if stale:
+                    out.append(path)
+        return out
+
+    def remove_stale_temp_files(self) -> int:
+        """Delete temporary files left by a killed writer (never a live process's; see
+        :meth:`stale_temp_files`); returns how many."""
+        n = 0
+        for path in self.stale_temp_files():
+            path.unlink(missing_ok=True)
+            n += 1
         return n
 
     def cell_path(self, cell: Any) -> Path:
         return self.cells_dir / cell.filename
 
+    def inspect_cell(self, cell: Any) -> CellFile:
+        """The state of ``cell``'s file: absent, ok, error or damaged (with the reason)."""
+        return read_payload(self.cell_path(cell), cell.cell_id)
+
     def read_cell(self, cell: Any) -> dict[str, Any] | None:
-        """The stored payload of ``cell`` (None if absent or unreadable)."""
-        path = self.cell_path(cell)
-        if not path.is_file():
-            return None
-        try:
-            payload = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            return None
-        if payload.get("cell", {}).get("cell_id") != cell.cell_id:
-            return None
-        return payload
+        """The stored payload of ``cell`` (None if absent or damaged; see :meth:`inspect_cell`)."""
+        return self.inspect_cell(cell).payload
 
     def is_done(self, cell: Any) -> bool:
         """True when ``cell`` finished successfully (status "ok")."""
-        payload = self.read_cell(cell)
-        return payload is not None and payload.get("status") == "ok"
+        return self.inspect_cell(cell).state == "ok"
 
     def write_cell(self, cell: Any, payload: Mapping[str, Any]) -> Path:
         path = self.cell_path(cell)
         atomic_write_text(path, dumps(payload))
         return path
 
-    def load_payloads(self, cells: Iterable[Any] | None = None) -> list[dict[str, Any]]:
-        """Payloads of ``cells`` that are on disk (all cell files when None), in order."""
-        if cells is None:
-            out = []
-            for path in sorted(self.cells_dir.glob("*.json")):
-                try:
-                    out.append(json.loads(path.read_text(encoding="utf-8")))
-                except (OSError, json.JSONDecodeError):
+    def scan(self) -> tuple[list[dict[str, Any]], StoreAudit]:
+        """Every valid payload in ``cells/`` (in file-name order) and the audit of the rest.
+        Cells of another configuration hash than ``config.json``'s are listed as foreign."""
+        audit = StoreAudit()
+        found_files: list[tuple[Path, dict[str, Any]]] = []
+        if self.cells_dir.is_dir():
+            for path in sorted(self.cells_dir.iterdir()):
+                if path.name.startswith(".") and path.name.endswith(".tmp"):
+                    continue  # a writer's temporary file (stale ones are listed below)
+                if path.name.startswith("."):
                     continue
-            return out
+                if path.suffix != ".json" or not path.is_file():
+                    audit.foreign.append((path, "not a cell file (ignored)"))
+                    continue
+                found = read_payload(path)
+                if found.state == "damaged":
+                    audit.damaged.append((path, str(found.problem)))
+                elif found.payload is not None:
+                    found_files.append((path, found.payload))
+        stale = self.stale_temp_files()
+        audit.foreign += [(p, "stale temporary file of a dead writer") for p in stale]
+        bad_lines = self._damaged_run_lines()
+        if bad_lines:
+            audit.foreign.append(
+                (
+                    self.root / RUNS_NAME,
+                    f"line(s) {', '.join(map(str, bad_lines))} not valid JSON (ignored; "
+                    "the run log only)",
+                )
+            )
+        try:
+            config = self.read_config()
+        except StoreError:
+            config = None
+        h = (config or {}).get("config_hash")
+        if h is not None:
+            for path, payload in found_files:
+                if payload["cell"]["config_hash"] != h:
+                    audit.foreign.append((path, "a cell of another configuration (ignored)"))
+        return [payload for _, payload in found_files], audit
+
+    def audit(self) -> StoreAudit:
+        """The damaged and foreign files of the folder (see :class:`StoreAudit`)."""
+        return self.scan()[1]
+
+    def load_payloads(self, cells: Iterable[Any] | None = None) -> list[dict[str, Any]]:
+        """Payloads of ``cells`` that are on disk and valid (all cell files when None), in order.
+
+        Raises:
+            StoreError: ``cells`` is None and a cell file is damaged (the message names each one
+                and why); a report must not silently drop a seed. With ``cells`` given, damaged
+                files are skipped (the run that asks recomputes them)."""
+        if cells is None:
+            payloads, audit = self.scan()
+            if audit.damaged:
+                raise StoreError(self.damaged_message(audit))
+            return payloads
         return [p for p in (self.read_cell(c) for c in cells) if p is not None]
+
+    def damaged_message(self, audit: StoreAudit) -> str:
+        lines = [f"{self.relative(p)}: {why}" for p, why in audit.damaged]
+        return (
+            f"{self.root}: {len(lines)} damaged cell file(s): "
+            + "; ".join(lines)
+            + ". Rerun `rbconvex run` with the same configuration and --out to recompute them, "
+            "or move them out of cells/"
+        )
 
     # -- run log
     def append_run(self, entry: Mapping[str, Any]) -> None:
@@ -260,7 +586,22 @@ class ResultStore:
         with open(self.root / RUNS_NAME, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(_finite_or_none(dict(entry)), default=str) + "\n")
 
+    def _damaged_run_lines(self) -> list[int]:
+        """1-based numbers of the lines of ``runs.jsonl`` that do not parse."""
+        path = self.root / RUNS_NAME
+        if not path.is_file():
+            return []
+        bad = []
+        for k, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            try:
+                json.loads(line)
+            except json.JSONDecodeError:
+                bad.append(k)
+        return bad
+
     def read_runs(self) -> list[dict[str, Any]]:
+        """The entries of ``runs.jsonl`` (lines that do not parse are skipped; :meth:`audit`
+        names them)."""
         path = self.root / RUNS_NAME
         if not path.is_file():
             return []
@@ -277,10 +618,23 @@ class ResultStore:
         atomic_write_text(self.root / CONFIG_NAME, dumps(config_dict))
 
     def read_config(self) -> dict[str, Any] | None:
+        """The stored configuration (None if absent).
+
+        Raises:
+            StoreError: ``config.json`` is empty, truncated or not a JSON object (names it)."""
         path = self.root / CONFIG_NAME
         if not path.is_file():
             return None
-        return json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        fix = "rerun `rbconvex run` with the same configuration and --out to rewrite it"
+        try:
+            config = json.loads(text)
+        except json.JSONDecodeError as exc:
+            why = "empty file" if not text.strip() else f"not valid JSON: {exc.msg}, truncated?"
+            raise StoreError(f"{path}: damaged ({why}); {fix}") from None
+        if not isinstance(config, dict):
+            raise StoreError(f"{path}: damaged (not a JSON object); {fix}")
+        return config
 
     # -- records
     @staticmethod

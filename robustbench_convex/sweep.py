@@ -43,17 +43,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-if sys.version_info >= (3, 11):
+try:  # Python >= 3.11; the `tomli` backport (a dependency on 3.10) has the same interface
     import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+except ModuleNotFoundError:  # pragma: no cover - exercised by tests/test_sweep_robustness.py
+    import tomli as tomllib  # type: ignore[no-redef]
 
 from robustbench_convex.methods import ParamSpec, get_method, validate_params
 

@@ -8,6 +8,12 @@ rbconvex run --preset quick --dry-run                     # validate and list th
 rbconvex run --preset quick --out results/quick --fresh  # recompute even finished cells
 rbconvex report results/quick                             # tables, plots, report.md/.html
 rbconvex train --dataset breast-cancer --method convex-admm --set beta=1e-3 --eps 0.05 0.1
+
+Every argument is checked before any work starts: a mistake is one line on stderr naming the flag
+(``rbconvex train: error: argument --eps: must be a number > 0, got '-0.1'``) and exit code 2. A
+damaged or foreign file in a results folder is named (``run`` recomputes a damaged cell and says
+so; ``report`` refuses a folder with a damaged cell file, exit code 2). A second ``run`` on a folder
+in use refuses (exit code 2) unless ``--wait`` is given.
 """
 
 from __future__ import annotations
@@ -25,6 +31,61 @@ def _default_jobs() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
+# ----------------------------------------------------------------- argument types (parse time)
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+    return value
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
+
+
+def _nonempty(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+def _fail(command: str, message: str) -> int:
+    """One line on stderr, exit code 2 (a usage mistake found before any work)."""
+    print(f"rbconvex {command}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _check_out_folder(out: Path) -> str | None:
+    """Why ``out`` cannot be a results folder (None if it can)."""
+    if out.exists() and not out.is_dir():
+        return f"argument --out: {out} exists and is not a folder"
+    parent = next((p for p in (out, *out.parents) if p.exists()), None)
+    if parent is not None and not os.access(parent, os.W_OK | os.X_OK):
+        return f"argument --out: {parent} is not writable"
+    return None
+
+
 def _load(args: argparse.Namespace):
     from robustbench_convex.sweep import load_config, load_preset
 
@@ -35,13 +96,13 @@ def _load(args: argparse.Namespace):
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from robustbench_convex.execution import run_sweep
+    from robustbench_convex.store import StoreError
     from robustbench_convex.sweep import ConfigError
 
     try:
         config = _load(args)
     except ConfigError as exc:
-        print(f"rbconvex run: invalid configuration: {exc}", file=sys.stderr)
-        return 2
+        return _fail("run", f"invalid configuration: {exc}")
     cells = config.cells()
     if args.dry_run:
         print(f"{config.name}: {len(cells)} cells (config hash {config.config_hash})")
@@ -49,6 +110,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(f"  {cell.cell_id}  {cell.label}")
         return 0
     out = Path(args.out) if args.out else Path("results") / config.name
+    problem = _check_out_folder(out)
+    if problem is not None:
+        return _fail("run", problem)
     where = (
         f"Dask scheduler {args.scheduler}"
         if args.scheduler
@@ -69,11 +133,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
             retry_failed=not args.keep_failed,
             fresh=args.fresh,
             progress=not args.quiet,
-            log=log,
+            log=log if log is not None else _stderr_notices,
+            wait_for_lock=args.wait,
         )
-    except ConfigError as exc:
-        print(f"rbconvex run: {exc}", file=sys.stderr)
-        return 2
+    except (ConfigError, StoreError) as exc:  # StoreError includes FolderBusy
+        return _fail("run", str(exc))
     if not args.quiet:
         print(
             f"{len(summary.finished)} cells run, {len(summary.skipped)} already done, "
@@ -82,7 +146,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not args.no_report:
         from robustbench_convex.report import write_report
 
-        paths = write_report(out)
+        try:
+            paths = write_report(out)
+        except StoreError as exc:
+            print(f"rbconvex run: report not written: {exc}", file=sys.stderr)
+            return 1
         if not args.quiet:
             print(f"report: {paths['md']} and {paths['html']}")
     if summary.failed:
@@ -95,19 +163,50 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stderr_notices(line: str) -> None:
+    """With --quiet, still say which damaged files are recomputed and that the run waits."""
+    if line.startswith(("damaged ", "waiting: ")):
+        print(line, file=sys.stderr)
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from robustbench_convex.report import write_report
+    from robustbench_convex.store import CELLS_DIR, CONFIG_NAME, ResultStore, StoreError
 
-    if not Path(args.dir).is_dir():
-        print(f"rbconvex report: no such folder: {args.dir}", file=sys.stderr)
+    root = Path(args.dir)
+    if not root.is_dir():
+        return _fail("report", f"no such folder: {args.dir}")
+    if not (root / CONFIG_NAME).is_file() and not (root / CELLS_DIR).is_dir():
+        return _fail(
+            "report",
+            f"{root} is not a sweep folder (no {CONFIG_NAME}, no {CELLS_DIR}/); "
+            f"write one with `rbconvex run --out {root}`",
+        )
+    store = ResultStore(root)
+    try:
+        store.read_config()
+        _, audit = store.scan()
+    except StoreError as exc:
+        return _fail("report", str(exc))
+    if audit.damaged:
+        print(
+            f"rbconvex report: error: refusing to report {root}: {len(audit.damaged)} damaged "
+            "cell file(s) (a table would silently lack their seeds); rerun `rbconvex run` with "
+            "the same configuration and --out to recompute them, or move them out of cells/:",
+            file=sys.stderr,
+        )
+        for line in audit.describe(root)[: len(audit.damaged)]:
+            print(f"  {line}", file=sys.stderr)
         return 2
-    paths = write_report(args.dir)
+    for line in audit.describe(root):
+        print(f"rbconvex report: note: {line}", file=sys.stderr)
+    paths = write_report(root)
     print(f"report: {paths['md']} and {paths['html']} ({len(paths['figures'])} figures)")
     return 0
 
 
 def _parse_value(text: str) -> Any:
-    import tomllib
+    from robustbench_convex.sweep import tomllib  # tomllib, or the tomli backport on 3.10
 
     try:
         return tomllib.loads(f"v = {text}")["v"]
@@ -116,26 +215,40 @@ def _parse_value(text: str) -> Any:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from robustbench_convex.data import list_datasets
     from robustbench_convex.evaluation import evaluate_model
     from robustbench_convex.execution import _set_threads
-    from robustbench_convex.methods import train_method, validate_params
+    from robustbench_convex.methods import get_method, train_method, validate_params
     from robustbench_convex.sweep import DatasetSpec, EvalSpec
 
+    try:
+        get_method(args.method, where="argument --method")
+    except ValueError as exc:
+        return _fail("train", str(exc))
+    if args.dataset not in list_datasets():
+        return _fail(
+            "train",
+            f"argument --dataset: unknown data set {args.dataset!r}; "
+            f"valid: {', '.join(list_datasets())}",
+        )
+    if args.out and Path(args.out).is_dir():
+        return _fail("train", f"argument --out: {args.out} is a folder; give a file name")
     settings: dict[str, Any] = {}
     for item in args.set or []:
         if "=" not in item:
-            print(f"rbconvex train: --set expects KEY=VALUE, got {item!r}", file=sys.stderr)
-            return 2
+            return _fail("train", f"argument --set: expects KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
         settings[key.strip()] = _parse_value(value.strip())
     try:
         validate_params(args.method, settings, where="--set")
+    except (TypeError, ValueError) as exc:
+        return _fail("train", str(exc))
+    try:
         dataset = DatasetSpec(
             args.dataset, n_train=args.n_train, n_test=args.n_test, data_dir=args.data_dir
         ).load()
-    except (TypeError, ValueError) as exc:
-        print(f"rbconvex train: {exc}", file=sys.stderr)
-        return 2
+    except (TypeError, ValueError, OSError) as exc:
+        return _fail("train", f"argument --dataset: {args.dataset!r} cannot be loaded: {exc}")
     _set_threads(args.threads)
     print(dataset.summary())
     trained = train_method(args.method, dataset, settings, args.seed)
@@ -199,13 +312,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     ex = p.add_mutually_exclusive_group()
     ex.add_argument(
         "--jobs",
-        type=int,
+        type=_positive_int,
         default=_default_jobs(),
         help="local worker processes (default: %(default)s)",
     )
-    ex.add_argument("--scheduler", metavar="ADDRESS", help="run on this Dask scheduler")
     ex.add_argument(
-        "--dask-local", type=int, metavar="N", help="start a Dask LocalCluster with N workers"
+        "--scheduler", type=_nonempty, metavar="ADDRESS", help="run on this Dask scheduler"
+    )
+    ex.add_argument(
+        "--dask-local",
+        type=_positive_int,
+        metavar="N",
+        help="start a Dask LocalCluster with N workers",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-cell lines")
     p.add_argument("--keep-failed", action="store_true", help="do not retry failed cells")
@@ -216,6 +334,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-report", action="store_true", help="skip writing the report")
     p.add_argument("--dry-run", action="store_true", help="validate, list the cells and exit")
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="if another run is writing --out, wait for it to finish and then resume "
+        "(default: refuse at once)",
+    )
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("report", help="tables, plots, report.md and report.html of a sweep folder")
@@ -228,13 +352,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="a method setting (repeatable)"
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--n-train", type=int, default=None)
-    p.add_argument("--n-test", type=int, default=None)
+    p.add_argument("--seed", type=_nonneg_int, default=0)
+    p.add_argument("--n-train", type=_positive_int, default=None)
+    p.add_argument("--n-test", type=_positive_int, default=None)
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--eps", type=float, nargs="*", help="attack radii (l_inf, input units)")
-    p.add_argument("--pgd-steps", type=int, default=20)
-    p.add_argument("--pgd-restarts", type=int, default=1)
-    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument(
+        "--eps", type=_positive_float, nargs="*", help="attack radii (> 0; l_inf, input units)"
+    )
+    p.add_argument("--pgd-steps", type=_positive_int, default=20)
+    p.add_argument("--pgd-restarts", type=_positive_int, default=1)
+    p.add_argument("--threads", type=_positive_int, default=1, help="torch threads (>= 1)")
     p.add_argument("--out", metavar="FILE", help="save the metrics as JSON")
     p.set_defaults(func=_cmd_train)
