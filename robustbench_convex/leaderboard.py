@@ -108,6 +108,8 @@ class SummaryRow:
     is_certificate: bool
     objective: float | None
     objective_ratio: float | None
+    loss: str | None
+    beta: float | None
     global_lower_bound: float | None
     certified_gap: float | None
     fit_time: float
@@ -258,6 +260,7 @@ def _row(label: str, cells: Sequence[Mapping[str, Any]], eps: float | None) -> S
     infos = [p.get("training") or {} for p in cells]
     info0 = infos[0]
     key = cell["method"]["method"]
+    settings = cell["method"].get("settings") or {}
     clean = _pool([_count(p, "clean", 0.0, "clean_acc") for p in cells])
     pgd = all_ = exact = exact_up = lp = None
     used: list[str] = []
@@ -287,7 +290,7 @@ def _row(label: str, cells: Sequence[Mapping[str, Any]], eps: float | None) -> S
         seeds=len(cells),
         width=int(max(int(i.get("width", 0)) for i in infos)),
         n_active=int(max(int(i.get("n_active", 0)) for i in infos)),
-        train_eps=_train_eps(cell["method"].get("settings") or {}, key),
+        train_eps=_train_eps(settings, key),
         clean=clean,
         pgd=pgd,
         all_attacks=all_,
@@ -298,6 +301,8 @@ def _row(label: str, cells: Sequence[Mapping[str, Any]], eps: float | None) -> S
         is_certificate=any(bool(i.get("is_certificate")) for i in infos),
         objective=min(objs) if objs else None,
         objective_ratio=None,
+        loss=settings.get("loss"),
+        beta=None if settings.get("beta") is None else float(settings["beta"]),
         global_lower_bound=glb,
         certified_gap=gap,
         fit_time=float(np.mean([float(i.get("time", math.nan)) for i in infos])),
@@ -343,10 +348,20 @@ def summarize(
             by_method.setdefault(p["cell"]["method"]["name"], []).append(p)
         order = [m for m in methods if m in by_method] + sorted(set(by_method) - set(methods))
         rows = [_row(m, by_method[m], eps) for m in order]
-        sgd = [r.objective for r in rows if r.method_key == "sgd" and r.objective is not None]
-        best_sgd = min(sgd) if sgd else None
-        for r in rows:
-            if best_sgd and r.objective is not None:
+        sgd = [r for r in rows if r.method_key == "sgd" and r.objective is not None]
+        best = min(sgd, key=lambda r: r.objective) if sgd else None
+        best_sgd = best.objective if best else None
+        for r in rows:  # a ratio only between the same objective: same loss and beta
+            if (
+                best
+                and best_sgd
+                and r.objective is not None
+                and (r.loss, r.beta)
+                == (
+                    best.loss,
+                    best.beta,
+                )
+            ):
                 r.objective_ratio = r.objective / best_sgd
         rows.sort(key=lambda r: r.rank_key, reverse=True)
         npts = [r.exact.n // r.seeds for r in rows if r.exact is not None and r.exact.n]
@@ -369,9 +384,13 @@ def takeaways(s: DatasetSummary) -> list[str]:
     if ranked:
         top = ranked[0]
         clean = f", clean {top.clean.value:.3f}" if top.clean else ""
+        tied = [
+            r.method for r in ranked[1:] if math.isclose(r.all_attacks.value, top.all_attacks.value)
+        ]
+        tie = f" (tied with {', '.join(tied)})" if tied else ""
         out.append(
             f"On {s.dataset} at eps = {s.eps:g} ({s.eps_reason}), {_name(top)} is the most "
-            f"robust against every attack run: {top.all_attacks.text()} of "
+            f"robust against every attack run{tie}: {top.all_attacks.text()} of "
             f"{top.all_attacks.n // top.seeds} test points{clean}."
         )
     verified = [r for r in s.rows if r.lp is not None and r.lp.n]
@@ -386,17 +405,21 @@ def takeaways(s: DatasetSummary) -> list[str]:
         if certs:
             c = max(certs, key=lambda r: r.lp.value)
             train = (
-                f" and certifies {c.certified_train_acc:.3f} of its training points"
+                f"; its program certifies {c.certified_train_acc:.3f} of its training points"
                 if c.certified_train_acc is not None
                 else ""
             )
             if c is not best:
                 out.append(
-                    f"The certified convex program {_name(c)} certifies {c.lp.text()} of the "
-                    f"verified test points{train} (clean {c.clean.value:.3f})."
+                    f"The certified convex program {_name(c)} has LP-certified accuracy "
+                    f"{c.lp.text()} on the verified test points{train} (clean "
+                    f"{c.clean.value:.3f})."
                 )
-            elif train:
-                out.append(f"{c.method} is a certified program{train}.")
+            elif c.certified_train_acc is not None:
+                out.append(
+                    f"Its program is a certificate: it certifies {c.certified_train_acc:.3f} of "
+                    "its training points at the training eps."
+                )
     elif s.exact_points is None:
         out.append(f"No model was verified (exact / LP) at eps = {s.eps:g}.")
     nominal = [

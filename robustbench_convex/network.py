@@ -267,7 +267,10 @@ def save_network(net: TwoLayerReLU, path: str | Path) -> Path:
 
 
 def load_network(
-    path: str | Path, *, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None
+    path: str | Path,
+    *,
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str | None = None,
 ) -> TwoLayerReLU:
     """The network stored at ``path``: a ``.npz`` written by :func:`save_network` (every sweep
     cell writes one next to its JSON), or a sweep cell's ``.json`` (its ``.npz`` sibling is read).

@@ -148,8 +148,6 @@ def _merge(
             stored[at[0]] = pt
         else:
             stored.append(pt)
-    order = {a: i for i, a in enumerate(("clean", "fgsm", "pgd", "exact", "lp-certified"))}
-    records.sort(key=lambda r: (float(r["eps"]) > 0, float(r["eps"]), order.get(r["attack"], 9)))
     payload["records"] = records
     return done
 

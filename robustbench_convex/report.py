@@ -404,9 +404,9 @@ def plot_admm_convergence(res: SweepResults, path: Path) -> Path | None:
         cell = run["cell"]
         name = f"{cell['dataset']['name']} / {cell['method']['name']}"
         label = name + (
-            " (gap to CVXPY's optimum)"
+            " (gap to the interior-point optimum: IPM or CVXPY)"
             if run["pstar"] is not None
-            else " (no CVXPY solve of this program: accuracy only)"
+            else " (no converged IPM / CVXPY solve of this program: accuracy only)"
         )
         color = cmap(i % 10)
         it = h["iteration"] if "iteration" in h else np.arange(len(h))
@@ -434,7 +434,7 @@ def plot_admm_convergence(res: SweepResults, path: Path) -> Path | None:
         ax.grid(alpha=0.3)
     fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     fig.suptitle(
-        "ADMM convergence (p* = CVXPY's optimum of the same sampled program)",
+        "ADMM convergence (p* = the optimum of the same sampled program by a converged interior-point solver: IPM or CVXPY)",
         y=1.0 + 0.035 * (len(runs) + 1),
     )
     fig.tight_layout()
@@ -806,10 +806,12 @@ def _summary_block(doc: _Doc, s: DatasetSummary) -> None:
     for i, r in enumerate(s.rows, 1):
         exact: CellLike = r.exact.text() if r.exact else "n/a"
         if r.exact and r.exact_upper and r.exact_upper.k > r.exact.k:
-            exact = f"{exact} (<= {r.exact_upper.value:.3f}: MILP time limit)"
+            exact = f"{exact}, <= {r.exact_upper.value:.3f} (MILP time limit)"
         obj = "n/a" if r.objective is None else _fmt(r.objective, 4)
         if r.objective_ratio is not None:
             obj += f" ({r.objective_ratio:.2f}x)"
+        elif r.objective is not None and s.best_sgd_objective is not None:
+            obj += f" ({r.loss} loss)"  # another objective than SGD's: no ratio
         status = r.status + (f" ({r.solver})" if r.solver else "")
         if r.is_certificate:
             status += ", certificate"
@@ -861,9 +863,9 @@ def _summary_legend(doc: _Doc, summaries: list[DatasetSummary], math_href: str |
         "eps (n/a: the method certifies nothing). ",
         b("objective"),
         ": the nominal training objective sum of losses + beta/2 ||weights||^2 of the returned "
-        "network (best seed), and its ratio to the best SGD run (same loss and beta; "
-        "adversarially trained models optimize another objective, so a ratio above 1 is "
-        "expected there). ",
+        "network (best seed), and its ratio to the best SGD run where the loss and beta are "
+        "the same (models trained with another loss show it instead; adversarially trained "
+        "models optimize another objective, so a ratio above 1 is expected there). ",
         b("opt. gap"),
         ": certified relative optimality gap (objective - global lower bound) / lower bound, "
         "where the method computed a lower bound (n/a otherwise). ",
