@@ -1,20 +1,27 @@
-"""Reports of a sweep folder: tables, plots, ``report.md`` and a self-contained ``report.html``.
+"""Reports of a sweep folder: a summary, tables, plots, ``report.md`` and a self-contained
+``report.html``.
 
 :func:`write_report` reads the cell files of the folder's configuration (``config.json``: only
 cells with its config hash are used) and writes
 
+* the **summary** first: per data set one ranked row per method at the headline eps (the training
+  eps), with 95% Clopper-Pearson intervals, "robust against all" (per-point worst case over every
+  attack run), exact and LP-certified accuracy, certified training accuracy, the objective and its
+  ratio to the best SGD run, the certified optimality gap where a method computed one, fit time,
+  status and an UNRELIABLE mark where a check failed (:mod:`robustbench_convex.leaderboard`), and a
+  few generated sentences;
+* ``figures/clean_vs_certified.png``: clean, PGD, robust-vs-all, exact and LP-certified accuracy
+  of every method side by side at the headline eps;
 * ``figures/robust_accuracy_<data set>.png``: PGD robust accuracy vs eps, every method on one plot
-  (mean over seeds, min-max band), next to the exact (MILP) and LP-certified accuracy on the
-  verified subset;
+  (mean over seeds, min-max band; curves offset slightly so that equal curves stay visible; the
+  training eps a dashed line), next to the exact (MILP) and LP-certified accuracy;
 * ``figures/training_time.png``: training time per method and data set (log scale);
 * ``figures/objective.png``: the nominal training objective reached by the convex methods vs the
   distribution over SGD seeds (same objective, same loss and beta);
-* ``figures/admm_convergence.png``: ADMM's relative objective gap and test accuracy vs iterations
-  and vs time;
-* ``report.md`` (tables + figure links) and ``report.html`` (the same, figures embedded as base64
-  PNG, no external file needed).
-
-The content is built once as a list of blocks and rendered to both formats.
+* ``figures/admm_convergence.png``: ADMM's relative objective gap (to a converged interior-point
+  solve of the same program) and test accuracy vs iterations and vs time;
+* ``report.md`` and ``report.html``: the same blocks rendered by two Jinja2 templates
+  (``robustbench_convex/templates``); the HTML embeds its figures as base64 PNG.
 """
 
 from __future__ import annotations
