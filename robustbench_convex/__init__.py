@@ -26,6 +26,8 @@ _EXPORTS: dict[str, str] = {
     "DatasetNotAvailableError": "robustbench_convex.data",
     # the network every trainer returns
     "TwoLayerReLU": "robustbench_convex.network",
+    "load_network": "robustbench_convex.network",
+    "save_network": "robustbench_convex.network",
     # convex core
     "sample_patterns": "robustbench_convex.patterns",
     "enumerate_patterns": "robustbench_convex.patterns",
@@ -80,7 +82,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
     from robustbench_convex.duality import lower_bound
     from robustbench_convex.estimators import ConvexReLUClassifier
     from robustbench_convex.formulations import ConvexReLUProblem
-    from robustbench_convex.network import TwoLayerReLU
+    from robustbench_convex.network import TwoLayerReLU, load_network, save_network
     from robustbench_convex.patterns import (
         enumerate_patterns,
         gap_patterns,

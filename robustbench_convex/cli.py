@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_datasets)
 
     # Subcommands owned by other modules register themselves here.
-    for module_name in ("robustbench_convex.sweep_cli",):
+    for module_name in ("robustbench_convex.sweep_cli", "robustbench_convex.report_cli"):
         try:
             module = __import__(module_name, fromlist=["register"])
         except ModuleNotFoundError as exc:  # pragma: no cover - only while a module is absent

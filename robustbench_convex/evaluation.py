@@ -23,17 +23,45 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["EvalOutput", "evaluate_model"]
+__all__ = ["EvalOutput", "decode_mask", "encode_mask", "evaluate_model"]
 
 
 @dataclass
 class EvalOutput:
     """Partial records (dicts with the attack-specific fields of ``ResultRecord``), the sanity
-    table (list of row dicts, empty when not run) and warnings raised along the way."""
+    table (list of row dicts, empty when not run), warnings raised along the way, and per-point
+    outcomes.
+
+    ``points``: one dict per (attack, eps) with ``attack``, ``eps``, ``n`` (the first ``n`` test
+    points) and ``robust``: a string of ``n`` characters, "1" where the point was classified
+    correctly and the attack did not break it ("clean": correct at x). For "exact" (the MILP),
+    ``robust`` is "1" where proven robust and ``refuted`` is "1" where a counterexample was
+    proven (undecided points are "0" in both); for "lp-certified", ``robust`` is the certificate.
+    The report's "robust against all" column is the point-wise AND over every attack run."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     sanity: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    points: list[dict[str, Any]] = field(default_factory=list)
+
+
+def encode_mask(mask: Any) -> str:
+    """A boolean vector as a string of "0" / "1" (compact, exact and JSON-friendly)."""
+    return "".join("1" if bool(v) else "0" for v in np.asarray(mask).reshape(-1))
+
+
+def decode_mask(text: str) -> np.ndarray:
+    """Inverse of :func:`encode_mask`: a boolean array of ``len(text)``."""
+    if any(ch not in "01" for ch in text):
+        raise ValueError("a per-point mask is a string of '0' and '1'")
+    return np.frombuffer(text.encode("ascii"), dtype=np.uint8) == ord("1")
+
+
+def _points(attack: str, eps: float, robust: Any, **extra: Any) -> dict[str, Any]:
+    mask = np.asarray(robust, dtype=bool)
+    out = {"attack": attack, "eps": float(eps), "n": int(mask.size), "robust": encode_mask(mask)}
+    out.update({k: encode_mask(v) for k, v in extra.items()})
+    return out
 
 
 def _attack_for(name: str, eps: float, spec: Any, lower: np.ndarray, upper: np.ndarray):
@@ -100,6 +128,7 @@ def evaluate_model(
     out.rows.append(
         _row("clean", 0.0, n_eval, clean_acc, clean_acc, time.perf_counter() - t0, notes=base_note)
     )
+    out.points.append(_points("clean", 0.0, clean))
 
     pgd_robust: dict[float, np.ndarray] = {}
     for eps in spec.eps:
@@ -108,6 +137,7 @@ def evaluate_model(
             _, robust = robust_mask(model, X, y, _attack_for(name, eps, spec, lower, upper))
             if name == "pgd":
                 pgd_robust[eps] = robust
+            out.points.append(_points(name, eps, robust))
             out.rows.append(
                 _row(
                     name,
@@ -173,6 +203,10 @@ def evaluate_model(
                     out.warnings.append(text)
                     warnings.warn(text, attacks.SoundnessWarning, stacklevel=2)
             note = "; ".join([base_note, *msgs]).strip("; ")
+            out.points.append(
+                _points("exact", eps, exact_robust, refuted=~exact_robust & ~undecided)
+            )
+            out.points.append(_points("lp-certified", eps, certified))
             exact_acc = float(ex.robust_accuracy)
             exact_up = float(ex.robust_accuracy_upper)
             cert_acc = float(cert.certified_accuracy)

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from robustbench_convex.reevaluate import save_cell_network
 from robustbench_convex.store import (
     FolderBusy,
     FolderLock,
@@ -127,6 +128,7 @@ def run_cell(cell: Cell) -> dict[str, Any]:
             notes=["collapsed: no effective ReLU neuron"] if info.get("collapsed") else None,
         )
         payload["sanity"] = evaluated.sanity
+        payload["points"] = evaluated.points  # per-point outcomes (report: robust against all)
         payload["notes"] = notes
         payload["warnings"] = evaluated.warnings
         versions_s = " ".join(f"{k}={v}" for k, v in versions.items())
@@ -172,6 +174,7 @@ def run_cell(cell: Cell) -> dict[str, Any]:
             )
             records.append(record.to_dict())
         payload["records"] = records
+        payload["network"] = trained.model.to_numpy()  # stored as .npz by the driver
         payload["status"] = "ok"
         payload["provenance"]["eval_seconds"] = time.perf_counter() - t1
     except Exception as exc:  # a failing cell must not stop the sweep
@@ -626,6 +629,7 @@ def _run_locked(
         bar.set_postfix_str(f"{n_done}/{len(cells)} cells", refresh=True)
     try:
         for cell, payload in stream:
+            save_cell_network(store, cell, payload)  # the .npz first, then the JSON
             store.write_cell(cell, payload)
             if payload["status"] == "ok":
                 summary.finished.append(cell.cell_id)

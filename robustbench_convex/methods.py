@@ -358,6 +358,10 @@ def _convex_output(solution: Any, dataset: Any, settings: dict[str, Any], method
         # share it, so the report can measure ADMM's objective gap against CVXPY's optimum
         "problem_key": _problem_key(problem, settings),
     }
+    if solution.is_certificate:  # fraction of training points with a certified margin > 0
+        from robustbench_convex.robust import certified_training_accuracy
+
+        extra["certified_train_accuracy"] = certified_training_accuracy(solution)
     if hasattr(solution, "n_relu_active"):
         extra["n_relu_active"] = int(solution.n_relu_active())
         extra["solution_collapsed"] = bool(solution.collapsed)

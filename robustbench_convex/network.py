@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import warnings
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn.utils import skip_init
 
-__all__ = ["TwoLayerReLU"]
+__all__ = ["TwoLayerReLU", "load_network", "save_network"]
 
 
 def _as_float_array(name: str, value: Any, ndim: int) -> np.ndarray:
@@ -218,3 +219,79 @@ class TwoLayerReLU(nn.Module):
 
     def extra_repr(self) -> str:  # shown by print(net)
         return f"in_features={self.in_features}, width={self.width}"
+
+
+# ---------------------------------------------------------------------------------- storage
+_NPZ_FORMAT = 1
+
+
+def save_network(net: TwoLayerReLU, path: str | Path) -> Path:
+    """Write ``net`` to ``path`` (a ``.npz``) atomically: a temporary file in the same folder,
+    fsync-ed, then renamed over ``path`` (a crash leaves the old file or the new one, never half).
+
+    The file holds ``U`` ``(m, d)``, ``alpha`` ``(m,)``, ``b`` ``(m,)`` (zeros when the network
+    has no hidden biases), ``c`` (0-d) and the flags ``has_b``, ``has_c``, in float64: reloading
+    with :func:`load_network` gives identical predictions. Returns the path."""
+    import os
+    import tempfile
+
+    if not isinstance(net, TwoLayerReLU):
+        raise TypeError(f"net must be a TwoLayerReLU, got {type(net).__name__}")
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise ValueError(f"path must end in .npz, got {str(path)!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    w = net.to_numpy()
+    m = int(net.width)
+    arrays = {
+        "format": np.asarray(_NPZ_FORMAT),
+        "in_features": np.asarray(net.in_features),
+        "U": np.asarray(w["U"], dtype=np.float64).reshape(m, net.in_features),
+        "alpha": np.asarray(w["alpha"], dtype=np.float64).reshape(m),
+        "b": np.zeros(m) if w["b"] is None else np.asarray(w["b"], dtype=np.float64),
+        "c": np.asarray(0.0 if w["c"] is None else float(w["c"])),
+        "has_b": np.asarray(w["b"] is not None),
+        "has_c": np.asarray(w["c"] is not None),
+    }
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_network(
+    path: str | Path,
+    *,
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str | None = None,
+) -> TwoLayerReLU:
+    """The network stored at ``path``: a ``.npz`` written by :func:`save_network` (every sweep
+    cell writes one next to its JSON), or a sweep cell's ``.json`` (its ``.npz`` sibling is read).
+
+    Raises FileNotFoundError naming the path when there is no stored network (cells computed
+    before networks were stored: rerun them with ``rbconvex run ... --fresh``)."""
+    path = Path(path)
+    if path.suffix == ".json":
+        path = path.with_suffix(".npz")
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no stored network at {path} (sweeps store one .npz per cell next to its .json; "
+            "cells computed by an older version have none: rerun them with --fresh)"
+        )
+    with np.load(path, allow_pickle=False) as data:
+        missing = {"U", "alpha", "b", "c", "has_b", "has_c"} - set(data.files)
+        if missing:
+            raise ValueError(f"{path}: not a stored TwoLayerReLU (missing {sorted(missing)})")
+        U = data["U"]
+        if U.ndim != 2:
+            U = U.reshape(0, int(data["in_features"]))
+        b = data["b"] if bool(data["has_b"]) else None
+        c = float(data["c"]) if bool(data["has_c"]) else None
+        return TwoLayerReLU.from_numpy(U, data["alpha"], b, c, dtype=dtype, device=device)

@@ -1,35 +1,43 @@
-"""Reports of a sweep folder: tables, plots, ``report.md`` and a self-contained ``report.html``.
+"""Reports of a sweep folder: a summary, tables, plots, ``report.md`` and a self-contained
+``report.html``.
 
 :func:`write_report` reads the cell files of the folder's configuration (``config.json``: only
 cells with its config hash are used) and writes
 
+* the **summary** first: per data set one ranked row per method at the headline eps (the training
+  eps), with 95% Clopper-Pearson intervals, "robust against all" (per-point worst case over every
+  attack run), exact and LP-certified accuracy, certified training accuracy, the objective and its
+  ratio to the best SGD run, the certified optimality gap where a method computed one, fit time,
+  status and an UNRELIABLE mark where a check failed (:mod:`robustbench_convex.leaderboard`), and a
+  few generated sentences;
+* ``figures/clean_vs_certified.png``: clean, PGD, robust-vs-all, exact and LP-certified accuracy
+  of every method side by side at the headline eps;
 * ``figures/robust_accuracy_<data set>.png``: PGD robust accuracy vs eps, every method on one plot
-  (mean over seeds, min-max band), next to the exact (MILP) and LP-certified accuracy on the
-  verified subset;
+  (mean over seeds, min-max band; curves offset slightly so that equal curves stay visible; the
+  training eps a dashed line), next to the exact (MILP) and LP-certified accuracy;
 * ``figures/training_time.png``: training time per method and data set (log scale);
 * ``figures/objective.png``: the nominal training objective reached by the convex methods vs the
   distribution over SGD seeds (same objective, same loss and beta);
-* ``figures/admm_convergence.png``: ADMM's relative objective gap and test accuracy vs iterations
-  and vs time;
-* ``report.md`` (tables + figure links) and ``report.html`` (the same, figures embedded as base64
-  PNG, no external file needed).
-
-The content is built once as a list of blocks and rendered to both formats.
+* ``figures/admm_convergence.png``: ADMM's relative objective gap (to a converged interior-point
+  solve of the same program) and test accuracy vs iterations and vs time;
+* ``report.md`` and ``report.html``: the same blocks rendered by two Jinja2 templates
+  (``robustbench_convex/templates``); the HTML embeds its figures as base64 PNG.
 """
 
 from __future__ import annotations
 
 import base64
-import html
+import functools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from robustbench_convex.leaderboard import DatasetSummary, _train_eps, summarize
 from robustbench_convex.store import ResultStore, atomic_write_text
 
 __all__ = ["load_results", "write_report"]
@@ -127,14 +135,38 @@ def _curve(df: pd.DataFrame, col: str) -> pd.DataFrame:
     return pd.DataFrame({"mean": g.mean(), "min": g.min(), "max": g.max(), "n": g.count()})
 
 
-def plot_robust_accuracy(res: SweepResults, dataset: str, path: Path) -> Path:
+def _offsets(methods: Sequence[str], recs: pd.DataFrame) -> dict[str, float]:
+    """Small horizontal offsets per method (1% of the largest eps apart) so that methods with
+    identical curves stay visible side by side instead of hiding each other."""
+    top = float(recs["eps"].max()) if len(recs) else 0.0
+    shown = [m for m in methods if (recs["method"] == m).any()]
+    mid = (len(shown) - 1) / 2
+    return {m: (i - mid) * 0.01 * top for i, m in enumerate(shown)}
+
+
+def _mark_train_eps(ax: Any, train_eps: Sequence[float]) -> None:
+    for i, e in enumerate(train_eps):
+        ax.axvline(
+            e, color="0.35", ls="--", lw=1.1, zorder=0, label="training eps" if i == 0 else None
+        )
+
+
+def plot_robust_accuracy(
+    res: SweepResults, dataset: str, path: Path, train_eps: Sequence[float] = ()
+) -> Path:
+    """PGD robust accuracy vs eps (left) and exact / LP-certified accuracy (right) of every
+    method; the training eps of the adversarially trained methods is a dashed vertical line.
+    Markers are hollow with sizes decreasing in method order, and curves are offset by 1% of the
+    largest eps per method, so overlapping curves stay visible."""
     plt = _plt()
     recs = res.records[res.records["dataset"] == dataset]
     methods = res.method_order()
     styles = _styles(methods)
+    dx = _offsets(methods, recs)
+    size = {m: 11 - 5 * i / max(len(methods) - 1, 1) for i, m in enumerate(methods)}
     has_exact = bool((recs["attack"] == "exact").any())
     ncols = 2 if has_exact else 1
-    fig, axes = plt.subplots(1, ncols, figsize=(6.2 * ncols + 2.2, 4.4), squeeze=False)
+    fig, axes = plt.subplots(1, ncols, figsize=(6.2 * ncols + 2.2, 4.6), squeeze=False)
     ax = axes[0, 0]
     for m in methods:
         r = recs[recs["method"] == m]
@@ -144,16 +176,19 @@ def plot_robust_accuracy(res: SweepResults, dataset: str, path: Path) -> Path:
         pgd = pd.concat([clean, r[r["attack"] == "pgd"]])
         c = _curve(pgd, "robust_acc")
         st = styles[m]
-        ax.plot(c.index, c["mean"], label=m, lw=1.8, ms=6, **st)
+        x = c.index.to_numpy(dtype=float) + dx[m]
+        ax.plot(x, c["mean"], label=m, lw=1.6, ms=size[m], mfc="none", mew=1.6, alpha=0.9, **st)
         if (c["n"] > 1).any():
-            ax.fill_between(c.index, c["min"], c["max"], color=st["color"], alpha=0.15, lw=0)
+            ax.fill_between(x, c["min"], c["max"], color=st["color"], alpha=0.15, lw=0)
+    _mark_train_eps(ax, train_eps)
     n_eval = int(recs[recs["attack"] == "pgd"]["n_eval"].max()) if len(recs) else 0
     ev = res.config.get("evaluation", {})
     ax.set_title(
         f"{dataset}: PGD ({ev.get('pgd_steps', '?')} steps x {ev.get('pgd_restarts', '?')} "
-        f"restarts), {n_eval} test points"
+        f"restarts), {n_eval} test points",
+        fontsize=10,
     )
-    ax.set_xlabel("eps (l_inf radius, input units; 0 = clean)")
+    ax.set_xlabel("eps (l_inf radius, input units; 0 = clean; methods offset by 1% for visibility)")
     ax.set_ylabel("robust accuracy")
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
@@ -164,24 +199,27 @@ def plot_robust_accuracy(res: SweepResults, dataset: str, path: Path) -> Path:
             if r.empty:
                 continue
             st = styles[m]
-            clean = recs[(recs["method"] == m) & (recs["attack"] == "exact")]
             c = _curve(r, "exact_acc")
             cc = _curve(r, "certified_acc")
-            x0 = [0.0, *c.index]
-            y0 = [float(clean.groupby("seed")["clean_acc"].first().mean()), *c["mean"]]
-            ax2.plot(x0, y0, lw=1.8, ms=6, **st)
+            x0 = np.array([0.0, *c.index], dtype=float) + dx[m]
+            y0 = [float(r.groupby("seed")["clean_acc"].first().mean()), *c["mean"]]
+            ax2.plot(x0, y0, lw=1.6, ms=size[m], mfc="none", mew=1.6, alpha=0.9, **st)
             ax2.plot(
-                cc.index,
+                cc.index.to_numpy(dtype=float) + dx[m],
                 cc["mean"],
                 ls=":",
                 lw=1.4,
                 color=st["color"],
                 marker=st["marker"],
-                mfc="none",
-                ms=6,
+                ms=size[m] * 0.6,
+                alpha=0.9,
             )
+        _mark_train_eps(ax2, train_eps)
         k = int(recs[recs["attack"] == "exact"]["n_eval"].max())
-        ax2.set_title(f"{dataset}: exact (MILP, solid) and LP-certified (dotted), {k} points")
+        ax2.set_title(
+            f"{dataset}: exact (MILP, solid, hollow) and LP-certified (dotted, filled), {k} points",
+            fontsize=10,
+        )
         ax2.set_xlabel("eps (l_inf radius, input units; 0 = clean)")
         ax2.set_ylabel("verified accuracy")
         ax2.set_ylim(-0.02, 1.02)
@@ -190,6 +228,68 @@ def plot_robust_accuracy(res: SweepResults, dataset: str, path: Path) -> Path:
     fig.legend(
         handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, title="method"
     )
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_clean_vs_certified(
+    res: SweepResults, summaries: Sequence[DatasetSummary], path: Path
+) -> Path | None:
+    """One panel per data set: for every method (ranked as in the summary) grouped bars of clean,
+    PGD, robust-vs-all, exact and LP-certified accuracy at the headline eps, with 95%
+    Clopper-Pearson whiskers."""
+    summaries = [s for s in summaries if s.rows]
+    if not summaries:
+        return None
+    plt = _plt()
+    series = [
+        ("clean", "clean", "#4c72b0"),
+        ("pgd", "PGD", "#dd8452"),
+        ("all_attacks", "robust vs all", "#c44e52"),
+        ("exact", "exact (MILP)", "#55a868"),
+        ("lp", "LP-certified", "#8172b3"),
+    ]
+    n_max = max(len(s.rows) for s in summaries)
+    fig, axes = plt.subplots(
+        len(summaries),
+        1,
+        figsize=(max(8.0, 1.25 * n_max + 2.5), 3.6 * len(summaries)),
+        squeeze=False,
+    )
+    width = 0.16
+    for ax, s in zip(axes[:, 0], summaries):
+        xs = np.arange(len(s.rows))
+        for j, (attr, label, color) in enumerate(series):
+            vals, lo, hi = [], [], []
+            for r in s.rows:
+                e = getattr(r, attr)
+                if e is None or not e.n:
+                    vals.append(np.nan)
+                    lo.append(0.0)
+                    hi.append(0.0)
+                    continue
+                a, bnd = e.interval
+                vals.append(e.value)
+                lo.append(e.value - a)
+                hi.append(bnd - e.value)
+            ax.bar(
+                xs + (j - 2) * width,
+                vals,
+                width,
+                label=label,
+                color=color,
+                yerr=[lo, hi],
+                capsize=2,
+                error_kw={"lw": 0.8},
+            )
+        names = [r.method + (" (!)" if r.unreliable else "") for r in s.rows]
+        ax.set_xticks(xs, names, rotation=20, ha="right", fontsize=9)
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel("accuracy")
+        eps = "" if s.eps is None else f" at eps = {s.eps:g} ({s.eps_reason})"
+        ax.set_title(f"{s.dataset}{eps}; (!) = unreliable", fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0, 0].legend(ncol=5, loc="lower center", bbox_to_anchor=(0.5, 1.12), frameon=False)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -311,9 +411,9 @@ def plot_admm_convergence(res: SweepResults, path: Path) -> Path | None:
         cell = run["cell"]
         name = f"{cell['dataset']['name']} / {cell['method']['name']}"
         label = name + (
-            " (gap to CVXPY's optimum)"
+            " (gap to the interior-point optimum: IPM or CVXPY)"
             if run["pstar"] is not None
-            else " (no CVXPY solve of this program: accuracy only)"
+            else " (no converged IPM / CVXPY solve of this program: accuracy only)"
         )
         color = cmap(i % 10)
         it = h["iteration"] if "iteration" in h else np.arange(len(h))
@@ -341,7 +441,7 @@ def plot_admm_convergence(res: SweepResults, path: Path) -> Path | None:
         ax.grid(alpha=0.3)
     fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     fig.suptitle(
-        "ADMM convergence (p* = CVXPY's optimum of the same sampled program)",
+        "ADMM convergence (p* = the optimum of the same sampled program by a converged interior-point solver: IPM or CVXPY)",
         y=1.0 + 0.035 * (len(runs) + 1),
     )
     fig.tight_layout()
@@ -392,7 +492,7 @@ def _accuracy_table(
     return header, rows
 
 
-def _exact_table(res: SweepResults, dataset: str) -> tuple[list[str], list[list[str]]] | None:
+def _exact_table(res: SweepResults, dataset: str) -> tuple[list[str], list[list[CellLike]]] | None:
     recs = res.records[(res.records["dataset"] == dataset) & (res.records["attack"] == "exact")]
     if recs.empty:
         return None
@@ -412,7 +512,9 @@ def _exact_table(res: SweepResults, dataset: str) -> tuple[list[str], list[list[
                 exact += f" (≤ {_mean_pm(upper)}, time limit)"
             row.append(f"{_mean_pm(re_['certified_acc'])} / {exact}")
         ok = r["sandwich_ok"].dropna()
-        row.append("ok" if len(ok) and ok.astype(bool).all() else ("VIOLATED" if len(ok) else "-"))
+        row.append(
+            "ok" if len(ok) and ok.astype(bool).all() else (warn("VIOLATED") if len(ok) else "-")
+        )
         rows.append(row)
     return header, rows
 
@@ -422,6 +524,8 @@ def _training_table(res: SweepResults, dataset: str) -> tuple[list[str], list[li
     header = [
         "method",
         "program",
+        "width (ReLU)",
+        "train eps",
         "solver",
         "status",
         "certificate",
@@ -441,10 +545,24 @@ def _training_table(res: SweepResults, dataset: str) -> tuple[list[str], list[li
         )
         if c.get("collapsed", pd.Series(dtype=bool)).fillna(False).astype(bool).any():
             status += " (COLLAPSED: no effective ReLU neuron)"
+        settings = next(
+            (
+                p["cell"]["method"].get("settings") or {}
+                for p in res.payloads
+                if p.get("status") == "ok"
+                and p["cell"]["dataset"]["name"] == dataset
+                and p["cell"]["method"]["name"] == m
+            ),
+            {},
+        )
+        te = _train_eps(settings, str(c["method_key"].iloc[0]))
+        nrelu = c["n_relu_active"] if "n_relu_active" in c else c["n_active"]
         rows.append(
             [
                 m,
                 str(c["program"].iloc[0]),
+                f"{int(c['width'].max())} ({int(nrelu.fillna(c['n_active']).max())})",
+                "-" if te is None else f"{te:g}",
                 str(c["solver"].iloc[0]),
                 status,
                 "yes" if bool(c["is_certificate"].iloc[0]) else "no",
@@ -460,7 +578,7 @@ def _training_table(res: SweepResults, dataset: str) -> tuple[list[str], list[li
 
 def _sanity_table(
     res: SweepResults, dataset: str
-) -> tuple[list[str], list[list[str]], list[str]] | None:
+) -> tuple[list[str], list[list[CellLike]], list[str]] | None:
     entries = []
     for p in res.payloads:
         cell = p.get("cell", {})
@@ -481,7 +599,7 @@ def _sanity_table(
             if not hit:
                 row.append("-")
                 continue
-            row.append("pass" if hit[0]["passed"] else "**FAIL**")
+            row.append("pass" if hit[0]["passed"] else warn("FAIL"))
             if not hit[0]["passed"]:
                 failures.append(f"{m} (seed {s}), {chk}: {hit[0]['detail']}")
         rows.append(row)
@@ -495,114 +613,143 @@ def _sanity_table(
 
 
 # ------------------------------------------------------------------------------------ blocks
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    esc = [[c.replace("|", "\\|") for c in r] for r in [header, *rows]]
-    out = ["| " + " | ".join(esc[0]) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    out += ["| " + " | ".join(r) + " |" for r in esc[1:]]
-    return "\n".join(out)
+# The report is built once as typed blocks and rendered by two Jinja2 templates
+# (templates/report.md.j2, templates/report.html.j2): no markup is parsed from strings.
+SpanStyle = Literal["", "b", "code", "warn", "link"]
 
 
-def _html_inline(text: str) -> str:
-    t = html.escape(text)
-    parts = t.split("**")
-    t = "".join(f"<b>{p}</b>" if i % 2 else p for i, p in enumerate(parts))
-    parts = t.split("`")
-    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+@dataclass(frozen=True)
+class Span:
+    """A run of text in one style (``link``: ``href`` is the target)."""
+
+    text: str
+    style: SpanStyle = ""
+    href: str = ""
 
 
-def _html_table(header: list[str], rows: list[list[str]]) -> str:
-    th = "".join(f"<th>{_html_inline(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{_html_inline(c)}</td>" for c in r) + "</tr>" for r in rows
-    )
-    return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+def b(text: str) -> Span:
+    return Span(text, "b")
 
 
-_CSS = """
-body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1200px;margin:2em auto;
-padding:0 1em;color:#222;line-height:1.45}
-table{border-collapse:collapse;margin:0.6em 0 1.2em;font-size:0.9em}
-th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}
-th:first-child,td:first-child{text-align:left}
-thead{background:#f0f0f0}
-img{max-width:100%;border:1px solid #eee;margin:0.4em 0}
-code{background:#f5f5f5;padding:0 3px}
-.warn{color:#a00;font-weight:bold}
-"""
+def code(text: str) -> Span:
+    return Span(text, "code")
+
+
+def warn(text: str) -> Span:
+    return Span(text, "warn")
+
+
+def link(text: str, href: str) -> Span:
+    return Span(text, "link", href)
+
+
+Inline = list[Span]
+CellLike = str | Span | Sequence[Span]
+
+
+def _inline(*parts: str | Span | Sequence[Span]) -> Inline:
+    out: Inline = []
+    for p in parts:
+        if isinstance(p, Span):
+            out.append(p)
+        elif isinstance(p, str):
+            out.append(Span(p))
+        else:
+            out.extend(p)
+    return out
+
+
+@dataclass
+class Block:
+    """One block of the report: ``kind`` is "h" (``level``, ``spans``), "p" (``spans``), "ul"
+    (``items``: list of span lists), "table" (``header``, ``rows``: lists of span lists, ``cls``
+    for styling), "img" (``path``, ``rel``, ``caption``; ``data``: base64 PNG for the HTML)."""
+
+    kind: Literal["h", "p", "ul", "table", "img"]
+    level: int = 0
+    spans: Inline = field(default_factory=list)
+    items: list[Inline] = field(default_factory=list)
+    header: list[str] = field(default_factory=list)
+    rows: list[list[Inline]] = field(default_factory=list)
+    cls: str = ""
+    path: Path | None = None
+    rel: str = ""
+    caption: Inline = field(default_factory=list)
+    anchor: str = ""
+
+    @property
+    def data(self) -> str:
+        return base64.b64encode(self.path.read_bytes()).decode("ascii") if self.path else ""
+
+
+def _anchor(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
 
 
 class _Doc:
-    """Blocks rendered to Markdown and HTML."""
+    """Blocks, rendered to Markdown and to HTML by the package's Jinja2 templates."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.blocks: list[tuple[str, Any]] = []
+        self.blocks: list[Block] = []
 
-    def h(self, level: int, text: str) -> None:
-        self.blocks.append(("h", (level, text)))
-
-    def p(self, text: str) -> None:
-        self.blocks.append(("p", text))
-
-    def ul(self, items: list[str]) -> None:
-        if items:
-            self.blocks.append(("ul", items))
-
-    def table(self, header: list[str], rows: list[list[str]]) -> None:
-        self.blocks.append(("table", (header, rows)))
-
-    def img(self, path: Path | None, caption: str) -> None:
-        if path is not None:
-            self.blocks.append(("img", (path, caption)))
-
-    def markdown(self) -> str:
-        out = []
-        for kind, v in self.blocks:
-            if kind == "h":
-                out.append("#" * v[0] + " " + v[1])
-            elif kind == "p":
-                out.append(v)
-            elif kind == "ul":
-                out.append("\n".join(f"- {i}" for i in v))
-            elif kind == "table":
-                out.append(_md_table(*v))
-            elif kind == "img":
-                rel = v[0].relative_to(self.root).as_posix()
-                out.append(f"![{v[1]}]({rel})\n\n*{v[1]}*")
-        return "\n\n".join(out) + "\n"
-
-    def html(self, title: str) -> str:
-        out = []
-        for kind, v in self.blocks:
-            if kind == "h":
-                out.append(f"<h{v[0]}>{_html_inline(v[1])}</h{v[0]}>")
-            elif kind == "p":
-                out.append(f"<p>{_html_inline(v)}</p>")
-            elif kind == "ul":
-                out.append("<ul>" + "".join(f"<li>{_html_inline(i)}</li>" for i in v) + "</ul>")
-            elif kind == "table":
-                out.append(_html_table(*v))
-            elif kind == "img":
-                data = base64.b64encode(v[0].read_bytes()).decode("ascii")
-                out.append(
-                    f'<figure><img alt="{html.escape(v[1])}" src="data:image/png;base64,{data}">'
-                    f"<figcaption>{_html_inline(v[1])}</figcaption></figure>"
-                )
-        body = "\n".join(out)
-        return (
-            f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>\n<body>\n{body}\n"
-            "</body></html>\n"
+    def h(self, level: int, *text: str | Span) -> None:
+        spans = _inline(*text)
+        self.blocks.append(
+            Block("h", level=level, spans=spans, anchor=_anchor("".join(s.text for s in spans)))
         )
+
+    def p(self, *text: str | Span | Sequence[Span], cls: str = "") -> None:
+        self.blocks.append(Block("p", spans=_inline(*text), cls=cls))
+
+    def ul(self, items: Sequence[CellLike]) -> None:
+        if items:
+            self.blocks.append(Block("ul", items=[_inline(i) for i in items]))
+
+    def table(self, header: list[str], rows: Sequence[Sequence[CellLike]], cls: str = "") -> None:
+        self.blocks.append(
+            Block("table", header=header, rows=[[_inline(c) for c in r] for r in rows], cls=cls)
+        )
+
+    def img(self, path: Path | None, *caption: str | Span) -> None:
+        if path is not None:
+            rel = path.relative_to(self.root).as_posix()
+            self.blocks.append(Block("img", path=path, rel=rel, caption=_inline(*caption)))
+
+    def render(self, fmt: Literal["md", "html"], title: str) -> str:
+        return _template(f"report.{fmt}.j2").render(title=title, blocks=self.blocks)
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+@functools.lru_cache(maxsize=4)
+def _template(name: str) -> Any:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("robustbench_convex", "templates"),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",)),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["md_cell"] = _md_cell
+    return env.get_template(name)
 
 
 # ------------------------------------------------------------------------------------ report
-def _provenance(res: SweepResults) -> list[str]:
+def _provenance(res: SweepResults) -> list[CellLike]:
     prov = [p.get("provenance", {}) for p in res.payloads if p.get("status") == "ok"]
-    items = []
+    items: list[CellLike] = []
     if prov:
         versions = prov[0].get("versions", {})
-        items.append("versions: " + ", ".join(f"`{k} {v}`" for k, v in versions.items()))
+        spans: Inline = [Span("versions: ")]
+        for i, (k, v) in enumerate(versions.items()):
+            spans += [Span(", ")] * (i > 0) + [code(f"{k} {v}")]
+        items.append(spans)
         hw = prov[0].get("hardware", {})
         items.append(
             f"hardware: {hw.get('platform')}, {hw.get('processor')}, {hw.get('cpu_count')} CPUs, "
@@ -622,7 +769,7 @@ def _provenance(res: SweepResults) -> list[str]:
     if runs:
         last = runs[-1]
         items.append(
-            f"last run: `{last.get('command', '')}` finished {last.get('finished')} in "
+            f"last run: '{last.get('command', '')}' finished {last.get('finished')} in "
             f"{float(last.get('seconds', 0.0)):.1f} s wall on {last.get('executor')} "
             f"({last.get('cpu_count')} CPUs): {last.get('run')} cells computed, "
             f"{last.get('skipped')} already done, {last.get('failed')} failed"
@@ -639,14 +786,141 @@ def _provenance(res: SweepResults) -> list[str]:
         )
     solvers = sorted(set(res.cells["solver"])) if len(res.cells) else []
     if solvers:
-        items.append("solvers used: " + ", ".join(f"`{s}`" for s in solvers))
+        items.append("solvers used: " + ", ".join(solvers))
     return items
+
+
+def _summary_block(doc: _Doc, s: DatasetSummary) -> None:
+    """The ranked summary table of one data set and its sentences."""
+    header = [
+        "#",
+        "method",
+        "width (ReLU)",
+        "train eps",
+        "clean",
+        f"PGD @{s.eps:g}" if s.eps is not None else "PGD",
+        "robust vs all",
+        "exact (MILP)",
+        "LP-certified",
+        "cert. train acc",
+        "objective (x best SGD)",
+        "opt. gap",
+        "fit (s)",
+        "status",
+        "reliability",
+    ]
+    rows = []
+    for i, r in enumerate(s.rows, 1):
+        exact: CellLike = r.exact.text() if r.exact else "n/a"
+        if r.exact and r.exact_upper and r.exact_upper.k > r.exact.k:
+            exact = f"{exact}, <= {r.exact_upper.value:.3f} (MILP time limit)"
+        obj = "n/a" if r.objective is None else _fmt(r.objective, 4)
+        if r.objective_ratio is not None:
+            obj += f" ({r.objective_ratio:.2f}x)"
+        elif r.objective is not None and s.best_sgd_objective is not None:
+            obj += f" ({r.loss} loss)"  # another objective than SGD's: no ratio
+        status = r.status + (f" ({r.solver})" if r.solver else "")
+        if r.is_certificate:
+            status += ", certificate"
+        rows.append(
+            [
+                str(i),
+                r.method + (f" ({r.seeds} seeds, pooled)" if r.seeds > 1 else ""),
+                f"{r.width} ({r.n_active})",
+                "-" if r.train_eps is None else f"{r.train_eps:g}",
+                r.clean.text() if r.clean else "n/a",
+                r.pgd.text() if r.pgd else "n/a",
+                r.all_attacks.text() if r.all_attacks else "n/a",
+                exact,
+                r.lp.text() if r.lp else "n/a",
+                "n/a" if r.certified_train_acc is None else f"{r.certified_train_acc:.3f}",
+                obj,
+                "n/a" if r.certified_gap is None else f"{r.certified_gap:.2e}",
+                f"{r.fit_time:.2f}",
+                status,
+                [warn("UNRELIABLE: " + "; ".join(r.unreliable))] if r.unreliable else "ok",
+            ]
+        )
+    doc.h(3, f"{s.dataset} at eps = {s.eps:g}" if s.eps is not None else s.dataset)
+    for sentence in s.sentences:
+        doc.p(sentence, cls="takeaway")
+    doc.table(header, rows, cls="summary")
+
+
+def _summary_legend(doc: _Doc, summaries: list[DatasetSummary], math_href: str | None) -> None:
+    attacks = sorted({a for s in summaries for r in s.rows for a in r.attacks_run})
+    doc.p(
+        b("How to read the summary."),
+        " One row per method, ranked by 'robust vs all' (then exact, then clean accuracy), read at "
+        "each data set's headline eps: the radius the adversarially trained methods were trained "
+        "at. Accuracies are fractions of test points with ",
+        b("95% Clopper-Pearson (exact binomial) intervals"),
+        " in brackets; methods with several seeds pool their test points over seeds. ",
+        b("robust vs all"),
+        ": a point counts iff it is classified correctly and no attack run on it found an "
+        f"adversarial example ({', '.join(attacks) or 'none'}; the MILP only where it proved a "
+        "counterexample): an upper bound on the true robust accuracy. ",
+        b("exact"),
+        " (MILP) and ",
+        b("LP-certified"),
+        " are computed on the first test points only (their n is in the interval's width); LP <= "
+        "exact <= PGD point by point. ",
+        b("cert. train acc"),
+        ": fraction of training points whose margin the robust program certifies at its training "
+        "eps (n/a: the method certifies nothing). ",
+        b("objective"),
+        ": the nominal training objective sum of losses + beta/2 ||weights||^2 of the returned "
+        "network (best seed), and its ratio to the best SGD run where the loss and beta are "
+        "the same (models trained with another loss show it instead; adversarially trained "
+        "models optimize another objective, so a ratio above 1 is expected there). ",
+        b("opt. gap"),
+        ": certified relative optimality gap (objective - global lower bound) / lower bound, "
+        "where the method computed a lower bound (n/a otherwise). ",
+        b("width (ReLU)"),
+        ": hidden neurons of the returned network (effective ReLU neurons). ",
+        b("reliability"),
+        ": UNRELIABLE where a sanity check of the attack module, the sandwich check or the "
+        "training status failed for that model.",
+        *(
+            [" Formulations and algorithms: ", link("MATH.md", math_href), "."]
+            if math_href
+            else [" Formulations and algorithms: ", code("MATH.md"), " in the repository."]
+        ),
+    )
+
+
+def _math_href(root: Path) -> str | None:
+    """A relative link from the report folder to the repository's MATH.md, when there is one."""
+    import os
+
+    repo = Path(__file__).resolve().parent.parent / "MATH.md"
+    if not repo.is_file():
+        return None
+    return Path(os.path.relpath(repo, root.resolve())).as_posix()
+
+
+def _grids(res: SweepResults) -> dict[str, tuple[list[float], list[float] | None]]:
+    out: dict[str, tuple[list[float], list[float] | None]] = {}
+    ev = res.config.get("evaluation", {})
+    for d in res.config.get("datasets", []):
+        grid = d.get("eps") or ev.get("eps") or []
+        exact = d.get("exact_eps") or ev.get("exact_eps")
+        out[d["name"]] = (list(grid), None if exact is None else list(exact))
+    for p in res.payloads:  # folders without config.json: the cells' own grids
+        cell = p.get("cell", {})
+        if cell and cell["dataset"]["name"] not in out:
+            e = cell["evaluation"]
+            out[cell["dataset"]["name"]] = (list(e.get("eps") or []), e.get("exact_eps"))
+    return out
 
 
 def write_report(root: str | Path) -> dict[str, Any]:
     """Write ``report.md``, ``report.html`` and ``figures/*.png`` into the sweep folder ``root``.
 
-    Returns ``{"md": Path, "html": Path, "figures": [Path, ...]}``."""
+    Both files are rendered from the same blocks by the package's Jinja2 templates; the HTML
+    embeds its figures (one self-contained file). The summary comes first.
+
+    Returns ``{"md": Path, "html": Path, "figures": [Path, ...], "summary": [DatasetSummary]}``."""
     root = Path(root)
     res = load_results(root)
     figdir = root / "figures"
@@ -659,12 +933,22 @@ def write_report(root: str | Path) -> dict[str, Any]:
         doc.p(cfg["description"])
     n_ok = sum(p.get("status") == "ok" for p in res.payloads)
     doc.p(
-        f"Config hash `{cfg.get('config_hash', '?')}`; {n_ok} cells finished, "
-        f"{len(res.failed)} failed. Every record is in `results.csv` (one row per data set, "
-        "method, seed, attack and eps); per-cell details (training info, histories, sanity "
-        "checks, provenance) are in `cells/*.json`. Accuracies are fractions of test points; "
-        "eps is the l_inf radius in the units of the attacked (preprocessed) input. An example "
-        "counts as robust iff it is classified correctly at x and at the attack's output."
+        "Config hash ",
+        code(str(cfg.get("config_hash", "?"))),
+        f"; {n_ok} cells finished, {len(res.failed)} failed. Every record is in ",
+        code("results.csv"),
+        " (one row per data set, method, seed, attack and eps); per-cell details (training info, "
+        "histories, sanity checks, per-point outcomes, provenance) are in ",
+        code("cells/*.json"),
+        " and each trained network in ",
+        code("cells/*.npz"),
+        " (",
+        code("robustbench_convex.load_network(path)"),
+        "; re-attack them with ",
+        code("rbconvex evaluate DIR"),
+        "). Accuracies are fractions of test points; eps is the l_inf radius in the units of the "
+        "attacked (preprocessed) input. An example counts as robust iff it is classified "
+        "correctly at x and at the attack's output.",
     )
     warnings_list = []
     for p in res.payloads:
@@ -677,60 +961,113 @@ def write_report(root: str | Path) -> dict[str, Any]:
     if sound:
         doc.h(2, "SOUNDNESS VIOLATIONS")
         doc.p(
-            "**The sandwich certified <= exact <= PGD failed: an attack or the verifier is wrong.**"
+            warn(
+                "The sandwich certified <= exact <= PGD failed: an attack or the verifier is wrong."
+            )
         )
         doc.ul(sound)
     if res.failed:
         doc.h(2, "Failed cells")
-        items = []
+        items: list[CellLike] = []
         for p in res.failed:
             cell = p["cell"]
             err = (p.get("error") or "").strip().splitlines()
             items.append(
-                f"{cell['dataset']['name']} / {cell['method']['name']} / seed {cell['seed']}: "
-                f"`{err[-1] if err else 'unknown error'}`"
+                _inline(
+                    f"{cell['dataset']['name']} / {cell['method']['name']} / seed {cell['seed']}: ",
+                    code(err[-1] if err else "unknown error"),
+                )
             )
         doc.ul(items)
+    summaries: list[DatasetSummary] = []
     if res.records.empty:
         doc.p("No finished cells yet.")
     else:
+        summaries = summarize(res.payloads, res.dataset_order(), res.method_order(), _grids(res))
+        doc.h(2, "Summary")
+        _summary_legend(doc, summaries, _math_href(root))
+        for s in summaries:
+            _summary_block(doc, s)
+        cvc = plot_clean_vs_certified(res, summaries, figdir / "clean_vs_certified.png")
+        if cvc is not None:
+            figures.append(cvc)
+            doc.img(
+                cvc,
+                "clean, PGD, robust-vs-all, exact and LP-certified accuracy of every method at the "
+                "headline eps, side by side (bars: value; whiskers: 95% Clopper-Pearson interval; "
+                "exact and LP on the verified subset only)",
+            )
+        reev = [(p["cell"], r) for p in res.payloads for r in (p.get("reevaluations") or [])]
+        if reev:
+            doc.p(
+                b("Re-evaluated records."),
+                f" {len(reev)} cell(s) were re-attacked from their stored networks by ",
+                code("rbconvex evaluate"),
+                "; their records' notes say with which settings (e.g. ",
+                code(
+                    ", ".join(
+                        sorted({f"pgd {r['pgd_steps']}x{r['pgd_restarts']}" for _, r in reev})
+                    )
+                ),
+                ").",
+            )
+        headline = {s.dataset: s.eps for s in summaries}
+        train_eps = {
+            s.dataset: sorted({r.train_eps for r in s.rows if r.train_eps is not None})
+            for s in summaries
+        }
         for d in res.dataset_order():
             doc.h(2, f"Data set: {d}")
             h, rows = _accuracy_table(res, d, "pgd")
             ev = cfg.get("evaluation", {})
             doc.p(
-                f"**Robust accuracy under PGD** ({ev.get('pgd_steps')} steps, "
-                f"{ev.get('pgd_restarts')} restarts, random start; mean ± std over seeds):"
+                b("Robust accuracy under PGD"),
+                f" ({ev.get('pgd_steps')} steps, {ev.get('pgd_restarts')} restarts, random start; "
+                "methods with several seeds: mean ± std over seeds):",
             )
             doc.table(h, rows)
             if (res.records["attack"] == "fgsm").any():
                 h, rows = _accuracy_table(res, d, "fgsm")
-                doc.p("**Robust accuracy under FGSM:**")
+                doc.p(b("Robust accuracy under FGSM:"))
                 doc.table(h, rows)
             ex = _exact_table(res, d)
             if ex is not None:
                 doc.p(
-                    "**Verified accuracy** on the first test points (LP-certified lower bound / "
-                    "exact MILP); 'sandwich' checks certified => exact-robust => PGD-robust "
-                    "point by point:"
+                    b("Verified accuracy"),
+                    " on the first test points (LP-certified lower bound / exact MILP); "
+                    "'sandwich' checks certified => exact-robust => PGD-robust point by point:",
                 )
                 doc.table(*ex)
             h, rows = _training_table(res, d)
             doc.p(
-                "**Training.** 'objective' is what the method optimized (the convex program's "
-                "objective, or the baseline's nominal objective); 'nominal objective' is the same "
-                "quantity for every model: sum of training losses + beta/2 * (||U||^2 + ||b||^2 + "
+                b("Training."),
+                " 'objective' is what the method optimized (the convex program's objective, or "
+                "the baseline's nominal objective); 'nominal objective' is the same quantity for "
+                "every model: sum of training losses + beta/2 * (||U||^2 + ||b||^2 + "
                 "||alpha||^2). 'certificate': the robust program's loss certifies the robust "
-                "training loss."
+                "training loss (a margin loss such as the hinge makes that a certificate of "
+                "robust accuracy on the training points).",
             )
             doc.table(h, rows)
-            figures.append(plot_robust_accuracy(res, d, figdir / f"robust_accuracy_{d}.png"))
-            doc.img(figures[-1], f"{d}: robust accuracy vs eps")
+            figures.append(
+                plot_robust_accuracy(
+                    res, d, figdir / f"robust_accuracy_{d}.png", train_eps.get(d, [])
+                )
+            )
+            te = ", ".join(f"{e:g}" for e in train_eps.get(d, [])) or "none"
+            doc.img(
+                figures[-1],
+                f"{d}: robust accuracy vs eps (dashed vertical line: training eps {te}; "
+                f"headline eps {headline.get(d, float('nan')):g})",
+            )
             san = _sanity_table(res, d)
             if san is not None:
                 doc.p(
-                    "**Sanity checks of the attack module** (`attacks.sanity_checks`, each "
-                    "method's first seed):"
+                    b("Sanity checks of the attack module"),
+                    " (",
+                    code("attacks.sanity_checks"),
+                    ", each method's first seed; a FAIL marks that model UNRELIABLE in the "
+                    "summary):",
                 )
                 doc.table(san[0], san[1])
                 doc.ul(san[2])
@@ -765,6 +1102,7 @@ def write_report(root: str | Path) -> dict[str, Any]:
     doc.ul(_provenance(res))
     md = root / "report.md"
     htm = root / "report.html"
-    atomic_write_text(md, doc.markdown())
-    atomic_write_text(htm, doc.html(f"robustbench-convex report: {name}"))
-    return {"md": md, "html": htm, "figures": figures}
+    title = f"robustbench-convex report: {name}"
+    atomic_write_text(md, doc.render("md", title))
+    atomic_write_text(htm, doc.render("html", title))
+    return {"md": md, "html": htm, "figures": figures, "summary": summaries}

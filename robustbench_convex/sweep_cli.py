@@ -243,6 +243,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
         validate_params(args.method, settings, where="--set")
     except (TypeError, ValueError) as exc:
         return _fail("train", str(exc))
+    if args.save_model and not args.save_model.endswith(".npz"):
+        return _fail(
+            "train",
+            f"argument --save-model: the file name must end in .npz, got {args.save_model!r}",
+        )
     try:
         dataset = DatasetSpec(
             args.dataset, n_train=args.n_train, n_test=args.n_test, data_dir=args.data_dir
@@ -274,6 +279,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     for row in evaluated.rows:
         label = "clean" if row["attack"] == "clean" else f"{row['attack']} eps={row['eps']:g}"
         print(f"  {label:<18} accuracy {row['robust_acc']:.4f}  (n={row['n_eval']})")
+    if args.save_model:
+        from robustbench_convex.network import save_network
+
+        print(f"saved the network to {save_network(trained.model, args.save_model)}")
     if args.out:
         from robustbench_convex.store import atomic_write_text, dumps
 
@@ -363,4 +372,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pgd-restarts", type=_positive_int, default=1)
     p.add_argument("--threads", type=_positive_int, default=1, help="torch threads (>= 1)")
     p.add_argument("--out", metavar="FILE", help="save the metrics as JSON")
+    p.add_argument(
+        "--save-model", metavar="FILE.npz", help="save the trained network (load_network(FILE))"
+    )
     p.set_defaults(func=_cmd_train)

@@ -67,6 +67,7 @@ def test_report_files_and_self_contained_html(sweep_dir):
     assert names == sorted(
         [
             "robust_accuracy_synthetic-xor.png",
+            "clean_vs_certified.png",
             "training_time.png",
             "objective.png",
             "admm_convergence.png",

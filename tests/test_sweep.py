@@ -207,8 +207,13 @@ def test_presets_parse_and_quick_is_offline():
     assert {d.name for d in quick.datasets} == {"breast-cancer", "digits-2v8"}
     assert all(_get_spec(d.name).source != "download" for d in quick.datasets)
     keys = {m.method for m in quick.methods}
-    assert {"convex-admm", "convex-cvxpy", "convex-scp", "sgd", "pgd-at", "fgsm-at"} <= keys
-    assert any(k.startswith("convex-robust-") for k in keys)
+    assert {"convex-admm", "convex-ipm", "convex-scp", "sgd", "pgd-at", "fgsm-at"} <= keys
+    assert "convex-robust-relaxed" in keys
+    # a certified robust program with a margin loss (so the certificate bounds robust accuracy),
+    # trained at a radius that is verified exactly on every data set
+    [cert] = [m for m in quick.methods if m.method == "convex-robust-class-aware"]
+    assert cert.settings["loss"] == "hinge"
+    assert all(cert.settings["eps"] in d.exact_eps for d in quick.datasets)
     assert quick.evaluation.exact
     paper = load_preset("paper")
     assert {d.name for d in paper.datasets} == {"mnist-2v8", "fashion-mnist-2v8", "cifar10-2v8"}
