@@ -14,7 +14,9 @@ Keys:
 * ``convex-robust-certified``, ``convex-robust-relaxed``, ``convex-robust-class-aware``: the robust
   convex programs (MATH.md section 6) at radius ``eps`` (``solver = "cvxpy"`` or ``"admm"``);
 * ``sgd``, ``pgd-at``, ``fgsm-at``: the back-propagation baselines of
-  :mod:`robustbench_convex.baselines`.
+  :mod:`robustbench_convex.baselines`;
+* ``ibp``, ``crown-ibp``: certified training (interval bound propagation, CROWN-IBP) of
+  :mod:`robustbench_convex.baselines`, the certified opponents of the certified convex programs.
 
 Conventions shared by all methods (so that numbers compare): ``beta`` is the weight decay of the
 objective ``sum_k loss_k + beta/2 * sum_j (||u_j||^2 + b_j^2 + alpha_j^2)`` (the baselines' argument
@@ -182,6 +184,19 @@ _AT: dict[str, ParamSpec] = {
     "eps": ParamSpec(0.1, "float>=0", help="l_inf training radius (input units)"),
     "step_size": ParamSpec(None, "float>0", optional=True),
     "eval_steps": ParamSpec(20, "int>=1"),
+}
+_CERTIFIED_TRAINING: dict[str, ParamSpec] = {
+    **{k: v for k, v in _SGD.items() if k != "early_stopping"},
+    "eps": ParamSpec(0.1, "float>=0", help="l_inf training radius (input units)"),
+    "warmup_fraction": ParamSpec(0.0, "float>=0", help="fraction of steps at eps 0 first"),
+    "ramp_fraction": ParamSpec(0.5, "float>=0", help="fraction of steps ramping eps 0 -> eps"),
+    "kappa_start": ParamSpec(1.0, "float>=0", help="natural-loss weight at the ramp's start"),
+    "kappa_end": ParamSpec(0.5, "float>=0", help="natural-loss weight at the ramp's end"),
+}
+_CROWN_IBP: dict[str, ParamSpec] = {
+    **_CERTIFIED_TRAINING,
+    "crown_weight_start": ParamSpec(1.0, "float>=0", help="CROWN weight of the bound, start"),
+    "crown_weight_end": ParamSpec(0.0, "float>=0", help="CROWN weight of the bound, end"),
 }
 
 
@@ -475,7 +490,12 @@ def _train_baseline(key: str):
         if key == "sgd":
             model, record = baselines.train_sgd(dataset.X_train, dataset.y_train, **kwargs)
         else:
-            fn = baselines.train_pgd_at if key == "pgd-at" else baselines.train_fgsm_at
+            fn = {
+                "pgd-at": baselines.train_pgd_at,
+                "fgsm-at": baselines.train_fgsm_at,
+                "ibp": baselines.train_ibp,
+                "crown-ibp": baselines.train_crown_ibp,
+            }[key]
             model, record = fn(
                 dataset.X_train,
                 dataset.y_train,
@@ -498,6 +518,7 @@ def _train_baseline(key: str):
             is_certificate=False,
             notes=notes,
             robust_objective=record.robust_objective,
+            certified_train_accuracy=record.certified_train_accuracy,
             epochs_run=int(record.epochs_run),
             objective_history=[float(v) for v in record.objective_history],
         )
@@ -576,6 +597,20 @@ METHODS: dict[str, MethodEntry] = {
             "fast FGSM adversarial training with random start (Wong et al.)",
             {**_SGD, **_AT},
             _train_baseline("fgsm-at"),
+        ),
+        _entry(
+            "ibp",
+            "baseline",
+            "certified training by interval bound propagation (Gowal et al.)",
+            _CERTIFIED_TRAINING,
+            _train_baseline("ibp"),
+        ),
+        _entry(
+            "crown-ibp",
+            "baseline",
+            "certified training by CROWN-IBP (Zhang et al.)",
+            _CROWN_IBP,
+            _train_baseline("crown-ibp"),
         ),
     )
 }
