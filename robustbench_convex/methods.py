@@ -37,6 +37,12 @@ import numpy as np
 
 from robustbench_convex._json import jsonable
 from robustbench_convex.patterns import PATTERN_SAMPLERS
+from robustbench_convex.robust_patterns import (
+    DEFAULT_ROBUST_LOSS,
+    DEFAULT_ROBUST_PATTERNS,
+    DEFAULT_STABILITY_PENALTY,
+    ROBUST_PATTERN_STRATEGIES,
+)
 
 __all__ = [
     "METHODS",
@@ -149,8 +155,27 @@ _ROBUST: dict[str, ParamSpec] = {
 }
 _STABILITY = {
     "stability_penalty": ParamSpec(
-        None, "float>0", optional=True, help="soft stability constraints (None: hard)"
+        DEFAULT_STABILITY_PENALTY,
+        "float>0",
+        optional=True,
+        help="soft stability constraints with this penalty (null: hard)",
     )
+}
+# the certificate programs: a margin loss (the class-aware program certifies only those) and
+# patterns that may be seeded by a quickly trained robust network (robust_patterns)
+_CERTIFIED_CONVEX: dict[str, ParamSpec] = {
+    **_CONVEX_COMMON,
+    "loss": ParamSpec(
+        DEFAULT_ROBUST_LOSS, "str", choices=("squared", "hinge", "logistic"), help="loss"
+    ),
+    "patterns": ParamSpec(
+        None,
+        "str",
+        choices=(*sorted(PATTERN_SAMPLERS), *ROBUST_PATTERN_STRATEGIES),
+        optional=True,
+        help="sampler or network-seeded strategy (null: 'ibp' for class-aware, the program's "
+        "default sampler otherwise)",
+    ),
 }
 _SCP: dict[str, ParamSpec] = {
     "loss": _LOSS,
@@ -434,11 +459,53 @@ def _train_convex_robust(program: str, method: str):
         robust: dict[str, Any] = {"robust_eps": settings["eps"], "robust": program}
         if "stability_penalty" in settings:
             robust["stability_penalty"] = settings["stability_penalty"]
+        strategy = settings["patterns"]
+        if strategy is None and program == "class-aware" and settings["eps"] > 0:
+            strategy = DEFAULT_ROBUST_PATTERNS
+        seeded = None
+        if strategy in ROBUST_PATTERN_STRATEGIES:
+            seeded = _seeded_patterns(dataset, settings, seed, strategy)
+            settings = {**settings, "patterns": None}
+            robust["patterns"] = seeded.D
         problem = _problem(dataset, settings, seed, **robust)
+        if seeded is None:
+            solution = _solve(problem, dataset, settings, settings["solver"])
+            return _convex_output(solution, dataset, settings, method)
+        problem.pattern_source = seeded.source
         solution = _solve(problem, dataset, settings, settings["solver"])
-        return _convex_output(solution, dataset, settings, method)
+        # the seed network's training is part of this method's training time
+        solution = solution.replace(time=float(solution.time) + seeded.seconds)
+        out = _convex_output(solution, dataset, {**settings, "patterns": strategy}, method)
+        out.info.update(
+            pattern_strategy=strategy,
+            pattern_seconds=seeded.seconds,
+            pattern_seed_width=seeded.seed_width,
+        )
+        return out
 
     return train
+
+
+def _seeded_patterns(dataset: Any, settings: dict[str, Any], seed: int, strategy: str):
+    from robustbench_convex.robust_patterns import network_seeded_patterns
+
+    if settings["eps"] <= 0:
+        raise ValueError(
+            f"patterns={strategy!r} seeds a robust program from a robust network and needs "
+            "eps > 0; use a sampler (e.g. 'gaussian') for eps = 0"
+        )
+    return network_seeded_patterns(
+        dataset.X_train,
+        dataset.y_train,
+        eps=settings["eps"],
+        n_patterns=settings["n_patterns"] or 32,
+        strategy=strategy,
+        lower=dataset.lower,
+        upper=dataset.upper,
+        loss=settings["loss"] if settings["loss"] != "squared" else "hinge",
+        beta=settings["beta"],
+        seed=seed,
+    )
 
 
 def _train_scp(dataset: Any, settings: dict[str, Any], seed: int) -> TrainOutput:
@@ -566,7 +633,7 @@ METHODS: dict[str, MethodEntry] = {
             "convex-robust-certified",
             "convex",
             "robust convex program with hard/soft stability constraints (certifies the loss)",
-            {**_CONVEX_COMMON, **_ROBUST, **_STABILITY, **_ADMM, **_CVXPY},
+            {**_CERTIFIED_CONVEX, **_ROBUST, **_STABILITY, **_ADMM, **_CVXPY},
             _train_convex_robust("certified", "convex-robust-certified"),
         ),
         _entry(
@@ -579,8 +646,9 @@ METHODS: dict[str, MethodEntry] = {
         _entry(
             "convex-robust-class-aware",
             "convex",
-            "class-aware robust convex program (certifies the loss)",
-            {**_CONVEX_COMMON, **_ROBUST, **_STABILITY, **_ADMM, **_CVXPY},
+            "class-aware robust convex program (certifies the loss), soft stability and "
+            "IBP-seeded patterns by default",
+            {**_CERTIFIED_CONVEX, **_ROBUST, **_STABILITY, **_ADMM, **_CVXPY},
             _train_convex_robust("class-aware", "convex-robust-class-aware"),
         ),
         _entry("sgd", "baseline", "back-propagation (Adam / SGD)", _SGD, _train_baseline("sgd")),
