@@ -17,10 +17,15 @@ Programs (``--methods``): ``R`` certified (R) with "gaps+ones" patterns; ``Rx`` 
 Gaussian patterns (certifies nothing); ``Rc`` class-aware (Rc) with "class-aware+ones" patterns,
 hard stability; ``Rc-soft`` the same with soft stability (``--lam``); ``Rc-soft-pgd`` soft (Rc)
 seeded with the class-aware split of the activation patterns of the PGD-AT network (plus its
-Gaussian class-aware patterns); baselines ``standard``, ``pgd-at``, ``fgsm-at``.
+Gaussian class-aware patterns); ``Rc-ibp`` soft (Rc) seeded with the class-aware split of a
+width-P/2 IBP-trained network's patterns (``robust_patterns.network_seeded_patterns``: the
+default of ``ConvexReLUClassifier(robust_eps=...)`` and of the sweep's class-aware method);
+baselines ``standard``, ``pgd-at``, ``fgsm-at`` and certified training ``ibp``, ``crown-ibp``
+(``baselines.train_ibp`` / ``train_crown_ibp``), all at width 2P with their default schedules.
+The Markdown ends with the issue's targets for ``Rc-ibp`` (met / missed with the numbers).
 
 Default (modest): 1 seed, trained at eps 0.1, evaluated at eps 0.05 / 0.1 / 0.2, P = 16, exact
-on 100 test points. Train at every eps: ``--train-eps 0.05 0.1 0.2 --matched``. Rows are appended to ``<out>.csv`` as they finish (``--resume`` skips rows already there),
+on 100 test points. Every torch computation runs on one thread (``torch.set_num_threads(1)``). Train at every eps: ``--train-eps 0.05 0.1 0.2 --matched``. Rows are appended to ``<out>.csv`` as they finish (``--resume`` skips rows already there),
 and ``<out>.md`` is rewritten from the CSV at the end.
 
     python benchmarks/robust_vs_pgd_at.py                       # the default run
@@ -40,16 +45,24 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import attacks  # noqa: E402
 from robustbench_convex import robust as rb  # noqa: E402
-from robustbench_convex.baselines import train_fgsm_at, train_pgd_at, train_sgd  # noqa: E402
+from robustbench_convex.baselines import (  # noqa: E402
+    train_crown_ibp,
+    train_fgsm_at,
+    train_ibp,
+    train_pgd_at,
+    train_sgd,
+)
 from robustbench_convex.data import load_dataset  # noqa: E402
 from robustbench_convex.formulations import ConvexReLUProblem  # noqa: E402
 from robustbench_convex.patterns import class_aware_patterns, patterns_from_network  # noqa: E402
+from robustbench_convex.robust_patterns import network_seeded_patterns  # noqa: E402
 from robustbench_convex.solution import CollapseWarning  # noqa: E402
 from robustbench_convex.solvers.admm import solve_admm  # noqa: E402
 from robustbench_convex.solvers.cvxpy_backend import solve_cvxpy  # noqa: E402
@@ -62,14 +75,17 @@ CONVEX = {
     "Rc": ("class-aware", "class-aware+ones", False),
     "Rc-soft": ("class-aware", "class-aware+ones", True),
     "Rc-soft-pgd": ("class-aware", "pgd-at network", True),
+    "Rc-ibp": ("class-aware", "ibp network", True),
 }
-BASELINES = ("standard", "pgd-at", "fgsm-at")
-DEFAULT_METHODS = ("standard", "pgd-at", "fgsm-at", "R", "Rx", "Rc", "Rc-soft")
+DEFAULT_CONVEX = "Rc-ibp"  # what ConvexReLUClassifier(robust_eps=...) and the sweep default to
+BASELINES = ("standard", "pgd-at", "fgsm-at", "ibp", "crown-ibp")
+DEFAULT_METHODS = ("standard", "pgd-at", "fgsm-at", "ibp", "crown-ibp", "Rc", "Rc-soft", "Rc-ibp")
 COLUMNS = [
     "dataset", "seed", "train_eps", "eps", "method", "program", "is_certificate", "n_train", "d", "loss",
     "beta", "n_patterns", "lam", "P", "solver", "status", "train_time", "objective", "n_active",
     "n_relu_active", "n_zero_blocks", "n_forced_zero", "collapsed", "collapse_warning",
     "n_certified_train_points", "certified_train_acc", "cert_checked", "cert_violations",
+    "pattern_time", "compile_time", "solve_time", "solver_iterations",
     "cert_min_gap", "clean_acc", "pgd_acc", "n_exact", "exact_acc", "exact_undecided",
     "lp_cert_acc", "pgd_acc_on_exact_points", "exact_time", "host",
 ]  # fmt: skip
@@ -89,7 +105,7 @@ def _pgd_at(ds, eps: float, args, seed: int, cache: dict):
         net, rec = train_pgd_at(
             ds.X_train, ds.y_train, eps=eps, lower=ds.lower, upper=ds.upper,
             width=2 * args.n_patterns, loss=args.loss, weight_decay=args.beta_per_n * ds.n_train,
-            seed=seed, epochs=args.epochs,
+            seed=seed, epochs=args.epochs, num_threads=1,
         )  # fmt: skip
         cache[key] = (net, rec, time.perf_counter() - t0)
     return cache[key]
@@ -105,26 +121,39 @@ def train(method: str, ds, eps: float, args, seed: int, cache: dict) -> dict[str
     t0 = time.perf_counter()
     if method in BASELINES:
         common = dict(width=width, loss=args.loss, weight_decay=beta, seed=seed,
-                      epochs=args.epochs)  # fmt: skip
+                      epochs=args.epochs, num_threads=1)  # fmt: skip
+        rec = None
         if method == "standard":
-            net, _ = train_sgd(X, y, **common)
+            net, rec = train_sgd(X, y, **common)
         elif method == "pgd-at":
-            net, _, seconds = _pgd_at(ds, eps, args, seed, cache)
+            net, rec, seconds = _pgd_at(ds, eps, args, seed, cache)
             t0 = time.perf_counter() - seconds  # cached: report its own training time
         else:
-            net, _ = train_fgsm_at(X, y, eps=eps, lower=ds.lower, upper=ds.upper, **common)
-        row.update(program="sgd", is_certificate=False, solver="adam", status="done",
-                   n_active=net.n_active(), n_relu_active=net.n_active())  # fmt: skip
+            trainer = {"fgsm-at": train_fgsm_at, "ibp": train_ibp, "crown-ibp": train_crown_ibp}
+            net, rec = trainer[method](X, y, eps=eps, lower=ds.lower, upper=ds.upper, **common)
+        row.update(program=method if method in ("ibp", "crown-ibp") else "sgd",
+                   is_certificate=False, solver="adam", status=rec.status,
+                   n_active=net.n_active(), n_relu_active=net.n_active(),
+                   certified_train_acc=rec.certified_train_accuracy)  # fmt: skip
         row["train_time"] = time.perf_counter() - t0
         return {"net": net, "row": row}
 
     program, sampler, soft = CONVEX[method]
     Xa = np.hstack([X, np.ones((n, 1))])
-    if sampler == "pgd-at network":
+    source = None
+    if sampler == "ibp network":  # the default: robust_patterns.network_seeded_patterns
+        seeded = network_seeded_patterns(
+            X, y, eps=eps, n_patterns=args.n_patterns, strategy="ibp", lower=ds.lower,
+            upper=ds.upper, loss=args.loss, beta=beta, seed=seed,
+        )  # fmt: skip
+        patterns: Any = seeded.D
+        source = seeded.source
+        row["pattern_time"] = seeded.seconds
+    elif sampler == "pgd-at network":
         at_net, _, seconds = _pgd_at(ds, eps, args, seed, cache)
         t0 -= seconds  # the seeding network's training time counts
         D_net = patterns_from_network(at_net, X, class_aware=True, y=y, add_ones=True)
-        patterns: Any = np.unique(
+        patterns = np.unique(
             np.hstack([D_net, class_aware_patterns(Xa, y, args.n_patterns, seed)]), axis=1
         )
     else:
@@ -133,6 +162,8 @@ def train(method: str, ds, eps: float, args, seed: int, cache: dict) -> dict[str
         X, y, loss=args.loss, beta=beta, n_patterns=args.n_patterns, patterns=patterns,
         robust_eps=eps, robust=program, stability_penalty=args.lam if soft else None, seed=seed,
     )  # fmt: skip
+    if source is not None:
+        problem.pattern_source = source
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CollapseWarning)
         warnings.filterwarnings("ignore", message=".*CPP backend.*")
@@ -150,7 +181,8 @@ def train(method: str, ds, eps: float, args, seed: int, cache: dict) -> dict[str
             issubclass(w.category, CollapseWarning) for w in caught),
         n_certified_train_points=diag.n_certified_points,
         certified_train_acc=diag.certified_train_accuracy if sol.is_certificate else np.nan,
-        objective=sol.objective,
+        objective=sol.objective, compile_time=sol.info.get("compile_time"),
+        solve_time=sol.info.get("solve_time"), solver_iterations=sol.info.get("iterations"),
     )  # fmt: skip
     if sol.is_certificate and args.check_train > 0 and not diag.collapsed:
         certified = np.flatnonzero(rb.certified_margins(sol) > 0)
@@ -205,12 +237,16 @@ def write_markdown(csv: Path, md: Path, command: str) -> None:
         "after dropping duplicates; zero = blocks (of 2P) zero in the solution, forced = blocks "
         "the hard stability constraints force to zero (LP check). relu = active neurons that are genuine ReLU units (not all-active); "
         "collapsed = no ReLU neuron (zero network or linear model: not a trained ReLU network). "
-        "Timings on a shared 2-core machine (noisy).",
+        "time_s: training time (for network-seeded programs it includes the seed network's "
+        "training, seed_s; solve_s = the convex solver's own solve time, model building "
+        "excluded). Timings on a shared 2-core machine under load from other jobs (noisy; "
+        "ratios within one run are the meaningful numbers). ibp / crown-ibp cert_train: "
+        "fraction of training points their own bound (IBP / CROWN, the tighter) certifies.",
         "",
     ]
     cols = ["method", "program", "cert", "P req", "P", "active", "relu", "zero", "forced",
-            "collapsed", "time_s", "clean", "pgd", "exact", "lp", "cert_train",
-            "violations"]  # fmt: skip
+            "collapsed", "time_s", "seed_s", "solve_s", "clean", "pgd", "exact", "lp",
+            "cert_train", "violations"]  # fmt: skip
     for (name, train_eps, eps), g in df.groupby(["dataset", "train_eps", "eps"], sort=False):
         lines += [f"## {name}: trained at eps = {train_eps:g}, evaluated at eps = {eps:g}", "", "| " + " | ".join(cols) + " |",
                   "|" + "---|" * len(cols)]  # fmt: skip
@@ -227,13 +263,55 @@ def write_markdown(csv: Path, md: Path, command: str) -> None:
                 f(r["n_relu_active"], "{:.1f}"), f(r.get("n_zero_blocks", np.nan), "{:.0f}"),
                 f(r.get("n_forced_zero", np.nan), "{:.0f}"),
                 "" if pd.isna(first.get("collapsed")) else str(bool(first["collapsed"])),
-                f(r["train_time"], "{:.1f}"), f(r["clean_acc"]), f(r["pgd_acc"]),
+                f(r["train_time"], "{:.1f}"), f(r.get("pattern_time", np.nan), "{:.1f}"),
+                f(r.get("solve_time", np.nan), "{:.1f}"), f(r["clean_acc"]), f(r["pgd_acc"]),
                 f(r["exact_acc"]), f(r["lp_cert_acc"]), f(r.get("certified_train_acc", np.nan)),
                 f(r.get("cert_violations", np.nan), "{:.0f}"),
             ]  # fmt: skip
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+    lines += targets_section(df)
     md.write_text("\n".join(lines))
+
+
+def targets_section(df: pd.DataFrame, method: str = DEFAULT_CONVEX) -> list[str]:
+    """The issue's targets for the default certified convex program at every training eps,
+    evaluated at the same eps (met / missed, with the numbers)."""
+    out = [
+        f"## Targets for the default certified convex program ({method}) at its training eps",
+        "",
+        "| dataset | eps | relu >= 8 | exact >= PGD-AT | lp >= max(IBP, CROWN-IBP) | "
+        "clean >= PGD-AT - 0.02 | time <= 5x PGD-AT |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    matched = df[np.isclose(df["eps"], df["train_eps"])]
+    for (name, eps), g in matched.groupby(["dataset", "eps"], sort=False):
+        by = g.groupby("method").mean(numeric_only=True)
+        if method not in by.index or "pgd-at" not in by.index:
+            continue
+        me, at = by.loc[method], by.loc["pgd-at"]
+        cert = [by.loc[m, "lp_cert_acc"] for m in ("ibp", "crown-ibp") if m in by.index]
+        best_cert = max(cert) if cert else np.nan
+
+        def verdict(ok: bool, text: str) -> str:
+            return f"{'met' if ok else 'MISSED'}: {text}"
+
+        ratio = me["train_time"] / at["train_time"]
+        out.append(
+            "| " + " | ".join([
+                name, f"{eps:g}",
+                verdict(me["n_relu_active"] >= 8, f"{me['n_relu_active']:.0f}"),
+                verdict(me["exact_acc"] >= at["exact_acc"],
+                        f"{me['exact_acc']:.3f} vs {at['exact_acc']:.3f}"),
+                verdict(bool(me["lp_cert_acc"] >= best_cert),
+                        f"{me['lp_cert_acc']:.3f} vs {best_cert:.3f}"),
+                verdict(me["clean_acc"] >= at["clean_acc"] - 0.02,
+                        f"{me['clean_acc']:.3f} vs {at['clean_acc']:.3f}"),
+                verdict(ratio <= 5, f"{me['train_time']:.0f} s vs {at['train_time']:.0f} s "
+                        f"= {ratio:.1f}x"),
+            ]) + " |"
+        )  # fmt: skip
+    return [*out, ""]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -287,6 +365,7 @@ def main(argv: list[str] | None = None) -> None:
         "--generated-by", default=None, help="with --report-only: the command(s) behind the CSV"
     )
     args = ap.parse_args(argv)
+    torch.set_num_threads(1)  # small networks: one thread is fastest, and fair to every method
     command = "python benchmarks/robust_vs_pgd_at.py " + " ".join(argv or sys.argv[1:])
     csv, md = Path(args.out + ".csv"), Path(args.out + ".md")
     if args.report_only:

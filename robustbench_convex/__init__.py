@@ -51,6 +51,9 @@ _EXPORTS: dict[str, str] = {
     "train_sgd": "robustbench_convex.baselines",
     "train_pgd_at": "robustbench_convex.baselines",
     "train_fgsm_at": "robustbench_convex.baselines",
+    "train_ibp": "robustbench_convex.baselines",
+    "train_crown_ibp": "robustbench_convex.baselines",
+    "margin_bounds": "robustbench_convex.baselines",
     "multi_start": "robustbench_convex.baselines",
 }
 
@@ -71,7 +74,15 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static analysers and IDEs see the real names
-    from robustbench_convex.baselines import multi_start, train_fgsm_at, train_pgd_at, train_sgd
+    from robustbench_convex.baselines import (
+        margin_bounds,
+        multi_start,
+        train_crown_ibp,
+        train_fgsm_at,
+        train_ibp,
+        train_pgd_at,
+        train_sgd,
+    )
     from robustbench_convex.data import (
         Dataset,
         DatasetNotAvailableError,

@@ -31,6 +31,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from robustbench_convex.formulations import DEFAULT_N_PATTERNS, ROBUST_PROGRAMS
 from robustbench_convex.losses import LOSSES
+from robustbench_convex.robust_patterns import (
+    DEFAULT_ROBUST_LOSS,
+    DEFAULT_ROBUST_PATTERNS,
+    DEFAULT_STABILITY_PENALTY,
+    ROBUST_PATTERN_STRATEGIES,
+    network_seeded_patterns,
+)
 
 SOLVERS: tuple[str, ...] = ("admm", "cvxpy", "ipm", "scp")
 DEFAULT_BETA_PER_SAMPLE = 1e-2
@@ -48,7 +55,9 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
             nominal squared loss only, certified to ``tol``; the fastest at high accuracy for
             that program) or ``"scp"`` (sampled neurons, FISTA for squared / logistic, CVXPY for
             hinge). The fastest here is ``"scp"``.
-        loss: ``"squared"`` (default), ``"hinge"`` or ``"logistic"``; summed over samples.
+        loss: ``"squared"``, ``"hinge"`` or ``"logistic"``; summed over samples. None
+            (default): ``"squared"`` for nominal training, ``"hinge"`` when ``robust_eps > 0``
+            (the class-aware program certifies margin losses only). The value used is ``loss_``.
         n_patterns: activation patterns sampled for ``"admm"`` / ``"cvxpy"`` (ignored by
             ``"scp"``); fewer may remain after dropping duplicates.
         n_neurons: neurons sampled on the sphere for ``"scp"`` (ignored by the others); None:
@@ -69,8 +78,17 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
             with random patterns, see MATH.md) or ``"relaxed"`` ((Rx); certifies nothing).
         stability_penalty: soft stability constraints with this penalty (certified and
             class-aware programs; None keeps them hard); "admm" and "cvxpy" both solve it.
+            ``"auto"`` (default): ``robust_patterns.DEFAULT_STABILITY_PENALTY`` (1, the hinge
+            scale) for the certified and class-aware programs, None otherwise (hard stability
+            collapsed to a linear model or a few neurons on image data, MATH.md section 6).
+            The value used is ``stability_penalty_``.
         patterns: name of a pattern sampler in ``patterns.PATTERN_SAMPLERS`` (e.g. ``"gaps"``,
-            ``"class-aware+ones"``); None picks the problem's default for the program.
+            ``"class-aware+ones"``), or a network-seeded strategy of
+            ``robust_patterns.ROBUST_PATTERN_STRATEGIES`` for robust programs (``"ibp"``: the
+            class-aware split of the arrangement of a network trained by IBP at ``robust_eps``,
+            a few seconds; ``"crown-ibp"``, ``"pgd-at"``); None picks ``"ibp"`` for the
+            class-aware program with ``robust_eps > 0`` and the problem's default otherwise.
+            The value used is ``patterns_``.
         bias: hidden biases.
         seed: seed of the pattern / neuron sampler.
         solver_options: extra keyword arguments of the solver function (``solve_admm``,
@@ -82,20 +100,25 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
         result_: the solver's result (``ConvexSolution`` or ``SCPSolution``): ``status``,
             ``objective``, ``time``, ``history``, ``info``.
         n_neurons_: number of active hidden neurons of ``network_``.
-        beta_: the regularization used.
+        n_relu_neurons_: robust programs: effective neurons that are genuine ReLU units (not
+            all-active on the training data); None for ``"scp"``.
+        collapsed_: True when a robust program kept no ReLU unit (the zero network or a linear
+            model); a ``CollapseWarning`` with advice is issued then. Never silent.
+        beta_, loss_, stability_penalty_, patterns_: the values used.
+        pattern_time_: seconds spent training the pattern seed network (0 without one).
         n_features_in_, feature_names_in_: as in scikit-learn.
     """
 
     def __init__(
         self,
         solver: Literal["admm", "cvxpy", "ipm", "scp"] = "cvxpy",
-        loss: Literal["squared", "hinge", "logistic"] = "squared",
+        loss: Literal["squared", "hinge", "logistic"] | None = None,
         n_patterns: int = DEFAULT_N_PATTERNS,
         n_neurons: int | None = None,
         beta: float | None = None,
         robust_eps: float = 0.0,
         robust: Literal["certified", "relaxed", "class-aware"] = "class-aware",
-        stability_penalty: float | None = None,
+        stability_penalty: float | Literal["auto"] | None = "auto",
         patterns: str | None = None,
         bias: bool = True,
         seed: int = 0,
@@ -124,8 +147,8 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
     def _check_params(self, n_effective: int) -> float:
         if self.solver not in SOLVERS:
             raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.loss is not None and self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES} or None (auto), got {self.loss!r}")
         if self.robust not in ROBUST_PROGRAMS:
             raise ValueError(f"robust must be one of {ROBUST_PROGRAMS}, got {self.robust!r}")
         for name in ("n_patterns", "n_neurons"):
@@ -140,14 +163,15 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
             raise TypeError(f"robust_eps must be a real number, got {self.robust_eps!r}") from None
         if not np.isfinite(eps) or eps < 0:
             raise ValueError(f"robust_eps must be finite and >= 0, got {self.robust_eps!r}")
-        if self.solver == "scp" and (eps > 0 or self.stability_penalty is not None):
+        explicit_penalty = self.stability_penalty not in (None, "auto")
+        if self.solver == "scp" and (eps > 0 or explicit_penalty):
             raise ValueError(
                 "solver='scp' has no robust variant (robust_eps must be 0 and "
                 "stability_penalty None); use solver='admm' or 'cvxpy' for convex adversarial "
                 "training"
             )
         if self.solver == "ipm" and (
-            self.loss != "squared" or eps > 0 or self.stability_penalty is not None
+            self.loss not in (None, "squared") or eps > 0 or explicit_penalty
         ):
             raise ValueError(
                 "solver='ipm' solves the nominal squared-loss program only (loss='squared', "
@@ -199,6 +223,18 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
         # the auto rule counts twice the minority class (n for balanced classes)
         beta = self._check_params(2 * int(np.bincount(y_index).min()))
         options = dict(self.solver_options or {})
+        eps = float(self.robust_eps)
+        loss, penalty, patterns = self._robust_defaults(eps)
+        self.pattern_time_ = 0.0
+        if isinstance(patterns, str) and patterns in ROBUST_PATTERN_STRATEGIES:
+            seeded = network_seeded_patterns(
+                X, y_pm, eps=eps, n_patterns=int(self.n_patterns), strategy=patterns,
+                loss=loss if loss != "squared" else "hinge", beta=beta, seed=self.seed,
+            )  # fmt: skip
+            pattern_arg: Any = seeded.D
+            self.pattern_time_ = seeded.seconds
+        else:
+            seeded, pattern_arg = None, patterns
 
         if self.solver == "scp":
             from robustbench_convex.solvers.scp import solve_scp
@@ -208,7 +244,7 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
                 X,
                 y_pm,
                 n_neurons=n_neurons,
-                loss=self.loss,
+                loss=loss,
                 beta=beta,
                 bias=self.bias,
                 seed=self.seed,
@@ -220,16 +256,18 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
             problem = ConvexReLUProblem(
                 X,
                 y_pm,
-                loss=self.loss,
+                loss=loss,
                 beta=beta,
                 n_patterns=int(self.n_patterns),
-                patterns=self.patterns,
-                robust_eps=float(self.robust_eps),
+                patterns=pattern_arg,
+                robust_eps=eps,
                 robust=self.robust,
-                stability_penalty=self.stability_penalty,
+                stability_penalty=penalty,
                 bias=self.bias,
                 seed=self.seed,
             )
+            if seeded is not None:
+                problem.pattern_source = seeded.source
             if self.solver == "cvxpy":
                 from robustbench_convex.solvers.cvxpy_backend import solve_cvxpy
 
@@ -252,10 +290,41 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
                 stacklevel=2,
             )
         self.beta_ = beta
+        self.loss_ = loss
+        self.stability_penalty_ = penalty
+        self.patterns_ = patterns
         self.result_ = result
         self.network_ = result.to_network()
         self.n_neurons_ = int(self.network_.width)
+        relu = getattr(result, "n_relu_active", None)
+        self.n_relu_neurons_ = int(relu()) if callable(relu) else None
+        self.collapsed_ = bool(getattr(result, "collapsed", False)) if eps > 0 else False
         return self
+
+    def _robust_defaults(self, eps: float) -> tuple[str, float | None, Any]:
+        """The loss, stability penalty and patterns the fit uses (resolving None / "auto")."""
+        robust = eps > 0 and self.solver != "scp"
+        loss = (
+            self.loss if self.loss is not None else (DEFAULT_ROBUST_LOSS if robust else "squared")
+        )
+        penalty = self.stability_penalty
+        if isinstance(penalty, str):
+            if penalty != "auto":
+                raise ValueError(
+                    f"stability_penalty must be a number >= 0, None (hard) or 'auto', got {penalty!r}"
+                )
+            soft = robust and self.robust in ("certified", "class-aware")
+            penalty = DEFAULT_STABILITY_PENALTY if soft else None
+        patterns = self.patterns
+        if patterns is None and robust and self.robust == "class-aware":
+            patterns = DEFAULT_ROBUST_PATTERNS
+        if isinstance(patterns, str) and patterns in ROBUST_PATTERN_STRATEGIES and not robust:
+            raise ValueError(
+                f"patterns={patterns!r} seeds a robust program from a robust network: it needs "
+                "robust_eps > 0 (and solver 'cvxpy' or 'admm'); use a sampler such as "
+                "'gaussian' for nominal training"
+            )
+        return loss, penalty, patterns
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Logits ``f(x)`` of shape ``(n,)``; ``> 0`` predicts ``classes_[1]``."""

@@ -14,7 +14,9 @@ Keys:
 * ``convex-robust-certified``, ``convex-robust-relaxed``, ``convex-robust-class-aware``: the robust
   convex programs (MATH.md section 6) at radius ``eps`` (``solver = "cvxpy"`` or ``"admm"``);
 * ``sgd``, ``pgd-at``, ``fgsm-at``: the back-propagation baselines of
-  :mod:`robustbench_convex.baselines`.
+  :mod:`robustbench_convex.baselines`;
+* ``ibp``, ``crown-ibp``: certified training (interval bound propagation, CROWN-IBP) of
+  :mod:`robustbench_convex.baselines`, the certified opponents of the certified convex programs.
 
 Conventions shared by all methods (so that numbers compare): ``beta`` is the weight decay of the
 objective ``sum_k loss_k + beta/2 * sum_j (||u_j||^2 + b_j^2 + alpha_j^2)`` (the baselines' argument
@@ -35,6 +37,12 @@ import numpy as np
 
 from robustbench_convex._json import jsonable
 from robustbench_convex.patterns import PATTERN_SAMPLERS
+from robustbench_convex.robust_patterns import (
+    DEFAULT_ROBUST_LOSS,
+    DEFAULT_ROBUST_PATTERNS,
+    DEFAULT_STABILITY_PENALTY,
+    ROBUST_PATTERN_STRATEGIES,
+)
 
 __all__ = [
     "METHODS",
@@ -147,8 +155,27 @@ _ROBUST: dict[str, ParamSpec] = {
 }
 _STABILITY = {
     "stability_penalty": ParamSpec(
-        None, "float>0", optional=True, help="soft stability constraints (None: hard)"
+        DEFAULT_STABILITY_PENALTY,
+        "float>0",
+        optional=True,
+        help="soft stability constraints with this penalty (null: hard)",
     )
+}
+# the certificate programs: a margin loss (the class-aware program certifies only those) and
+# patterns that may be seeded by a quickly trained robust network (robust_patterns)
+_CERTIFIED_CONVEX: dict[str, ParamSpec] = {
+    **_CONVEX_COMMON,
+    "loss": ParamSpec(
+        DEFAULT_ROBUST_LOSS, "str", choices=("squared", "hinge", "logistic"), help="loss"
+    ),
+    "patterns": ParamSpec(
+        None,
+        "str",
+        choices=(*sorted(PATTERN_SAMPLERS), *ROBUST_PATTERN_STRATEGIES),
+        optional=True,
+        help="sampler or network-seeded strategy (null: 'ibp' for class-aware, the program's "
+        "default sampler otherwise)",
+    ),
 }
 _SCP: dict[str, ParamSpec] = {
     "loss": _LOSS,
@@ -182,6 +209,19 @@ _AT: dict[str, ParamSpec] = {
     "eps": ParamSpec(0.1, "float>=0", help="l_inf training radius (input units)"),
     "step_size": ParamSpec(None, "float>0", optional=True),
     "eval_steps": ParamSpec(20, "int>=1"),
+}
+_CERTIFIED_TRAINING: dict[str, ParamSpec] = {
+    **{k: v for k, v in _SGD.items() if k != "early_stopping"},
+    "eps": ParamSpec(0.1, "float>=0", help="l_inf training radius (input units)"),
+    "warmup_fraction": ParamSpec(0.0, "float>=0", help="fraction of steps at eps 0 first"),
+    "ramp_fraction": ParamSpec(0.5, "float>=0", help="fraction of steps ramping eps 0 -> eps"),
+    "kappa_start": ParamSpec(1.0, "float>=0", help="natural-loss weight at the ramp's start"),
+    "kappa_end": ParamSpec(0.5, "float>=0", help="natural-loss weight at the ramp's end"),
+}
+_CROWN_IBP: dict[str, ParamSpec] = {
+    **_CERTIFIED_TRAINING,
+    "crown_weight_start": ParamSpec(1.0, "float>=0", help="CROWN weight of the bound, start"),
+    "crown_weight_end": ParamSpec(0.0, "float>=0", help="CROWN weight of the bound, end"),
 }
 
 
@@ -423,11 +463,53 @@ def _train_convex_robust(program: str, method: str):
         robust: dict[str, Any] = {"robust_eps": settings["eps"], "robust": program}
         if "stability_penalty" in settings:
             robust["stability_penalty"] = settings["stability_penalty"]
+        strategy = settings["patterns"]
+        if strategy is None and program == "class-aware" and settings["eps"] > 0:
+            strategy = DEFAULT_ROBUST_PATTERNS
+        seeded = None
+        if strategy in ROBUST_PATTERN_STRATEGIES:
+            seeded = _seeded_patterns(dataset, settings, seed, strategy)
+            settings = {**settings, "patterns": None}
+            robust["patterns"] = seeded.D
         problem = _problem(dataset, settings, seed, **robust)
+        if seeded is None:
+            solution = _solve(problem, dataset, settings, settings["solver"])
+            return _convex_output(solution, dataset, settings, method)
+        problem.pattern_source = seeded.source
         solution = _solve(problem, dataset, settings, settings["solver"])
-        return _convex_output(solution, dataset, settings, method)
+        # the seed network's training is part of this method's training time
+        solution = solution.replace(time=float(solution.time) + seeded.seconds)
+        out = _convex_output(solution, dataset, {**settings, "patterns": strategy}, method)
+        out.info.update(
+            pattern_strategy=strategy,
+            pattern_seconds=seeded.seconds,
+            pattern_seed_width=seeded.seed_width,
+        )
+        return out
 
     return train
+
+
+def _seeded_patterns(dataset: Any, settings: dict[str, Any], seed: int, strategy: str):
+    from robustbench_convex.robust_patterns import network_seeded_patterns
+
+    if settings["eps"] <= 0:
+        raise ValueError(
+            f"patterns={strategy!r} seeds a robust program from a robust network and needs "
+            "eps > 0; use a sampler (e.g. 'gaussian') for eps = 0"
+        )
+    return network_seeded_patterns(
+        dataset.X_train,
+        dataset.y_train,
+        eps=settings["eps"],
+        n_patterns=settings["n_patterns"] or 32,
+        strategy=strategy,
+        lower=dataset.lower,
+        upper=dataset.upper,
+        loss=settings["loss"] if settings["loss"] != "squared" else "hinge",
+        beta=settings["beta"],
+        seed=seed,
+    )
 
 
 def _train_scp(dataset: Any, settings: dict[str, Any], seed: int) -> TrainOutput:
@@ -479,7 +561,12 @@ def _train_baseline(key: str):
         if key == "sgd":
             model, record = baselines.train_sgd(dataset.X_train, dataset.y_train, **kwargs)
         else:
-            fn = baselines.train_pgd_at if key == "pgd-at" else baselines.train_fgsm_at
+            fn = {
+                "pgd-at": baselines.train_pgd_at,
+                "fgsm-at": baselines.train_fgsm_at,
+                "ibp": baselines.train_ibp,
+                "crown-ibp": baselines.train_crown_ibp,
+            }[key]
             model, record = fn(
                 dataset.X_train,
                 dataset.y_train,
@@ -502,6 +589,7 @@ def _train_baseline(key: str):
             is_certificate=False,
             notes=notes,
             robust_objective=record.robust_objective,
+            certified_train_accuracy=record.certified_train_accuracy,
             epochs_run=int(record.epochs_run),
             objective_history=[float(v) for v in record.objective_history],
         )
@@ -549,7 +637,7 @@ METHODS: dict[str, MethodEntry] = {
             "convex-robust-certified",
             "convex",
             "robust convex program with hard/soft stability constraints (certifies the loss)",
-            {**_CONVEX_COMMON, **_ROBUST, **_STABILITY, **_ADMM, **_CVXPY},
+            {**_CERTIFIED_CONVEX, **_ROBUST, **_STABILITY, **_ADMM, **_CVXPY},
             _train_convex_robust("certified", "convex-robust-certified"),
         ),
         _entry(
@@ -562,8 +650,9 @@ METHODS: dict[str, MethodEntry] = {
         _entry(
             "convex-robust-class-aware",
             "convex",
-            "class-aware robust convex program (certifies the loss)",
-            {**_CONVEX_COMMON, **_ROBUST, **_STABILITY, **_ADMM, **_CVXPY},
+            "class-aware robust convex program (certifies the loss), soft stability and "
+            "IBP-seeded patterns by default",
+            {**_CERTIFIED_CONVEX, **_ROBUST, **_STABILITY, **_ADMM, **_CVXPY},
             _train_convex_robust("class-aware", "convex-robust-class-aware"),
         ),
         _entry("sgd", "baseline", "back-propagation (Adam / SGD)", _SGD, _train_baseline("sgd")),
@@ -580,6 +669,20 @@ METHODS: dict[str, MethodEntry] = {
             "fast FGSM adversarial training with random start (Wong et al.)",
             {**_SGD, **_AT},
             _train_baseline("fgsm-at"),
+        ),
+        _entry(
+            "ibp",
+            "baseline",
+            "certified training by interval bound propagation (Gowal et al.)",
+            _CERTIFIED_TRAINING,
+            _train_baseline("ibp"),
+        ),
+        _entry(
+            "crown-ibp",
+            "baseline",
+            "certified training by CROWN-IBP (Zhang et al.)",
+            _CROWN_IBP,
+            _train_baseline("crown-ibp"),
         ),
     )
 }

@@ -149,13 +149,20 @@ class ConvexSolution(SolverResult):
             raise ValueError(f"status must be one of {SOLVE_STATUSES}, got {self.status!r}")
         if self.status != "failed" and self.program != "nominal" and self.collapsed:
             keep_v, keep_w = self.effective_blocks()
+            from robustbench_convex.robust_patterns import collapse_advice
+
             kind = "the zero network" if not (keep_v.any() or keep_w.any()) else "a linear model"
+            advice = collapse_advice(
+                program=self.program,
+                stability_penalty=self.problem.stability_penalty,
+                pattern_source=str(self.problem.pattern_source),
+                n_patterns=int(self.problem.P),
+            )
             warnings.warn(
                 f"the {self.program!r} robust program (eps={self.problem.robust_eps:g}, "
                 f"P={self.problem.P}, patterns={self.problem.pattern_source!r}) collapsed to {kind}: "
                 f"{self.n_zero_blocks()} of {2 * self.problem.P} blocks are zero and no effective "
-                "block is a ReLU neuron. Do not report it as a trained ReLU network; try "
-                "robust='class-aware' with patterns='class-aware+ones', or a stability_penalty "
+                f"block is a ReLU neuron. Do not report it as a trained ReLU network; {advice} "
                 "(robustbench_convex.robust.diagnose explains which blocks the constraints forced "
                 "to zero)",
                 CollapseWarning,

@@ -1,0 +1,180 @@
+"""Network-seeded patterns for the robust convex programs and the robust defaults
+(robustbench_convex.robust_patterns, ConvexReLUClassifier(robust_eps=...), the sweep's
+class-aware method): certificates checked against the exact MILP on every training point,
+defaults resolved and recorded, collapse reported with advice the user has not taken yet."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from robustbench_convex.estimators import ConvexReLUClassifier
+from robustbench_convex.formulations import ConvexReLUProblem
+from robustbench_convex.robust import check_certificates, diagnose
+from robustbench_convex.robust_patterns import (
+    DEFAULT_STABILITY_PENALTY,
+    collapse_advice,
+    network_seeded_patterns,
+)
+from robustbench_convex.solution import CollapseWarning
+from robustbench_convex.solvers.cvxpy_backend import solve_cvxpy
+
+EPS = 0.1
+
+
+def _xor(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """XOR with an l_inf margin in [-1, 1]^2: not linearly separable."""
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(0.25, 1.0, size=(n, 2)) * rng.choice([-1.0, 1.0], size=(n, 2))
+    return X, np.sign(X[:, 0] * X[:, 1])
+
+
+def _quiet():
+    ctx = warnings.catch_warnings()
+    ctx.__enter__()
+    warnings.filterwarnings("ignore", message=".*CPP backend.*")
+    return ctx
+
+
+def test_seeded_patterns_are_class_aware_detectors_plus_the_linear_block():
+    X, y = _xor(40, 0)
+    seeded = network_seeded_patterns(X, y, eps=EPS, n_patterns=12, lower=-1.0, upper=1.0)
+    D = seeded.D
+    assert seeded.seed_width == 6 and seeded.source == "ibp-network"
+    assert 2 <= D.shape[1] <= 2 * 6 + 1 and set(np.unique(D)) <= {0.0, 1.0}
+    ones = np.all(D == 1, axis=0)
+    assert ones.sum() == 1  # the all-active pattern
+    on_pos = D[y > 0][:, ~ones].any(axis=0)
+    on_neg = D[y < 0][:, ~ones].any(axis=0)
+    assert not np.any(on_pos & on_neg)  # every other column detects one class only
+    assert seeded.seconds > 0 and seeded.seed_certified_train_accuracy is not None
+
+
+def test_seeded_soft_program_certificates_hold_on_every_training_point():
+    """Certified margins of the IBP-seeded soft class-aware program are lower bounds on the
+    exact MILP worst case at *every* training point (given-up points included), and the
+    program keeps genuine ReLU units on XOR (a linear model cannot fit it)."""
+    X, y = _xor(40, 1)
+    seeded = network_seeded_patterns(X, y, eps=EPS, n_patterns=12, lower=-1.0, upper=1.0)
+    problem = ConvexReLUProblem(
+        X, y, loss="hinge", beta=1e-2, patterns=seeded.D, robust_eps=EPS, robust="class-aware",
+        stability_penalty=DEFAULT_STABILITY_PENALTY,
+    )  # fmt: skip
+    ctx = _quiet()
+    try:
+        sol = solve_cvxpy(problem)
+    finally:
+        ctx.__exit__(None, None, None)
+    assert sol.status == "converged"
+    frame = check_certificates(sol, points=np.arange(len(y)), time_limit=20)
+    assert len(frame) == len(y) and frame["ok"].all()
+    diag = diagnose(sol)
+    assert not diag.collapsed and diag.n_relu_active >= 2
+    assert diag.certified_train_accuracy >= 0.9
+
+
+def test_estimator_robust_defaults_are_resolved_and_recorded():
+    X, y = _xor(40, 2)
+    ctx = _quiet()
+    try:
+        clf = ConvexReLUClassifier(robust_eps=EPS, n_patterns=8).fit(X, y)
+    finally:
+        ctx.__exit__(None, None, None)
+    assert clf.loss_ == "hinge" and clf.stability_penalty_ == DEFAULT_STABILITY_PENALTY
+    assert clf.patterns_ == "ibp" and clf.pattern_time_ > 0
+    problem = clf.result_.problem
+    assert problem.pattern_source == "ibp-network" and problem.program == "class-aware"
+    assert problem.stability_penalty == DEFAULT_STABILITY_PENALTY and clf.result_.is_certificate
+    assert clf.collapsed_ is False and clf.n_relu_neurons_ >= 2
+    assert clf.score(X, y) >= 0.9
+    # nominal defaults unchanged
+    nominal = ConvexReLUClassifier(n_patterns=8).fit(X, y)
+    assert nominal.loss_ == "squared" and nominal.stability_penalty_ is None
+    assert nominal.result_.problem.program == "nominal" and nominal.collapsed_ is False
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"patterns": "ibp"}, "needs robust_eps > 0"),
+        ({"robust_eps": 0.1, "stability_penalty": "soft"}, "stability_penalty must be"),
+    ],
+)
+def test_estimator_rejects_inconsistent_robust_options(params, match):
+    X, y = _xor(20, 3)
+    with pytest.raises(ValueError, match=match):
+        ConvexReLUClassifier(**params).fit(X, y)
+
+
+def test_a_collapse_is_reported_with_advice_not_already_taken():
+    """Hard class-aware stability at a radius larger than the data's margin collapses; the
+    warning advises soft stability (not the patterns the user already used), and the estimator
+    records the collapse."""
+    X, y = _xor(30, 4)
+    ctx = _quiet()
+    try:
+        with pytest.warns(CollapseWarning) as caught:
+            clf = ConvexReLUClassifier(
+                robust_eps=0.6, loss="hinge", stability_penalty=None,
+                patterns="class-aware+ones", n_patterns=8,
+            ).fit(X, y)  # fmt: skip
+    finally:
+        ctx.__exit__(None, None, None)
+    text = " ".join(str(w.message) for w in caught if w.category is CollapseWarning)
+    advice = text.split("trained ReLU network;", 1)[1]
+    assert "stability_penalty=1" in advice and "class-aware+ones" not in advice
+    assert clf.collapsed_ is True
+
+
+def test_collapse_advice_moves_on_to_something_new():
+    common = {"pattern_source": "class-aware+ones", "n_patterns": 16}
+    assert "robust='class-aware'" in collapse_advice(
+        program="certified", stability_penalty=None, **common
+    )
+    assert "stability_penalty" in collapse_advice(
+        program="class-aware", stability_penalty=None, **common
+    )
+    assert "patterns='ibp'" in collapse_advice(
+        program="class-aware", stability_penalty=1.0, **common
+    )
+    last = collapse_advice(
+        program="class-aware", stability_penalty=1.0, pattern_source="ibp-network", n_patterns=16
+    )
+    assert "patterns='ibp'" not in last and "raise n_patterns" in last
+
+
+def test_sweep_class_aware_method_defaults_to_ibp_seeded_soft_program():
+    from robustbench_convex.data import load_dataset
+    from robustbench_convex.methods import train_method, validate_params
+
+    d = load_dataset("synthetic-xor", n_train=40, n_test=20)
+    settings = validate_params("convex-robust-class-aware", {})
+    assert settings["loss"] == "hinge" and settings["stability_penalty"] == 1.0
+    ctx = _quiet()
+    try:
+        out = train_method("convex-robust-class-aware", d, {"n_patterns": 8, "eps": 0.05}, 0)
+    finally:
+        ctx.__exit__(None, None, None)
+    info = out.info
+    assert info["pattern_strategy"] == "ibp" and info["program"] == "class-aware"
+    assert info["time"] >= info["pattern_seconds"] > 0
+    assert info["is_certificate"] and not info["collapsed"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["digits-2v8", "breast-cancer"])
+def test_default_robust_fit_on_built_in_sets_is_not_collapsed(name):
+    """A user who sets only robust_eps gets a genuine certified ReLU network (>= 8 ReLU units)."""
+    import robustbench_convex as rbc
+
+    ds = rbc.load_dataset(name)
+    ctx = _quiet()
+    try:
+        clf = ConvexReLUClassifier(robust_eps=0.1).fit(ds.X_train, ds.y_train)
+    finally:
+        ctx.__exit__(None, None, None)
+    assert not clf.collapsed_ and clf.n_relu_neurons_ >= 8
+    assert clf.result_.is_certificate
+    assert clf.score(ds.X_test, ds.y_test) >= 0.9
