@@ -15,6 +15,9 @@ A pattern set is an ``(n, P)`` float64 array of 0/1 entries: column ``i`` is the
   stability constraints of the certified robust program (R) (MATH.md section 6).
 - :func:`split_by_class`: the class-aware transform of any pattern set (one-class detectors).
 - :func:`patterns_from_network`: the activation patterns of an existing ``TwoLayerReLU``.
+- :func:`network_seeded_patterns`: train a quick SGD/Adam network (``baselines.train_sgd``) with
+  the program's loss and beta and take its arrangement; :func:`network_blocks` maps the network
+  into the program, which proves the seeded program's optimum is no worse than the network.
 
 Named samplers live in :data:`PATTERN_SAMPLERS`; :func:`call_sampler` calls one, passing the
 optional keywords ``eps`` (the l_inf radius of a robust program) and ``perturbable`` (mask of the
@@ -38,6 +41,8 @@ __all__ = [
     "count_patterns_upper_bound",
     "enumerate_patterns",
     "gap_patterns",
+    "network_blocks",
+    "network_seeded_patterns",
     "patterns_from_network",
     "sample_patterns",
     "split_by_class",
@@ -284,6 +289,85 @@ def patterns_from_network(
     if add_ones:
         D = np.hstack([D, np.ones((X.shape[0], 1))])
     return unique_patterns(D)
+
+
+def network_blocks(net: Any, Xa: Any, D: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A network as a feasible point ``(V, W)`` of the convex program with patterns ``D``.
+
+    Neuron ``j`` (augmented weights ``u_j = [w_j; b_j]``, output weight ``alpha_j``) goes to the
+    block of its own pattern ``d_j = 1[Xa u_j >= 0]``: ``v_i += |alpha_j| u_j`` when
+    ``alpha_j > 0``, ``w_i += |alpha_j| u_j`` when ``alpha_j < 0``. Then ``u_j`` lies in the cone
+    ``(2 D_i - I) Xa u >= 0`` (so does a sum of such vectors), ``D_i Xa v_i`` reproduces the
+    neurons' contribution ``relu(Xa u_j) alpha_j`` exactly, and by AM-GM and the triangle
+    inequality ``beta ||v_i|| <= beta/2 sum_j (||u_j||^2 + alpha_j^2)``. Hence
+    ``convex_objective(V, W) <= network_objective(net)`` and the program's optimum is no worse
+    than the network (MATH.md section 8). The network must have no output bias (the programs'
+    model class).
+
+    Args:
+        net: a ``TwoLayerReLU`` without output bias (``c`` None or 0).
+        Xa: ``(n, d_aug)`` data, augmented with a ones column iff the network has hidden biases.
+        D: ``(n, P)`` patterns of the program; every active neuron's pattern must be a column
+            (true for ``D = patterns_from_network(net, X)``; a ValueError otherwise).
+
+    Returns:
+        ``(V, W)``, each ``(d_aug, P)``.
+    """
+    weights = net.to_numpy()
+    U, b, alpha, c = weights["U"], weights["b"], weights["alpha"], weights["c"]
+    if c not in (None, 0.0):
+        raise ValueError("network_blocks needs a network without output bias (c = None or 0)")
+    Ua = U if b is None else np.column_stack([U, b])
+    Xa = _check_matrix(Xa, "Xa")
+    D = np.asarray(D, dtype=np.float64)
+    if Ua.shape[1] != Xa.shape[1]:
+        raise ValueError(
+            f"Xa has {Xa.shape[1]} columns but the network's augmented weights have "
+            f"{Ua.shape[1]} (append the ones column iff the network has hidden biases)"
+        )
+    index = {col.tobytes(): i for i, col in enumerate(np.packbits(D > 0.5, axis=0).T)}
+    V = np.zeros((Xa.shape[1], D.shape[1]))
+    W = np.zeros_like(V)
+    pats = np.packbits(Xa @ Ua.T >= 0, axis=0).T
+    for j in range(Ua.shape[0]):
+        if alpha[j] == 0 or not np.any(Xa @ Ua[j] >= 0):
+            continue  # contributes nothing to the predictions; dropping it lowers the norm
+        i = index.get(pats[j].tobytes())
+        if i is None:
+            raise ValueError(f"neuron {j}'s activation pattern is not a column of D")
+        (V if alpha[j] > 0 else W)[:, i] += abs(alpha[j]) * Ua[j]
+    return V, W
+
+
+def network_seeded_patterns(
+    X: Any,
+    y: Any,
+    *,
+    loss: str = "squared",
+    beta: float,
+    width: int = 32,
+    epochs: int = 300,
+    lr: float = 1e-2,
+    bias: bool = True,
+    seed: int = 0,
+    num_threads: int | None = 1,
+) -> tuple[np.ndarray, Any]:
+    """Train a quick Adam network on the program's own objective and return its arrangement.
+
+    The network (``baselines.train_sgd``: full batch, ``width`` neurons, weight decay ``beta``,
+    the same loss, no output bias) is a feasible point of the program over its patterns
+    (:func:`network_blocks`), so that program's optimum is no worse than the network's objective.
+
+    Returns:
+        ``(patterns, net)``: ``(n, P)`` 0/1 patterns (``P <= width``) and the trained network.
+    """
+    from robustbench_convex.baselines import train_sgd
+
+    net, _ = train_sgd(
+        X, y, width=width, loss=loss, weight_decay=beta, epochs=epochs, lr=lr, seed=seed,
+        bias=bias, output_bias=False, num_threads=num_threads,
+    )
+    return patterns_from_network(net, X), net
 
 
 def count_patterns_upper_bound(n: int, rank: int) -> int:

@@ -1,0 +1,272 @@
+"""A certified lower bound on the global optimum of two-layer ReLU training, any width
+(MATH.md section 8).
+
+For a loss ``L`` (summed; squared, hinge or logistic), ``beta > 0`` and data ``Xa`` (augmented with
+a ones column when the hidden neurons have biases) every network ``f(x) = sum_j alpha_j
+relu(u_j^T x + b_j)`` (no output bias) of *any* width has
+
+    L(f(X), y) + beta/2 sum_j (||u_j||^2 + b_j^2 + alpha_j^2)  >=  p*  >=  -L*(t theta)
+
+for every ``theta`` in the conjugate's domain and ``t`` with ``t M(theta) <= beta`` (and ``t <= 1``
+for the hinge and logistic losses, whose conjugate domains are boxes around 0), where
+
+    M(theta) = max_{||u||_2 <= 1} |theta^T (Xa u)_+|.
+
+(``p*`` is the optimum of the all-pattern convex program (C): the network maps to a feasible
+point of (C) no worse than itself, ``patterns.network_blocks``; ``t theta`` is feasible for its
+dual.) Only an **upper** bound ``Mbar >= M(theta)`` is needed; :func:`global_lower_bound` takes
+``t`` in ``[0, min(1, beta / Mbar)]`` maximizing ``-L*(t theta)`` and reports how ``Mbar`` was
+obtained (``GlobalBound.method``):
+
+- ``"enumeration"`` (every pattern enumerable: low-rank data, ``patterns.enumerate_patterns``):
+  ``M = max_i max_s max_{u in cone_i, ||u|| <= 1} s theta^T D_i Xa u`` and each inner maximum
+  equals ``min_{lambda >= 0} ||s Xa^T D_i theta + G_i^T lambda||`` (conic duality; ``G_i =
+  (2 D_i - I) Xa``), solved by non-negative least squares. Any ``lambda >= 0`` gives an upper
+  bound, so the result is valid whatever the NNLS accuracy, and exact when it is accurate; blocks
+  whose plain norm ``||Xa^T D_i theta||`` cannot beat the running maximum are skipped. Valid as
+  long as the enumeration is complete (it is for data in general position, see
+  ``enumerate_patterns``).
+- ``"relaxation"`` (any data; cheap, loose): with ``(a)_+ = (|a| + a) / 2`` and dropping the
+  samples whose ``theta_k`` has the wrong sign,
+  ``M <= ||Xa^T theta|| / 2 + max_s N(A_s) / 2``, ``A_s`` the rows ``|theta_k| x_k`` with
+  ``s theta_k > 0`` and ``N(A) = max_{||u|| <= 1} ||A u||_1 = max_{sigma in {-1,1}^m} ||A^T sigma||``.
+  ``N(A)^2`` is bounded by the dual of its semidefinite relaxation: for any ``w > 0``,
+  ``N(A)^2 <= sum(w) lambda_max(A^T diag(1/w) A)`` (``w`` is improved by a few multiplicative
+  steps). Typically several times ``M``: the bound is then far below the optimum; the gap says
+  so. Certifies something on every data set, never anything close off the enumerable cases.
+
+What is guaranteed: ``value <= `` the training objective of every network above (up to float64
+rounding; the NNLS residual and the eigenvalue are recomputed from the returned certificates).
+What is not: tightness. The gap ``(objective - value) / objective`` (:func:`certified_gap`) of a
+trained network says how far from the global optimum it can be, at most.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from robustbench_convex.duality import _best_scale, _project_theta, conjugate_loss_sum
+from robustbench_convex.losses import check_loss
+
+BoundMethod = Literal["auto", "enumeration", "relaxation"]
+BOUND_METHODS: tuple[str, ...] = ("auto", "enumeration", "relaxation")
+DEFAULT_MAX_ENUMERATED = 100_000
+
+__all__ = [
+    "BOUND_METHODS",
+    "GlobalBound",
+    "certified_gap",
+    "global_lower_bound",
+    "max_violation_enumerated",
+    "max_violation_relaxed",
+]
+
+
+@dataclass(frozen=True)
+class GlobalBound:
+    """A lower bound on the training objective of every two-layer ReLU network (any width).
+
+    Attributes:
+        value: the bound (same units as the objective: summed loss plus weight decay).
+        M_upper: the certified upper bound ``Mbar >= M(theta)`` used.
+        M_lower: a value of ``|theta^T (Xa u)_+|`` attained by a unit ``u`` (``<= M(theta)``), or
+            NaN when not known; ``M_upper / M_lower`` says how loose ``Mbar`` may be.
+        scale: the factor ``t`` applied to ``theta``.
+        method: how ``M_upper`` was obtained (``"enumeration"`` or ``"relaxation"``).
+        n_patterns: patterns enumerated (``"enumeration"``), else None.
+        time: seconds spent.
+        note: why ``"auto"`` chose the method (e.g. the enumeration was too large).
+    """
+
+    value: float
+    M_upper: float
+    M_lower: float
+    scale: float
+    method: str
+    n_patterns: int | None
+    time: float
+    note: str = ""
+
+
+def certified_gap(objective: float, bound: float) -> float:
+    """``(objective - bound) / |objective|``: at most this fraction of the objective separates it
+    from the global optimum (NaN when the objective is 0 or not finite)."""
+    if not np.isfinite(objective) or objective == 0 or not np.isfinite(bound):
+        return float("nan")
+    return float((objective - bound) / abs(objective))
+
+
+def _augment(X: np.ndarray, bias: bool) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float64)
+    return np.hstack([X, np.ones((X.shape[0], 1))]) if bias else X
+
+
+def max_violation_enumerated(
+    Xa: np.ndarray, theta: np.ndarray, patterns: np.ndarray
+) -> tuple[float, float]:
+    """Upper and lower bounds on ``max_i max_{u in cone_i, ||u|| <= 1} |theta^T D_i Xa u|`` over
+    the given ``(n, P)`` patterns (module docstring, "enumeration").
+
+    Returns:
+        ``(upper, lower)``: ``upper`` from NNLS certificates ``lambda >= 0`` (valid for any
+        accuracy); ``lower`` the value ``|theta^T (Xa u)_+|`` at the unit ``u`` recovered from the
+        best NNLS residual (attained, so ``lower <= M``).
+    """
+    from scipy.optimize import nnls
+
+    Xa = np.asarray(Xa, dtype=np.float64)
+    theta = np.asarray(theta, dtype=np.float64)
+    D = np.asarray(patterns, dtype=np.float64)
+    C = Xa.T @ (D * theta[:, None])  # (d, P): Xa^T D_i theta
+    plain = np.linalg.norm(C, axis=0)
+    order = np.argsort(-plain)
+    upper = 0.0
+    lower = 0.0
+    for i in order:
+        if plain[i] <= upper:
+            break  # no later block can exceed the running maximum
+        G = ((2.0 * D[:, i] - 1.0)[:, None] * Xa).T  # (d, n): columns g_k
+        for s in (1.0, -1.0):
+            c = s * C[:, i]
+            lam, _ = nnls(G, -c, maxiter=50 * G.shape[1])
+            r = c + G @ np.maximum(lam, 0.0)
+            value = float(np.linalg.norm(r))
+            if value > upper:
+                upper = value
+            if value > 0:  # the primal point of the NNLS: u = r / ||r|| (in the cone at optimum)
+                u = r / value
+                lower = max(lower, abs(float(theta @ np.maximum(Xa @ u, 0.0))))
+    return upper, lower
+
+
+def _sdp_norm_bound(A: np.ndarray, steps: int = 30) -> float:
+    """An upper bound on ``max_{||u|| <= 1} ||A u||_1`` (``A`` is ``(m, d)``): the square root of
+    ``sum(w) lambda_max(A^T diag(1/w) A)`` for the best ``w > 0`` found by multiplicative steps
+    (every ``w`` is valid: ``sigma^T A A^T sigma <= sum_k w_k`` whenever ``diag(w) >= A A^T``)."""
+    if A.shape[0] == 0:
+        return 0.0
+    norms = np.linalg.norm(A, axis=1)
+    A = A[norms > 0]
+    if A.shape[0] == 0:
+        return 0.0
+    w = np.linalg.norm(A, axis=1)
+
+    def value(w: np.ndarray) -> tuple[float, np.ndarray]:
+        M = A.T @ (A / w[:, None])
+        vals, vecs = np.linalg.eigh(M)
+        return float(w.sum() * vals[-1]), vecs[:, -1]
+
+    best, v = value(w)
+    for _ in range(steps):
+        # stationarity of sum(w) * lambda_max: w_k proportional to |a_k^T v| (top eigenvector)
+        target = np.abs(A @ v) + 1e-12 * np.abs(A @ v).max()
+        w_new = np.sqrt(w * target / target.sum() * w.sum())
+        cand, v_new = value(w_new)
+        if cand < best * (1 - 1e-6):
+            best, w, v = cand, w_new, v_new
+        else:
+            break
+    return float(np.sqrt(best * (1.0 + 1e-9)))
+
+
+def max_violation_relaxed(Xa: np.ndarray, theta: np.ndarray, steps: int = 30) -> float:
+    """A certified upper bound on ``M(theta)`` for any data (module docstring, "relaxation")."""
+    Xa = np.asarray(Xa, dtype=np.float64)
+    theta = np.asarray(theta, dtype=np.float64)
+    linear = float(np.linalg.norm(Xa.T @ theta))
+    parts = []
+    for mask in (theta > 0, theta < 0):
+        parts.append(_sdp_norm_bound(np.abs(theta[mask])[:, None] * Xa[mask], steps))
+    return 0.5 * linear + 0.5 * max(parts)
+
+
+def global_lower_bound(
+    X: Any,
+    y: Any,
+    theta: Any,
+    *,
+    loss: Literal["squared", "hinge", "logistic"],
+    beta: float,
+    bias: bool = True,
+    method: BoundMethod = "auto",
+    M_lower: float | None = None,
+    max_patterns: int = DEFAULT_MAX_ENUMERATED,
+) -> GlobalBound:
+    """Certified lower bound on the objective of every two-layer ReLU network of any width.
+
+    Args:
+        X: ``(n, d)`` inputs (without the ones column).
+        y: ``(n,)`` labels in {-1, +1}.
+        theta: ``(n,)`` dual candidate, e.g. ``pricing.dual_vector`` at a restricted solution
+            (clipped into the conjugate's domain first: the hinge and logistic domains need
+            ``theta_k y_k`` in ``[-1, 0]``).
+        loss, beta: the objective's loss (summed) and weight decay (``beta > 0``).
+        bias: hidden biases (the ones column; its weight is penalized). No output bias.
+        method: ``"enumeration"``, ``"relaxation"`` or ``"auto"`` (enumeration when the pattern
+            count bound of ``enumerate_patterns`` is at most ``max_patterns``, else relaxation).
+        M_lower: a value ``|theta^T (Xa u)_+|`` known to be attained (e.g. the pricing's best),
+            recorded for the report only.
+        max_patterns: enumeration limit.
+
+    Returns:
+        :class:`GlobalBound`.
+    """
+    from robustbench_convex.formulations import check_binary_labels, check_data_matrix
+    from robustbench_convex.patterns import enumerate_patterns
+
+    start = time.perf_counter()
+    check_loss(loss)
+    if method not in BOUND_METHODS:
+        raise ValueError(f"method must be one of {BOUND_METHODS}, got {method!r}")
+    beta = float(beta)
+    if not np.isfinite(beta) or beta <= 0:
+        raise ValueError(f"beta must be finite and > 0 for this bound, got {beta!r}")
+    X = check_data_matrix(X)
+    y, _ = check_binary_labels(y, X.shape[0])
+    theta = np.asarray(theta, dtype=np.float64).reshape(-1)
+    if theta.shape != (X.shape[0],) or not np.all(np.isfinite(theta)):
+        raise ValueError(f"theta must be a finite ({X.shape[0]},) vector, got shape {theta.shape}")
+    tt, ty = torch.as_tensor(theta), torch.as_tensor(y)
+    theta = _project_theta(loss, tt, ty).numpy()
+    Xa = _augment(X, bias)
+    note = ""
+    n_patterns = None
+    lower = float("nan") if M_lower is None else float(M_lower)
+    chosen = method
+    if method in ("auto", "enumeration"):
+        try:
+            D = enumerate_patterns(Xa, max_patterns=max_patterns)
+            chosen = "enumeration"
+        except ValueError as err:
+            if method == "enumeration":
+                raise
+            chosen = "relaxation"
+            note = f"patterns not enumerable ({str(err).split(';')[0]})"
+    if chosen == "enumeration":
+        n_patterns = int(D.shape[1])
+        upper, attained = max_violation_enumerated(Xa, theta, D)
+        lower = attained if not np.isfinite(lower) else max(lower, attained)
+    else:
+        upper = max_violation_relaxed(Xa, theta)
+    t_max = beta / upper if upper > 0 else np.inf
+    if loss != "squared":
+        t_max = min(1.0, t_max)
+    elif not np.isfinite(t_max):
+        t_max = 1e12  # theta = 0 direction costs nothing: any scale is feasible
+    t = _best_scale(loss, torch.as_tensor(theta), ty, float(t_max))
+    value = -conjugate_loss_sum(loss, t * torch.as_tensor(theta), ty)
+    return GlobalBound(
+        value=float(value),
+        M_upper=float(upper),
+        M_lower=float(lower),
+        scale=float(t),
+        method=chosen,
+        n_patterns=n_patterns,
+        time=time.perf_counter() - start,
+        note=note,
+    )

@@ -1,0 +1,759 @@
+"""Pattern pricing (column generation) for the nominal convex programs (MATH.md section 8).
+
+A sampled program (C_s) is exact over its own patterns only; its optimum can sit far above the
+global optimum of two-layer training. Column generation closes that gap from the dual side: at a
+solution of the restricted program the dual vector is ``theta = grad L(yhat)`` (the loss gradient
+at the predictions, as :class:`~robustbench_convex.duality.LagrangeDual` uses it) and the dual of
+the *full* program (all patterns) requires
+
+    |theta^T (Xa u)_+| <= beta   for every unit ``u``  (augmented space: the hidden bias is the last
+                                                     coordinate of ``u`` and counts in its norm).
+
+A direction ``u`` that violates this gives the pattern ``d = 1[Xa u >= 0]`` whose block is not
+in the restricted program and whose dual constraint the current ``theta`` violates.
+
+- :func:`price`: heuristic search for violators. From many unit starting directions (random,
+  the current neurons, a trained network's neurons) alternate ``d <- 1[Xa u >= 0]``,
+  ``u <- s Xa^T (d * theta) / ||.||`` for both signs ``s``; every iterate's pattern is a
+  candidate valued by ``s theta^T (Xa u)_+`` (``u`` unit). **Guarantee:** every value returned
+  is attained by a unit direction, so the best value is a *lower* bound on
+  ``M(theta) = max_u |theta^T (Xa u)_+|``; a pattern with value ``> beta`` certainly violates
+  the dual constraint. **Not guaranteed:** that the most violated pattern is found, nor that no
+  violated pattern exists when none is found (the exact maximum is NP-hard in general; see
+  :mod:`robustbench_convex.global_bound` for certified *upper* bounds on ``M``).
+- :func:`solve_restricted`: the one place where a restricted program is (re-)solved, warm-started
+  where the solver accepts it, and never worse than a given feasible starting point.
+- :func:`column_generation`: solve, price, add the most violated patterns, drop blocks that stayed
+  zero, re-solve warm-started; stop when no violation above ``(1 + tol) beta`` is found, or when
+  ``max_rounds`` / ``time_limit`` is spent. **Guarantees:** each round's program contains the
+  previous incumbent (dropped blocks are zero in it), so the reported objective never increases
+  (the incumbent is kept when a re-solve comes back worse); with exact solves and a strictly
+  convex loss (squared, logistic) an added violated pattern strictly lowers the restricted
+  optimum (the old dual point is infeasible for the enlarged dual, and it is unique). A stop on
+  "no violation found" is *not* a proof of global optimality: the certificate is the bound of
+  :func:`robustbench_convex.global_bound.global_lower_bound`.
+- :func:`fit_convex_network`: the default pipeline (network-seeded patterns, pricing, bound).
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from robustbench_convex.formulations import ConvexReLUProblem
+from robustbench_convex.solution import ConvexSolution, active_blocks
+
+RestrictedSolver = Literal["auto", "ipm", "cvxpy", "admm"]
+PatternStrategy = Literal["network+pricing", "network", "pricing", "sampled"]
+PATTERN_STRATEGIES: tuple[str, ...] = ("network+pricing", "network", "pricing", "sampled")
+DEFAULT_PATTERN_STRATEGY = "network+pricing"
+
+__all__ = [
+    "DEFAULT_PATTERN_STRATEGY",
+    "PATTERN_STRATEGIES",
+    "ColumnGenerationResult",
+    "FitResult",
+    "PricingCandidates",
+    "PricingRound",
+    "column_generation",
+    "dual_vector",
+    "fit_convex_network",
+    "price",
+    "resolve_solver",
+    "solve_restricted",
+]
+
+
+# ------------------------------------------------------------------------------------- pricing
+@dataclass(frozen=True)
+class PricingCandidates:
+    """Patterns found by :func:`price`, most violated first.
+
+    Attributes:
+        patterns: ``(n, K)`` distinct 0/1 patterns (all-zero and ``exclude``-d ones left out).
+        values: ``(K,)`` the best ``|theta^T (Xa u)_+|`` found for each (``u`` unit, attained).
+        directions: ``(d_aug, K)`` the unit directions attaining ``values``.
+        best_value: the largest value over *all* patterns seen, excluded ones included: a lower
+            bound on ``M(theta)`` (0 when nothing was found).
+        n_starts: number of starting directions used.
+    """
+
+    patterns: np.ndarray
+    values: np.ndarray
+    directions: np.ndarray
+    best_value: float
+    n_starts: int
+
+
+def _unit_columns(U: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(U, axis=0)
+    keep = norms > 1e-300
+    return U[:, keep] / norms[keep]
+
+
+def price(
+    Xa: np.ndarray,
+    theta: np.ndarray,
+    *,
+    starts: np.ndarray | None = None,
+    n_random: int = 256,
+    iters: int = 12,
+    exclude: np.ndarray | None = None,
+    seed: int = 0,
+) -> PricingCandidates:
+    """Search for unit directions ``u`` maximizing ``|theta^T (Xa u)_+|`` (module docstring).
+
+    Args:
+        Xa: ``(n, d_aug)`` data (augmented with the ones column when the network has biases).
+        theta: ``(n,)`` dual vector (e.g. :func:`dual_vector` of a restricted solution).
+        starts: ``(d_aug, S)`` extra starting directions (current neurons, a network's neurons);
+            each is used with both signs.
+        n_random: Gaussian starting directions added to ``starts``.
+        iters: alternating steps per start.
+        exclude: ``(n, P)`` patterns not to return (those already in the program).
+        seed: seed of the random starts.
+
+    Returns:
+        :class:`PricingCandidates` (see its guarantees: values are attained, so
+        ``best_value <= M(theta)``).
+    """
+    Xa = np.asarray(Xa, dtype=np.float64)
+    theta = np.asarray(theta, dtype=np.float64).reshape(-1)
+    n, d = Xa.shape
+    if theta.shape != (n,):
+        raise ValueError(f"theta must have shape ({n},), got {theta.shape}")
+    rng = np.random.default_rng(seed)
+    blocks = [rng.standard_normal((d, int(n_random)))] if n_random > 0 else []
+    if starts is not None:
+        starts = np.asarray(starts, dtype=np.float64)
+        if starts.ndim != 2 or starts.shape[0] != d:
+            raise ValueError(f"starts must have shape ({d}, S), got {starts.shape}")
+        blocks += [starts, -starts]
+    # the data-weighted directions: the best u for the all-active and the one-sign patterns
+    blocks.append(
+        np.column_stack(
+            [Xa.T @ theta, Xa.T @ np.maximum(theta, 0.0), Xa.T @ np.minimum(theta, 0.0)]
+        )
+    )
+    U0 = _unit_columns(np.hstack(blocks))
+    found_p: list[np.ndarray] = []
+    found_v: list[np.ndarray] = []
+    found_u: list[np.ndarray] = []
+    for s in (1.0, -1.0):
+        st = s * theta
+        U = U0
+        for _ in range(int(iters) + 1):
+            Z = Xa @ U
+            val = st @ np.maximum(Z, 0.0)
+            found_p.append(Z >= 0)
+            found_v.append(val)
+            found_u.append(U)
+            G = Xa.T @ ((Z >= 0) * st[:, None])
+            U = _unit_columns(G)
+            if U.shape[1] == 0:
+                break
+    P = np.hstack(found_p)
+    vals = np.concatenate(found_v)
+    Us = np.hstack(found_u)
+    best_value = float(vals.max(initial=0.0))
+    # best value per distinct pattern
+    order = np.argsort(-vals, kind="stable")
+    P, vals, Us = P[:, order], vals[order], Us[:, order]
+    keys = np.packbits(P, axis=0).T
+    _, first = np.unique(keys, axis=0, return_index=True)
+    first = np.sort(first)
+    P, vals, Us = P[:, first], vals[first], Us[:, first]
+    keep = P.any(axis=0) & (vals > 0)
+    if exclude is not None and exclude.size:
+        have = {c.tobytes() for c in np.packbits(np.asarray(exclude) > 0.5, axis=0).T}
+        new = np.array([c.tobytes() not in have for c in np.packbits(P, axis=0).T], dtype=bool)
+        keep &= new
+    return PricingCandidates(
+        patterns=P[:, keep].astype(np.float64),
+        values=vals[keep],
+        directions=Us[:, keep],
+        best_value=best_value,
+        n_starts=2 * U0.shape[1],
+    )
+
+
+def dual_vector(solution: ConvexSolution) -> np.ndarray:
+    """The dual vector ``theta`` (shape ``(n,)``) of the restricted program at ``solution``:
+    ``grad L(yhat)`` at its predictions (``duality.loss_gradient``; exact for the smooth squared
+    and logistic losses), or the solver's own multipliers of ``z = yhat`` where it recorded them
+    (``info["theta"]``: the hinge loss, whose subgradient at margin 1 is not determined by the
+    predictions)."""
+    import torch
+
+    from robustbench_convex.duality import loss_gradient
+
+    problem = solution.problem
+    theta = solution.info.get("theta")
+    if theta is not None:
+        return np.asarray(theta, dtype=np.float64)
+    yhat = torch.as_tensor(problem.predict_convex(solution.V, solution.W))
+    y = torch.as_tensor(problem.y)
+    return loss_gradient(problem.loss, yhat, y).numpy().astype(np.float64)
+
+
+# ------------------------------------------------------------------------- restricted solves
+def _solve_cvxpy_dual(problem: ConvexReLUProblem, solver: str = "CLARABEL", **options: Any):
+    """The nominal program in CVXPY with the predictions as a variable ``z = yhat``, so that the
+    multiplier of that equality is the exact dual vector (``info["theta"]``); used for the hinge
+    loss. Same model as ``solve_cvxpy`` otherwise."""
+    import cvxpy as cp
+
+    start = time.perf_counter()
+    Xa, D, y = problem.Xa, problem.D, problem.y
+    V = cp.Variable((problem.d_aug, problem.P))
+    W = cp.Variable((problem.d_aug, problem.P))
+    z = cp.Variable(problem.n)
+    link = z == cp.sum(cp.multiply(D, Xa @ (V - W)), axis=1)
+    sign = 2.0 * D - 1.0
+    if problem.loss == "hinge":
+        data = cp.sum(cp.pos(1.0 - cp.multiply(y, z)))
+    elif problem.loss == "logistic":
+        data = cp.sum(cp.logistic(-cp.multiply(y, z)))
+    else:
+        data = 0.5 * cp.sum_squares(z - y)
+    reg = problem.beta * (cp.sum(cp.norm(V, 2, axis=0)) + cp.sum(cp.norm(W, 2, axis=0)))
+    prob = cp.Problem(
+        cp.Minimize(data + reg),
+        [link, cp.multiply(sign, Xa @ V) >= 0, cp.multiply(sign, Xa @ W) >= 0],
+    )
+    try:
+        prob.solve(solver=solver, **options)
+    except cp.error.SolverError as err:  # fall back to the reference path
+        from robustbench_convex.solvers.cvxpy_backend import solve_cvxpy
+
+        fallback = solve_cvxpy(problem, solver=solver)
+        fallback.info["theta_note"] = f"no multipliers ({err})"
+        return fallback
+    status = {"optimal": "converged", "optimal_inaccurate": "inaccurate"}.get(prob.status, "failed")
+    if V.value is None or link.dual_value is None:
+        from robustbench_convex.solvers.cvxpy_backend import solve_cvxpy
+
+        return solve_cvxpy(problem, solver=solver)
+    Vv, Wv = np.asarray(V.value), np.asarray(W.value)
+    # CVXPY's multiplier nu of z == yhat enters as + nu^T (z - yhat): grad L(z) = -nu
+    theta = -np.asarray(link.dual_value, dtype=np.float64).reshape(-1)
+    stats = prob.solver_stats
+    return ConvexSolution(
+        V=Vv,
+        W=Wv,
+        objective=problem.convex_objective(Vv, Wv),
+        status=status,
+        solver=str(stats.solver_name),
+        time=time.perf_counter() - start,
+        problem=problem,
+        message=str(prob.status),
+        info={"theta": theta, "iterations": stats.num_iters, "solver_objective": prob.value},
+    )
+
+
+def resolve_solver(problem: ConvexReLUProblem, solver: RestrictedSolver) -> str:
+    """The solver :func:`solve_restricted` uses for ``solver="auto"``: the structured interior
+    point for the squared loss, CVXPY (Clarabel / SCS, see :func:`solve_restricted`) otherwise
+    (measured on breast-cancer: ADMM's default budget stops far from the optimum there)."""
+    if solver not in ("auto", "ipm", "cvxpy", "admm"):
+        raise ValueError(f"solver must be 'auto', 'ipm', 'cvxpy' or 'admm', got {solver!r}")
+    if solver != "auto":
+        return solver
+    return "ipm" if problem.loss == "squared" else "cvxpy"
+
+
+def _fit_columns(problem: ConvexReLUProblem, warm: tuple[np.ndarray, np.ndarray] | None):
+    if warm is None:
+        return None
+    V, W = (np.asarray(a, dtype=np.float64) for a in warm)
+    if V.shape != (problem.d_aug, problem.P) or W.shape != V.shape:
+        raise ValueError(
+            f"warm_start must be two ({problem.d_aug}, {problem.P}) arrays, got {V.shape}, {W.shape}"
+        )
+    return V, W
+
+
+def solve_restricted(
+    problem: ConvexReLUProblem,
+    warm_start: tuple[np.ndarray, np.ndarray] | None = None,
+    *,
+    solver: RestrictedSolver = "auto",
+    feasible_tol: float = 1e-9,
+    **options: Any,
+) -> ConvexSolution:
+    """Solve a (restricted) nominal program, warm-started, never worse than a feasible start.
+
+    Every re-solve of :func:`column_generation` goes through here. ``"ipm"`` gets
+    ``warm_start`` (``solve_ipm(warm_start=(V, W))``); ``"admm"`` gets it only where
+    ``solve_admm`` accepts one; ``"cvxpy"`` (Clarabel for the hinge loss, SCS for the logistic
+    loss: measured 4x faster than Clarabel there, which also stopped "inaccurate") starts cold.
+    When ``warm_start`` satisfies the sign constraints as well as the solver's answer does
+    (violation ``<= max(feasible_tol, the answer's)``, in the units of the predictions) and has
+    a lower objective, it is returned instead (``info["kept_warm_start"] = True``).
+
+    Args:
+        problem: a nominal ``ConvexReLUProblem``.
+        warm_start: ``(V, W)`` of shape ``(d_aug, P)``, or None.
+        solver: ``"auto"`` (:func:`resolve_solver`), ``"ipm"`` (squared loss), ``"cvxpy"`` or
+            ``"admm"``.
+        feasible_tol: constraint violation under which ``warm_start`` counts as feasible.
+        **options: passed to the solver function.
+
+    Returns:
+        a ``ConvexSolution`` of ``problem``.
+    """
+    if problem.program != "nominal":
+        raise ValueError("pricing covers the nominal programs only (robust_eps = 0)")
+    name = resolve_solver(problem, solver)
+    warm = _fit_columns(problem, warm_start)
+    if name == "ipm":
+        from robustbench_convex.solvers.ipm import solve_ipm
+
+        solution = solve_ipm(problem, warm_start=warm, **options)
+    elif name == "admm":
+        from robustbench_convex.solvers.admm import solve_admm
+
+        # solve_admm gains warm_start= in a parallel branch; the integrator drops this check
+        # after the merge (same semantics as solve_ipm's warm_start)
+        if warm is not None and "warm_start" in inspect.signature(solve_admm).parameters:
+            options = {**options, "warm_start": warm}
+        solution = solve_admm(problem, **options)
+    else:
+        from robustbench_convex.solvers.cvxpy_backend import solve_cvxpy
+
+        if "solver" not in options:
+            options = {**options, "solver": "SCS" if problem.loss == "logistic" else "CLARABEL"}
+        if problem.loss == "hinge":
+            solution = _solve_cvxpy_dual(problem, **options)
+        else:
+            solution = solve_cvxpy(problem, **options)
+    if warm is not None:
+        # the start is as feasible as the answer: keep the better of the two
+        allowed = max(feasible_tol, solution.constraint_violation if solution.ok else 0.0)
+        warm_objective = problem.convex_objective(*warm)
+        if problem.constraint_violation(*warm) <= allowed and (
+            not np.isfinite(solution.objective) or warm_objective < solution.objective
+        ):
+            info = {
+                **solution.info,
+                "kept_warm_start": True,
+                "solver_objective_rejected": float(solution.objective),
+            }
+            solution = solution.replace(
+                V=warm[0].copy(),
+                W=warm[1].copy(),
+                objective=warm_objective,
+                info=info,
+                status="converged" if solution.status == "failed" else solution.status,
+            )
+    return solution
+
+
+# ---------------------------------------------------------------------- column generation
+@dataclass(frozen=True)
+class PricingRound:
+    """One round of :func:`column_generation` (after its solve and its pricing)."""
+
+    round: int
+    P: int
+    objective: float
+    violation: float  # best |theta^T (Xa u)_+| / beta found at this round's solution
+    added: int
+    dropped: int
+    solve_time: float
+    price_time: float
+    status: str
+
+
+@dataclass
+class ColumnGenerationResult:
+    """What :func:`column_generation` returns.
+
+    Attributes:
+        solution: the final incumbent (``ConvexSolution`` of the final restricted program).
+        rounds: pricing rounds run (solves after the first).
+        patterns_added, patterns_dropped: totals over the rounds.
+        final_violation: best ``|theta^T (Xa u)_+| / beta`` found at the final solution (a
+            *lower* bound on ``M(theta) / beta``; ``<= 1 + tol`` when the loop stopped on
+            "no violation found").
+        stop_reason: ``"no violation found"``, ``"max_rounds"`` or ``"time_limit"``.
+        theta: ``(n,)`` dual vector at the final solution.
+        history: one :class:`PricingRound` per solve.
+        time: wall-clock seconds.
+    """
+
+    solution: ConvexSolution
+    rounds: int
+    patterns_added: int
+    patterns_dropped: int
+    final_violation: float
+    stop_reason: str
+    theta: np.ndarray
+    history: list[PricingRound] = field(default_factory=list)
+    time: float = 0.0
+
+
+def _rebuild(problem: ConvexReLUProblem, D: np.ndarray) -> ConvexReLUProblem:
+    return ConvexReLUProblem(
+        problem.X,
+        problem.y,
+        loss=problem.loss,
+        beta=problem.beta,
+        patterns=D,
+        bias=problem.bias,
+        seed=problem.seed,
+    )
+
+
+def _neuron_starts(V: np.ndarray, W: np.ndarray) -> np.ndarray:
+    keep_v, keep_w = active_blocks(V, W)
+    return np.hstack([V[:, keep_v], W[:, keep_w]])
+
+
+def column_generation(
+    problem: ConvexReLUProblem,
+    *,
+    solver: RestrictedSolver = "auto",
+    max_rounds: int = 20,
+    patterns_per_round: int = 16,
+    tol: float = 1e-3,
+    time_limit: float | None = None,
+    n_random: int = 256,
+    iters: int = 12,
+    extra_starts: np.ndarray | None = None,
+    drop_after: int = 2,
+    initial: ConvexSolution | None = None,
+    warm_start: tuple[np.ndarray, np.ndarray] | None = None,
+    solver_options: dict[str, Any] | None = None,
+    seed: int = 0,
+    verbose: bool = False,
+) -> ColumnGenerationResult:
+    """Column generation over activation patterns for a nominal program (module docstring).
+
+    Args:
+        problem: the initial restricted program (nominal; any loss; with or without bias).
+        solver: restricted solver (:func:`solve_restricted`).
+        max_rounds: pricing rounds at most (0: solve once and price once).
+        patterns_per_round: most violated new patterns added per round.
+        tol: stop when no pattern with ``|theta^T (Xa u)_+| > (1 + tol) beta`` is found.
+        time_limit: seconds for the whole loop (checked between solves; None: none).
+        n_random, iters: random starts and alternating steps of :func:`price`.
+        extra_starts: ``(d_aug, S)`` further starting directions (e.g. a trained network's
+            augmented neurons ``[u_j; b_j]``).
+        drop_after: a block zero at this many consecutive solutions is dropped (0: never).
+        initial: a solution of ``problem`` already computed (skips the first solve).
+        warm_start: ``(V, W)`` for the first solve (e.g. a network mapped to the program).
+        solver_options: keyword arguments of the solver.
+        seed: seed of the pricing's random starts (round ``r`` uses ``seed + r``).
+        verbose: print one line per round.
+
+    Returns:
+        :class:`ColumnGenerationResult`.
+    """
+    if problem.program != "nominal":
+        raise ValueError("column_generation covers the nominal programs only (robust_eps = 0)")
+    if isinstance(max_rounds, bool) or not isinstance(max_rounds, int) or max_rounds < 0:
+        raise ValueError(f"max_rounds must be an int >= 0, got {max_rounds!r}")
+    if (
+        isinstance(patterns_per_round, bool)
+        or not isinstance(patterns_per_round, int)
+        or (patterns_per_round < 1)
+    ):
+        raise ValueError(f"patterns_per_round must be an int >= 1, got {patterns_per_round!r}")
+    if not tol >= 0:
+        raise ValueError(f"tol must be >= 0, got {tol!r}")
+    start = time.perf_counter()
+    options = dict(solver_options or {})
+    beta = problem.beta
+    t0 = time.perf_counter()
+    solution = (
+        initial
+        if initial is not None
+        else solve_restricted(problem, warm_start, solver=solver, **options)
+    )
+    solve_time = time.perf_counter() - t0
+    zero_count = np.zeros(problem.P, dtype=int)
+    history: list[PricingRound] = []
+    added_total = dropped_total = rounds = 0
+    stop = "max_rounds"
+    while True:
+        V, W = solution.V, solution.W
+        theta = dual_vector(solution)
+        t0 = time.perf_counter()
+        starts = _neuron_starts(V, W)
+        if extra_starts is not None:
+            starts = np.hstack([starts, np.asarray(extra_starts, dtype=np.float64)])
+        cands = price(
+            problem.Xa,
+            theta,
+            starts=starts if starts.size else None,
+            n_random=n_random,
+            iters=iters,
+            exclude=problem.D,
+            seed=seed + rounds,
+        )
+        price_time = time.perf_counter() - t0
+        violation = cands.best_value / beta if beta > 0 else np.inf
+        threshold = (1.0 + tol) * beta
+        new = cands.patterns[:, cands.values > threshold][:, :patterns_per_round]
+        history.append(
+            PricingRound(
+                rounds,
+                problem.P,
+                float(solution.objective),
+                float(violation),
+                int(new.shape[1]),
+                0,
+                solve_time,
+                price_time,
+                str(solution.status),
+            )
+        )
+        if verbose:
+            print(
+                f"round {rounds}: P={problem.P} objective={solution.objective:.6g} "
+                f"violation={violation:.4g} new={new.shape[1]} solve={solve_time:.2f}s"
+            )
+        if new.shape[1] == 0:
+            stop = "no violation found"
+            break
+        if rounds >= max_rounds:
+            stop = "max_rounds"
+            break
+        if time_limit is not None and time.perf_counter() - start >= time_limit:
+            stop = "time_limit"
+            break
+        # drop blocks that stayed zero, add the new patterns, warm start from the incumbent
+        keep_v, keep_w = active_blocks(V, W)
+        zero_count = np.where(keep_v | keep_w, 0, zero_count + 1)
+        keep = zero_count < drop_after if drop_after > 0 else np.ones(problem.P, dtype=bool)
+        D = np.hstack([problem.D[:, keep], new])
+        zeros = np.zeros((problem.d_aug, new.shape[1]))
+        warm = (np.hstack([V[:, keep], zeros]), np.hstack([W[:, keep], zeros]))
+        dropped = int((~keep).sum())
+        zero_count = np.concatenate([zero_count[keep], np.zeros(new.shape[1], dtype=int)])
+        problem = _rebuild(problem, D)
+        t0 = time.perf_counter()
+        solution = solve_restricted(problem, warm, solver=solver, **options)
+        solve_time = time.perf_counter() - t0
+        rounds += 1
+        added_total += int(new.shape[1])
+        dropped_total += dropped
+        history[-1] = PricingRound(**{**history[-1].__dict__, "dropped": dropped})
+    return ColumnGenerationResult(
+        solution=solution,
+        rounds=rounds,
+        patterns_added=added_total,
+        patterns_dropped=dropped_total,
+        final_violation=float(violation),
+        stop_reason=stop,
+        theta=theta,
+        history=history,
+        time=time.perf_counter() - start,
+    )
+
+
+# ------------------------------------------------------------------------- the default pipeline
+@dataclass
+class FitResult:
+    """What :func:`fit_convex_network` returns.
+
+    Attributes:
+        solution: the final ``ConvexSolution``; its ``info`` carries the keys of
+            :meth:`summary` (so a ``result_`` or a sweep record shows them) and its ``time`` is
+            the whole pipeline's.
+        strategy: the pattern strategy used.
+        seed_network: the SGD/Adam network whose arrangement seeded the program (or None).
+        seed_objective: that network's objective (the convex optimum is no worse).
+        column_generation: the pricing loop's result (None without pricing).
+        bound: the certified lower bound on every network's objective (None when not computed).
+        times: seconds per stage (``seed``, ``solve`` (solves and pricing), ``bound``, ``total``).
+    """
+
+    solution: ConvexSolution
+    strategy: str
+    seed_network: Any = None
+    seed_objective: float | None = None
+    column_generation: ColumnGenerationResult | None = None
+    bound: Any = None
+    times: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        """Flat, JSON-friendly record: strategy, rounds, patterns added, final violation, bound,
+        its method and the certified gap of the solution's objective."""
+        from robustbench_convex.global_bound import certified_gap
+
+        cg = self.column_generation
+        bound = self.bound
+        return {
+            "pattern_strategy": self.strategy,
+            "seed_objective": self.seed_objective,
+            "pricing_rounds": 0 if cg is None else cg.rounds,
+            "patterns_added": 0 if cg is None else cg.patterns_added,
+            "patterns_dropped": 0 if cg is None else cg.patterns_dropped,
+            "final_violation": None if cg is None else cg.final_violation,
+            "pricing_stop": None if cg is None else cg.stop_reason,
+            "global_lower_bound": None if bound is None else bound.value,
+            "bound_method": None if bound is None else bound.method,
+            "bound_M_ratio": None if bound is None else bound.M_upper / self.solution.problem.beta,
+            "certified_gap": None
+            if bound is None
+            else certified_gap(float(self.solution.objective), bound.value),
+            "time_seed": self.times.get("seed", 0.0),
+            "time_solve": self.times.get("solve", 0.0),
+            "time_bound": self.times.get("bound", 0.0),
+        }
+
+
+def _augmented_neurons(net: Any) -> np.ndarray:
+    w = net.to_numpy()
+    Ua = w["U"] if w["b"] is None else np.column_stack([w["U"], w["b"]])
+    return Ua.T  # (d_aug, width)
+
+
+def fit_convex_network(
+    X: Any,
+    y: Any,
+    *,
+    loss: Literal["squared", "hinge", "logistic"] = "squared",
+    beta: float,
+    bias: bool = True,
+    strategy: PatternStrategy = DEFAULT_PATTERN_STRATEGY,
+    n_patterns: int = 32,
+    sampler: str = "gaussian",
+    solver: RestrictedSolver = "auto",
+    max_rounds: int = 10,
+    patterns_per_round: int = 16,
+    tol: float = 1e-3,
+    time_limit: float | None = None,
+    seed_epochs: int = 300,
+    bound: Literal["auto", "enumeration", "relaxation", "none"] = "auto",
+    solver_options: dict[str, Any] | None = None,
+    seed: int = 0,
+    verbose: bool = False,
+) -> FitResult:
+    """Train a one-hidden-layer ReLU network by the convex program with the chosen pattern
+    strategy, and certify it against the global optimum of any width.
+
+    Strategies:
+        ``"network+pricing"`` (default): train a quick Adam network (``n_patterns`` neurons,
+        ``seed_epochs`` full-batch epochs, same loss and beta; ``patterns.network_seeded_patterns``),
+        solve the program over its arrangement warm-started from the network itself, then
+        :func:`column_generation` (starts include the network's neurons). ``"network"``: without
+        pricing. ``"pricing"``: ``sampler`` patterns, then pricing. ``"sampled"``: ``sampler``
+        patterns only (the old behaviour).
+
+    Guarantees: with a network seed the returned objective is at most the seed network's
+    (:func:`solve_restricted` keeps the mapped network when a solver's answer is worse; the
+    mapping is exact, ``patterns.network_blocks``); pricing never raises it; ``bound`` (beta > 0)
+    is a valid lower bound on the objective of every two-layer network of any width
+    (``global_bound.global_lower_bound``).
+
+    Args:
+        X, y: ``(n, d)`` inputs and ``(n,)`` labels in {-1, +1}.
+        loss, beta, bias: the objective (summed loss, weight decay ``beta``, hidden biases).
+        n_patterns: seed width / sampled pattern count.
+        solver: restricted solver (:func:`resolve_solver`).
+        max_rounds, patterns_per_round, tol, time_limit: the pricing budget and stop rule
+            (``time_limit`` in seconds for the pricing loop).
+        bound: how to bound ``M`` (``global_bound``), or ``"none"``.
+        solver_options: keyword arguments of the restricted solver.
+        seed: seed of the network / sampler and of the pricing's random starts.
+
+    Returns:
+        :class:`FitResult`.
+    """
+    from robustbench_convex.patterns import network_blocks, network_seeded_patterns
+
+    if strategy not in PATTERN_STRATEGIES:
+        raise ValueError(f"strategy must be one of {PATTERN_STRATEGIES}, got {strategy!r}")
+    if bound not in ("auto", "enumeration", "relaxation", "none"):
+        raise ValueError(
+            f"bound must be 'auto', 'enumeration', 'relaxation' or 'none', got {bound!r}"
+        )
+    start = time.perf_counter()
+    times: dict[str, float] = {}
+    seed_net = seed_objective = warm = extra = None
+    if strategy.startswith("network"):
+        D, seed_net = network_seeded_patterns(
+            X,
+            y,
+            loss=loss,
+            beta=beta,
+            width=int(n_patterns),
+            epochs=seed_epochs,
+            bias=bias,
+            seed=seed,
+        )
+        problem = ConvexReLUProblem(X, y, loss=loss, beta=beta, patterns=D, bias=bias, seed=seed)
+        seed_objective = float(problem.network_objective(seed_net))
+        warm = network_blocks(seed_net, problem.Xa, problem.D)
+        extra = _augmented_neurons(seed_net)
+    else:
+        problem = ConvexReLUProblem(
+            X,
+            y,
+            loss=loss,
+            beta=beta,
+            patterns=sampler,
+            n_patterns=int(n_patterns),
+            bias=bias,
+            seed=seed,
+        )
+    times["seed"] = time.perf_counter() - start
+    t0 = time.perf_counter()
+    options = dict(solver_options or {})
+    cg = None
+    if strategy.endswith("pricing"):
+        cg = column_generation(
+            problem,
+            solver=solver,
+            max_rounds=max_rounds,
+            patterns_per_round=patterns_per_round,
+            tol=tol,
+            time_limit=time_limit,
+            extra_starts=extra,
+            warm_start=warm,
+            solver_options=options,
+            seed=seed,
+            verbose=verbose,
+        )
+        solution, theta = cg.solution, cg.theta
+    else:
+        solution = solve_restricted(problem, warm, solver=solver, **options)
+        theta = dual_vector(solution)
+    times["solve"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    certificate = None
+    if bound != "none" and beta > 0:
+        from robustbench_convex.global_bound import global_lower_bound
+
+        certificate = global_lower_bound(
+            X,
+            y,
+            theta,
+            loss=loss,
+            beta=beta,
+            bias=bias,
+            method=bound,
+            M_lower=None if cg is None else cg.final_violation * beta,
+        )
+    times["bound"] = time.perf_counter() - t0
+    times["total"] = time.perf_counter() - start
+    result = FitResult(
+        solution=solution,
+        strategy=strategy,
+        seed_network=seed_net,
+        seed_objective=seed_objective,
+        column_generation=cg,
+        bound=certificate,
+        times=times,
+    )
+    info = {k: v for k, v in solution.info.items() if k != "theta"}
+    info.update(result.summary())
+    result.solution = solution.replace(info=info, time=times["total"])
+    return result
