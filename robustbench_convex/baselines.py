@@ -1079,7 +1079,7 @@ def _train_certified(
     Xt, yt = as_t(X_np), as_t(y_np)
     lo_t = None if lo is None else as_t(lo)
     hi_t = None if hi is None else as_t(hi)
-    with _torch_threads(num_threads):
+    with torch_threads(num_threads):
         init_gen = torch.Generator(device="cpu").manual_seed(seed)
         net = TwoLayerReLU(
             d, width, bias=bias, output_bias=output_bias, dtype=dtype, device=device,
