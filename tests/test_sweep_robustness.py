@@ -90,6 +90,7 @@ def _assert_intact(out: Path, config) -> None:
 
 
 # ------------------------------------------------------------------------------------- kills
+@pytest.mark.slow  # about 15-35 s each on 2 shared cores
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_killed_pool_run_leaves_no_process_and_a_resumable_folder(tmp_path, sig):
@@ -167,6 +168,7 @@ def _start(cfg: Path, out: Path, *extra: str) -> subprocess.Popen:
     )
 
 
+@pytest.mark.slow  # about 20 s each on 2 shared cores
 @pytest.mark.parametrize("wait", [False, True], ids=["refuse", "wait"])
 def test_two_runs_on_one_folder_compute_every_cell_once(tmp_path, wait):
     """Two runs started together on one --out: the second refuses with the first one's pid
