@@ -134,7 +134,8 @@ def train(method: str, ds, eps: float, args, seed: int, cache: dict) -> dict[str
         row.update(program=method if method in ("ibp", "crown-ibp") else "sgd",
                    is_certificate=False, solver="adam", status=rec.status,
                    n_active=net.n_active(), n_relu_active=net.n_active(),
-                   certified_train_acc=rec.certified_train_accuracy)  # fmt: skip
+                   certified_train_acc=np.nan if rec.certified_train_accuracy is None
+                   else rec.certified_train_accuracy)  # fmt: skip
         row["train_time"] = time.perf_counter() - t0
         return {"net": net, "row": row}
 

@@ -1262,10 +1262,9 @@ def train_crown_ibp(
     computes intermediate bounds by IBP and the last layer by CROWN; with one hidden layer the
     intermediate (pre-activation) intervals are exact, so the CROWN part is CROWN on the output
     layer with the chord / adaptive-slope ``relu`` relaxation (:func:`margin_bounds`). At
-    ``eps = 0`` this is :func:`train_sgd` step for step.
-
-        crown_weight_start, crown_weight_end: the CROWN weight ``w`` at the start and end of the
-            ramp (both in [0, 1]; ``1, 1`` trains on the CROWN bound throughout).
+    ``eps = 0`` this is :func:`train_sgd` step for step. ``crown_weight_start`` and
+    ``crown_weight_end`` are the CROWN weight ``w`` at the start and end of the ramp (both in
+    [0, 1]; ``1, 1`` trains on the CROWN bound throughout).
     """
     return _train_certified(
         "crown-ibp", X, y, eps=eps, lower=lower, upper=upper, width=width, loss=loss,
