@@ -62,7 +62,10 @@ from robustbench_convex.baselines import (  # noqa: E402
 from robustbench_convex.data import load_dataset  # noqa: E402
 from robustbench_convex.formulations import ConvexReLUProblem  # noqa: E402
 from robustbench_convex.patterns import class_aware_patterns, patterns_from_network  # noqa: E402
-from robustbench_convex.robust_patterns import network_seeded_patterns  # noqa: E402
+from robustbench_convex.robust_patterns import (  # noqa: E402
+    network_seeded_patterns,
+    solve_soft_with_fallback,
+)
 from robustbench_convex.solution import CollapseWarning  # noqa: E402
 from robustbench_convex.solvers.admm import solve_admm  # noqa: E402
 from robustbench_convex.solvers.cvxpy_backend import solve_cvxpy  # noqa: E402
@@ -85,7 +88,7 @@ COLUMNS = [
     "beta", "n_patterns", "lam", "P", "solver", "status", "train_time", "objective", "n_active",
     "n_relu_active", "n_zero_blocks", "n_forced_zero", "collapsed", "collapse_warning",
     "n_certified_train_points", "certified_train_acc", "cert_checked", "cert_violations",
-    "pattern_time", "compile_time", "solve_time", "solver_iterations",
+    "pattern_time", "compile_time", "solve_time", "solver_iterations", "penalties_tried",
     "cert_min_gap", "clean_acc", "pgd_acc", "n_exact", "exact_acc", "exact_undecided",
     "lp_cert_acc", "pgd_acc_on_exact_points", "exact_time", "host",
 ]  # fmt: skip
@@ -159,19 +162,31 @@ def train(method: str, ds, eps: float, args, seed: int, cache: dict) -> dict[str
         )
     else:
         patterns = sampler
-    problem = ConvexReLUProblem(
-        X, y, loss=args.loss, beta=beta, n_patterns=args.n_patterns, patterns=patterns,
-        robust_eps=eps, robust=program, stability_penalty=args.lam if soft else None, seed=seed,
-    )  # fmt: skip
-    if source is not None:
-        problem.pattern_source = source
+    def build(lam: float | None) -> ConvexReLUProblem:
+        problem = ConvexReLUProblem(
+            X, y, loss=args.loss, beta=beta, n_patterns=args.n_patterns, patterns=patterns,
+            robust_eps=eps, robust=program, stability_penalty=lam, seed=seed,
+        )  # fmt: skip
+        if source is not None:
+            problem.pattern_source = source
+        return problem
+
+    def solve(problem: ConvexReLUProblem):
+        if args.solver == "admm":
+            return solve_admm(problem, max_iter=args.admm_iter, history_every=50)
+        return solve_cvxpy(problem)
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CollapseWarning)
         warnings.filterwarnings("ignore", message=".*CPP backend.*")
-        if args.solver == "admm":
-            sol = solve_admm(problem, max_iter=args.admm_iter, history_every=50)
+        if method == DEFAULT_CONVEX:  # the defaults' penalty ladder (robust_patterns)
+            fit = solve_soft_with_fallback(build, solve)
+            sol = fit.solution
+            row["lam"] = fit.penalty
+            row["penalties_tried"] = ";".join(f"{p:g}:{r}" for p, r, _, _ in fit.tried)
         else:
-            sol = solve_cvxpy(problem)
+            sol = solve(build(args.lam if soft else None))
+    problem = sol.problem
     row["train_time"] = time.perf_counter() - t0
     diag = rb.diagnose(sol, forced=args.forced)
     row.update(
@@ -398,7 +413,7 @@ def main(argv: list[str] | None = None) -> None:
                                "method": method, "n_train": ds.n_train, "d": ds.n_features,
                                "loss": args.loss, "n_patterns": args.n_patterns,
                                "lam": args.lam}  # fmt: skip
-                        row.update(trained["row"])
+                        row.update(trained["row"])  # (may override lam: the penalty used)
                         row.update(evaluate(trained["net"], ds, eps, args, seed))
                         row["host"] = f"{platform.node()} ({os.cpu_count()} cpus)"
                         frame = pd.DataFrame([row]).reindex(columns=COLUMNS)
