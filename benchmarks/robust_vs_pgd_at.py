@@ -162,6 +162,7 @@ def train(method: str, ds, eps: float, args, seed: int, cache: dict) -> dict[str
         )
     else:
         patterns = sampler
+
     def build(lam: float | None) -> ConvexReLUProblem:
         problem = ConvexReLUProblem(
             X, y, loss=args.loss, beta=beta, n_patterns=args.n_patterns, patterns=patterns,

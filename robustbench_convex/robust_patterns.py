@@ -257,7 +257,9 @@ def solve_soft_with_fallback(
     if len(tried) == 1:
         reason = f"stability_penalty {tried[0][0]:g}: {tried[0][1]} ReLU units"
     else:
-        summary = ", ".join(f"{p:g} -> {r} ReLU units, certified train {c:.3f}" for p, r, c, _ in tried)
+        summary = ", ".join(
+            f"{p:g} -> {r} ReLU units, certified train {c:.3f}" for p, r, c, _ in tried
+        )
         reason = (
             f"fewer than {min_relu} ReLU units at stability_penalty {tried[0][0]:g}; tried "
             f"{summary}; chose {tried[pick][0]:g}"
