@@ -251,7 +251,8 @@ def write_markdown(csv: Path, md: Path, command: str) -> None:
         "n_exact test points (exact = MILP worst case, lp = LP-relaxation certificate). "
         "cert_train: fraction of training points with a certified margin > 0 (certificate "
         "programs only). P req = patterns requested (baseline width 2 P req), P = patterns "
-        "after dropping duplicates; zero = blocks (of 2P) zero in the solution, forced = blocks "
+        "after dropping duplicates; lam = soft-stability penalty used (Rc-ibp: chosen by the "
+        "ladder 1 -> 0.1 of robust_patterns.solve_soft_with_fallback); zero = blocks (of 2P) zero in the solution, forced = blocks "
         "the hard stability constraints force to zero (LP check). relu = active neurons that are genuine ReLU units (not all-active); "
         "collapsed = no ReLU neuron (zero network or linear model: not a trained ReLU network). "
         "time_s: training time (for network-seeded programs it includes the seed network's "
@@ -261,7 +262,7 @@ def write_markdown(csv: Path, md: Path, command: str) -> None:
         "fraction of training points their own bound (IBP / CROWN, the tighter) certifies.",
         "",
     ]
-    cols = ["method", "program", "cert", "P req", "P", "active", "relu", "zero", "forced",
+    cols = ["method", "program", "cert", "P req", "P", "lam", "active", "relu", "zero", "forced",
             "collapsed", "time_s", "seed_s", "solve_s", "clean", "pgd", "exact", "lp",
             "cert_train", "violations"]  # fmt: skip
     for (name, train_eps, eps), g in df.groupby(["dataset", "train_eps", "eps"], sort=False):
@@ -276,7 +277,10 @@ def write_markdown(csv: Path, md: Path, command: str) -> None:
 
             cells = [
                 method, str(first["program"]), "yes" if bool(first["is_certificate"]) else "no",
-                f"{n_req:.0f}", f(r.get("P", np.nan), "{:.0f}"), f(r["n_active"], "{:.1f}"),
+                f"{n_req:.0f}", f(r.get("P", np.nan), "{:.0f}"),
+                f(r["lam"] if first["program"] == "class-aware" and soft_method(method)
+                  else np.nan, "{:g}"),
+                f(r["n_active"], "{:.1f}"),
                 f(r["n_relu_active"], "{:.1f}"), f(r.get("n_zero_blocks", np.nan), "{:.0f}"),
                 f(r.get("n_forced_zero", np.nan), "{:.0f}"),
                 "" if pd.isna(first.get("collapsed")) else str(bool(first["collapsed"])),
@@ -289,6 +293,11 @@ def write_markdown(csv: Path, md: Path, command: str) -> None:
         lines.append("")
     lines += targets_section(df)
     md.write_text("\n".join(lines))
+
+
+def soft_method(method: str) -> bool:
+    """Whether the method's program has soft stability (its ``lam`` is meaningful)."""
+    return method in CONVEX and CONVEX[method][2]
 
 
 def targets_section(df: pd.DataFrame, method: str = DEFAULT_CONVEX) -> list[str]:
