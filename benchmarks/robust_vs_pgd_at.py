@@ -314,6 +314,9 @@ def targets_section(df: pd.DataFrame, method: str = DEFAULT_CONVEX) -> list[str]
     for (name, eps), g in matched.groupby(["dataset", "eps"], sort=False):
         by = g.groupby("method").mean(numeric_only=True)
         if method not in by.index or "pgd-at" not in by.index:
+            missing = method if method not in by.index else "pgd-at"
+            out.append(f"| {name} | {eps:g} | no {missing} row in the CSV (not run or not "
+                       "finished): no verdict |  |  |  |  |")  # fmt: skip
             continue
         me, at = by.loc[method], by.loc["pgd-at"]
         cert = [by.loc[m, "lp_cert_acc"] for m in ("ibp", "crown-ibp") if m in by.index]
