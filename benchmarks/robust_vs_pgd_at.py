@@ -237,7 +237,7 @@ def evaluate(net, ds, eps: float, args, seed: int) -> dict[str, Any]:
     return out
 
 
-def write_markdown(csv: Path, md: Path, command: str) -> None:
+def write_markdown(csv: Path, md: Path, command: str, note: str | None = None) -> None:
     df = pd.read_csv(csv)
     used = sorted(set(df.loc[df["program"] != "sgd", "solver"].dropna()))
     convex_solvers = " / ".join(used) if used else "no convex solver"
@@ -262,6 +262,8 @@ def write_markdown(csv: Path, md: Path, command: str) -> None:
         "fraction of training points their own bound (IBP / CROWN, the tighter) certifies.",
         "",
     ]
+    if note:
+        lines += [note, ""]
     cols = ["method", "program", "cert", "P req", "P", "lam", "active", "relu", "zero", "forced",
             "collapsed", "time_s", "seed_s", "solve_s", "clean", "pgd", "exact", "lp",
             "cert_train", "violations"]  # fmt: skip
@@ -393,12 +395,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--generated-by", default=None, help="with --report-only: the command(s) behind the CSV"
     )
+    ap.add_argument("--note", default=None, help="with --report-only: a paragraph under the header")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)  # small networks: one thread is fastest, and fair to every method
     command = "python benchmarks/robust_vs_pgd_at.py " + " ".join(argv or sys.argv[1:])
     csv, md = Path(args.out + ".csv"), Path(args.out + ".md")
     if args.report_only:
-        write_markdown(csv, md, args.generated_by or command)
+        write_markdown(csv, md, args.generated_by or command, args.note)
         print(f"wrote {md}")
         return
     csv.parent.mkdir(parents=True, exist_ok=True)
