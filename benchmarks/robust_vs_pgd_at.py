@@ -62,7 +62,10 @@ from robustbench_convex.baselines import (  # noqa: E402
 from robustbench_convex.data import load_dataset  # noqa: E402
 from robustbench_convex.formulations import ConvexReLUProblem  # noqa: E402
 from robustbench_convex.patterns import class_aware_patterns, patterns_from_network  # noqa: E402
-from robustbench_convex.robust_patterns import network_seeded_patterns  # noqa: E402
+from robustbench_convex.robust_patterns import (  # noqa: E402
+    network_seeded_patterns,
+    solve_soft_with_fallback,
+)
 from robustbench_convex.solution import CollapseWarning  # noqa: E402
 from robustbench_convex.solvers.admm import solve_admm  # noqa: E402
 from robustbench_convex.solvers.cvxpy_backend import solve_cvxpy  # noqa: E402
@@ -85,7 +88,7 @@ COLUMNS = [
     "beta", "n_patterns", "lam", "P", "solver", "status", "train_time", "objective", "n_active",
     "n_relu_active", "n_zero_blocks", "n_forced_zero", "collapsed", "collapse_warning",
     "n_certified_train_points", "certified_train_acc", "cert_checked", "cert_violations",
-    "pattern_time", "compile_time", "solve_time", "solver_iterations",
+    "pattern_time", "compile_time", "solve_time", "solver_iterations", "penalties_tried",
     "cert_min_gap", "clean_acc", "pgd_acc", "n_exact", "exact_acc", "exact_undecided",
     "lp_cert_acc", "pgd_acc_on_exact_points", "exact_time", "host",
 ]  # fmt: skip
@@ -134,7 +137,8 @@ def train(method: str, ds, eps: float, args, seed: int, cache: dict) -> dict[str
         row.update(program=method if method in ("ibp", "crown-ibp") else "sgd",
                    is_certificate=False, solver="adam", status=rec.status,
                    n_active=net.n_active(), n_relu_active=net.n_active(),
-                   certified_train_acc=rec.certified_train_accuracy)  # fmt: skip
+                   certified_train_acc=np.nan if rec.certified_train_accuracy is None
+                   else rec.certified_train_accuracy)  # fmt: skip
         row["train_time"] = time.perf_counter() - t0
         return {"net": net, "row": row}
 
@@ -158,19 +162,32 @@ def train(method: str, ds, eps: float, args, seed: int, cache: dict) -> dict[str
         )
     else:
         patterns = sampler
-    problem = ConvexReLUProblem(
-        X, y, loss=args.loss, beta=beta, n_patterns=args.n_patterns, patterns=patterns,
-        robust_eps=eps, robust=program, stability_penalty=args.lam if soft else None, seed=seed,
-    )  # fmt: skip
-    if source is not None:
-        problem.pattern_source = source
+
+    def build(lam: float | None) -> ConvexReLUProblem:
+        problem = ConvexReLUProblem(
+            X, y, loss=args.loss, beta=beta, n_patterns=args.n_patterns, patterns=patterns,
+            robust_eps=eps, robust=program, stability_penalty=lam, seed=seed,
+        )  # fmt: skip
+        if source is not None:
+            problem.pattern_source = source
+        return problem
+
+    def solve(problem: ConvexReLUProblem):
+        if args.solver == "admm":
+            return solve_admm(problem, max_iter=args.admm_iter, history_every=50)
+        return solve_cvxpy(problem)
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CollapseWarning)
         warnings.filterwarnings("ignore", message=".*CPP backend.*")
-        if args.solver == "admm":
-            sol = solve_admm(problem, max_iter=args.admm_iter, history_every=50)
+        if method == DEFAULT_CONVEX:  # the defaults' penalty ladder (robust_patterns)
+            fit = solve_soft_with_fallback(build, solve)
+            sol = fit.solution
+            row["lam"] = fit.penalty
+            row["penalties_tried"] = ";".join(f"{p:g}:{r}" for p, r, _, _ in fit.tried)
         else:
-            sol = solve_cvxpy(problem)
+            sol = solve(build(args.lam if soft else None))
+    problem = sol.problem
     row["train_time"] = time.perf_counter() - t0
     diag = rb.diagnose(sol, forced=args.forced)
     row.update(
@@ -220,7 +237,7 @@ def evaluate(net, ds, eps: float, args, seed: int) -> dict[str, Any]:
     return out
 
 
-def write_markdown(csv: Path, md: Path, command: str) -> None:
+def write_markdown(csv: Path, md: Path, command: str, note: str | None = None) -> None:
     df = pd.read_csv(csv)
     used = sorted(set(df.loc[df["program"] != "sgd", "solver"].dropna()))
     convex_solvers = " / ".join(used) if used else "no convex solver"
@@ -234,7 +251,8 @@ def write_markdown(csv: Path, md: Path, command: str) -> None:
         "n_exact test points (exact = MILP worst case, lp = LP-relaxation certificate). "
         "cert_train: fraction of training points with a certified margin > 0 (certificate "
         "programs only). P req = patterns requested (baseline width 2 P req), P = patterns "
-        "after dropping duplicates; zero = blocks (of 2P) zero in the solution, forced = blocks "
+        "after dropping duplicates; lam = soft-stability penalty used (Rc-ibp: chosen by the "
+        "ladder 1 -> 0.1 of robust_patterns.solve_soft_with_fallback); zero = blocks (of 2P) zero in the solution, forced = blocks "
         "the hard stability constraints force to zero (LP check). relu = active neurons that are genuine ReLU units (not all-active); "
         "collapsed = no ReLU neuron (zero network or linear model: not a trained ReLU network). "
         "time_s: training time (for network-seeded programs it includes the seed network's "
@@ -244,7 +262,9 @@ def write_markdown(csv: Path, md: Path, command: str) -> None:
         "fraction of training points their own bound (IBP / CROWN, the tighter) certifies.",
         "",
     ]
-    cols = ["method", "program", "cert", "P req", "P", "active", "relu", "zero", "forced",
+    if note:
+        lines += [note, ""]
+    cols = ["method", "program", "cert", "P req", "P", "lam", "active", "relu", "zero", "forced",
             "collapsed", "time_s", "seed_s", "solve_s", "clean", "pgd", "exact", "lp",
             "cert_train", "violations"]  # fmt: skip
     for (name, train_eps, eps), g in df.groupby(["dataset", "train_eps", "eps"], sort=False):
@@ -259,7 +279,10 @@ def write_markdown(csv: Path, md: Path, command: str) -> None:
 
             cells = [
                 method, str(first["program"]), "yes" if bool(first["is_certificate"]) else "no",
-                f"{n_req:.0f}", f(r.get("P", np.nan), "{:.0f}"), f(r["n_active"], "{:.1f}"),
+                f"{n_req:.0f}", f(r.get("P", np.nan), "{:.0f}"),
+                f(r["lam"] if first["program"] == "class-aware" and soft_method(method)
+                  else np.nan, "{:g}"),
+                f(r["n_active"], "{:.1f}"),
                 f(r["n_relu_active"], "{:.1f}"), f(r.get("n_zero_blocks", np.nan), "{:.0f}"),
                 f(r.get("n_forced_zero", np.nan), "{:.0f}"),
                 "" if pd.isna(first.get("collapsed")) else str(bool(first["collapsed"])),
@@ -272,6 +295,11 @@ def write_markdown(csv: Path, md: Path, command: str) -> None:
         lines.append("")
     lines += targets_section(df)
     md.write_text("\n".join(lines))
+
+
+def soft_method(method: str) -> bool:
+    """Whether the method's program has soft stability (its ``lam`` is meaningful)."""
+    return method in CONVEX and CONVEX[method][2]
 
 
 def targets_section(df: pd.DataFrame, method: str = DEFAULT_CONVEX) -> list[str]:
@@ -288,6 +316,9 @@ def targets_section(df: pd.DataFrame, method: str = DEFAULT_CONVEX) -> list[str]
     for (name, eps), g in matched.groupby(["dataset", "eps"], sort=False):
         by = g.groupby("method").mean(numeric_only=True)
         if method not in by.index or "pgd-at" not in by.index:
+            missing = method if method not in by.index else "pgd-at"
+            out.append(f"| {name} | {eps:g} | no {missing} row in the CSV (not run or not "
+                       "finished): no verdict |  |  |  |  |")  # fmt: skip
             continue
         me, at = by.loc[method], by.loc["pgd-at"]
         cert = [by.loc[m, "lp_cert_acc"] for m in ("ibp", "crown-ibp") if m in by.index]
@@ -364,12 +395,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument(
         "--generated-by", default=None, help="with --report-only: the command(s) behind the CSV"
     )
+    ap.add_argument("--note", default=None, help="with --report-only: a paragraph under the header")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)  # small networks: one thread is fastest, and fair to every method
     command = "python benchmarks/robust_vs_pgd_at.py " + " ".join(argv or sys.argv[1:])
     csv, md = Path(args.out + ".csv"), Path(args.out + ".md")
     if args.report_only:
-        write_markdown(csv, md, args.generated_by or command)
+        write_markdown(csv, md, args.generated_by or command, args.note)
         print(f"wrote {md}")
         return
     csv.parent.mkdir(parents=True, exist_ok=True)
@@ -397,7 +429,7 @@ def main(argv: list[str] | None = None) -> None:
                                "method": method, "n_train": ds.n_train, "d": ds.n_features,
                                "loss": args.loss, "n_patterns": args.n_patterns,
                                "lam": args.lam}  # fmt: skip
-                        row.update(trained["row"])
+                        row.update(trained["row"])  # (may override lam: the penalty used)
                         row.update(evaluate(trained["net"], ds, eps, args, seed))
                         row["host"] = f"{platform.node()} ({os.cpu_count()} cpus)"
                         frame = pd.DataFrame([row]).reindex(columns=COLUMNS)

@@ -86,7 +86,7 @@ class TrainingRecord:
     """What a baseline trainer did.
 
     Attributes:
-        method: ``"sgd"``, ``"pgd-at"`` or ``"fgsm-at"``.
+        method: ``"sgd"``, ``"pgd-at"``, ``"fgsm-at"``, ``"ibp"`` or ``"crown-ibp"``.
         loss_history: per epoch, the criterion that was trained, in the project convention (sum over
             the epoch's samples of the loss on the points the model was trained on, i.e. the
             adversarial points for adversarial training, accumulated over the epoch's minibatches
@@ -97,6 +97,8 @@ class TrainingRecord:
         robust_objective: adversarial training only: the same objective with every training point
             replaced by its PGD-perturbed version at the end of training (an attack-based estimate,
             i.e. a lower bound on the true worst case for the margin losses); ``None`` for SGD.
+            Certified training (IBP / CROWN-IBP): a certified *upper* bound on the robust
+            objective from :func:`margin_bounds` instead.
         train_accuracy: fraction of training points with ``y * f(x) > 0``.
         time: seconds spent in the training loop (final evaluation excluded).
         epochs_run: number of epochs actually run.
@@ -1261,10 +1263,9 @@ def train_crown_ibp(
     computes intermediate bounds by IBP and the last layer by CROWN; with one hidden layer the
     intermediate (pre-activation) intervals are exact, so the CROWN part is CROWN on the output
     layer with the chord / adaptive-slope ``relu`` relaxation (:func:`margin_bounds`). At
-    ``eps = 0`` this is :func:`train_sgd` step for step.
-
-        crown_weight_start, crown_weight_end: the CROWN weight ``w`` at the start and end of the
-            ramp (both in [0, 1]; ``1, 1`` trains on the CROWN bound throughout).
+    ``eps = 0`` this is :func:`train_sgd` step for step. ``crown_weight_start`` and
+    ``crown_weight_end`` are the CROWN weight ``w`` at the start and end of the ramp (both in
+    [0, 1]; ``1, 1`` trains on the CROWN bound throughout).
     """
     return _train_certified(
         "crown-ibp", X, y, eps=eps, lower=lower, upper=upper, width=width, loss=loss,

@@ -37,6 +37,7 @@ from robustbench_convex.robust_patterns import (
     DEFAULT_STABILITY_PENALTY,
     ROBUST_PATTERN_STRATEGIES,
     network_seeded_patterns,
+    solve_soft_with_fallback,
 )
 
 SOLVERS: tuple[str, ...] = ("admm", "cvxpy", "ipm", "scp")
@@ -78,10 +79,12 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
             with random patterns, see MATH.md) or ``"relaxed"`` ((Rx); certifies nothing).
         stability_penalty: soft stability constraints with this penalty (certified and
             class-aware programs; None keeps them hard); "admm" and "cvxpy" both solve it.
-            ``"auto"`` (default): ``robust_patterns.DEFAULT_STABILITY_PENALTY`` (1, the hinge
-            scale) for the certified and class-aware programs, None otherwise (hard stability
-            collapsed to a linear model or a few neurons on image data, MATH.md section 6).
-            The value used is ``stability_penalty_``.
+            ``"auto"`` (default): soft stability for the certified and class-aware programs,
+            None otherwise (hard stability collapsed to a linear model or a few neurons on
+            image data, MATH.md section 6): penalty 1 (the hinge scale), lowered to 0.1 when
+            the solution keeps fewer than 8 ReLU units (``robust_patterns.
+            solve_soft_with_fallback``; training data only). The value used is
+            ``stability_penalty_``, the attempts ``penalties_tried_`` (penalty, ReLU units).
         patterns: name of a pattern sampler in ``patterns.PATTERN_SAMPLERS`` (e.g. ``"gaps"``,
             ``"class-aware+ones"``), or a network-seeded strategy of
             ``robust_patterns.ROBUST_PATTERN_STRATEGIES`` for robust programs (``"ibp"``: the
@@ -224,6 +227,7 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
         beta = self._check_params(2 * int(np.bincount(y_index).min()))
         options = dict(self.solver_options or {})
         eps = float(self.robust_eps)
+        self.penalties_tried_: list[tuple[float, int]] = []
         loss, penalty, patterns = self._robust_defaults(eps)
         self.pattern_time_ = 0.0
         if isinstance(patterns, str) and patterns in ROBUST_PATTERN_STRATEGIES:
@@ -268,18 +272,16 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
             )
             if seeded is not None:
                 problem.pattern_source = seeded.source
-            if self.solver == "cvxpy":
-                from robustbench_convex.solvers.cvxpy_backend import solve_cvxpy
-
-                result = solve_cvxpy(problem, **options)
-            elif self.solver == "ipm":
-                from robustbench_convex.solvers.ipm import solve_ipm
-
-                result = solve_ipm(problem, **options)
+            if self.stability_penalty == "auto" and penalty is not None:
+                # the default soft penalty: lowered while it keeps too few ReLU units
+                fit = solve_soft_with_fallback(
+                    lambda lam: self._with_penalty(problem, lam),
+                    lambda prob: self._solve(prob, options),
+                )
+                result, penalty = fit.solution, fit.penalty
+                self.penalties_tried_ = [(p, r) for p, r, _, _ in fit.tried]
             else:
-                from robustbench_convex.solvers.admm import solve_admm
-
-                result = solve_admm(problem, **options)
+                result = self._solve(problem, options)
         if result.status != "converged":
             warnings.warn(
                 f"{type(self).__name__}(solver={self.solver!r}): the solver ({result.solver}) "
@@ -300,6 +302,34 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
         self.n_relu_neurons_ = int(relu()) if callable(relu) else None
         self.collapsed_ = bool(getattr(result, "collapsed", False)) if eps > 0 else False
         return self
+
+    def _solve(self, problem: Any, options: dict[str, Any]) -> Any:
+        if self.solver == "cvxpy":
+            from robustbench_convex.solvers.cvxpy_backend import solve_cvxpy
+
+            return solve_cvxpy(problem, **options)
+        if self.solver == "ipm":
+            from robustbench_convex.solvers.ipm import solve_ipm
+
+            return solve_ipm(problem, **options)
+        from robustbench_convex.solvers.admm import solve_admm
+
+        return solve_admm(problem, **options)
+
+    @staticmethod
+    def _with_penalty(problem: Any, penalty: float) -> Any:
+        """``problem`` with another stability penalty (same data and patterns)."""
+        if penalty == problem.stability_penalty:
+            return problem
+        from robustbench_convex.formulations import ConvexReLUProblem
+
+        other = ConvexReLUProblem(
+            problem.X, problem.y, loss=problem.loss, beta=problem.beta, patterns=problem.D,
+            robust_eps=problem.robust_eps, robust=problem.robust, stability_penalty=penalty,
+            bias=problem.bias, seed=problem.seed,
+        )  # fmt: skip
+        other.pattern_source = problem.pattern_source
+        return other
 
     def _robust_defaults(self, eps: float) -> tuple[str, float | None, Any]:
         """The loss, stability penalty and patterns the fit uses (resolving None / "auto")."""

@@ -159,7 +159,13 @@ _STABILITY = {
         "float>0",
         optional=True,
         help="soft stability constraints with this penalty (null: hard)",
-    )
+    ),
+    "penalty_fallback": ParamSpec(
+        True,
+        "bool",
+        help="soft stability: retry with lower penalties (down to 0.1) while the solution keeps "
+        "fewer than 8 ReLU units (robust_patterns.solve_soft_with_fallback)",
+    ),
 }
 # the certificate programs: a margin loss (the class-aware program certifies only those) and
 # patterns that may be seeded by a quickly trained robust network (robust_patterns)
@@ -471,12 +477,44 @@ def _train_convex_robust(program: str, method: str):
             seeded = _seeded_patterns(dataset, settings, seed, strategy)
             settings = {**settings, "patterns": None}
             robust["patterns"] = seeded.D
-        problem = _problem(dataset, settings, seed, **robust)
-        if seeded is None:
+        lam = robust.get("stability_penalty")
+        if lam is not None and settings.get("penalty_fallback"):
+            from robustbench_convex.robust_patterns import (
+                DEFAULT_PENALTY_LADDER,
+                solve_soft_with_fallback,
+            )
+
+            def build(penalty: float):
+                problem = _problem(
+                    dataset, settings, seed, **{**robust, "stability_penalty": penalty}
+                )
+                if seeded is not None:
+                    problem.pattern_source = seeded.source
+                return problem
+
+            ladder = (lam, *(p for p in DEFAULT_PENALTY_LADDER if p < lam))
+            fit = solve_soft_with_fallback(
+                build, lambda prob: _solve(prob, dataset, settings, settings["solver"]),
+                penalties=ladder,
+            )  # fmt: skip
+            solution = fit.solution
+            extra_info: dict[str, Any] = {
+                "stability_penalty_used": fit.penalty,
+                "penalties_tried": [[p, r] for p, r, _, _ in fit.tried],
+            }
+            # every attempt is part of the training time
+            spent = sum(t for _, _, _, t in fit.tried) - float(solution.time)
+            solution = solution.replace(time=float(solution.time) + spent)
+        else:
+            problem = _problem(dataset, settings, seed, **robust)
+            if seeded is not None:
+                problem.pattern_source = seeded.source
             solution = _solve(problem, dataset, settings, settings["solver"])
-            return _convex_output(solution, dataset, settings, method)
-        problem.pattern_source = seeded.source
-        solution = _solve(problem, dataset, settings, settings["solver"])
+            extra_info = {}
+        if seeded is None:
+            out = _convex_output(solution, dataset, settings, method)
+            out.info.update(extra_info)
+            return out
         # the seed network's training is part of this method's training time
         solution = solution.replace(time=float(solution.time) + seeded.seconds)
         out = _convex_output(solution, dataset, {**settings, "patterns": strategy}, method)
@@ -484,6 +522,7 @@ def _train_convex_robust(program: str, method: str):
             pattern_strategy=strategy,
             pattern_seconds=seeded.seconds,
             pattern_seed_width=seeded.seed_width,
+            **extra_info,
         )
         return out
 

@@ -42,8 +42,8 @@ def test_seeded_patterns_are_class_aware_detectors_plus_the_linear_block():
     X, y = _xor(40, 0)
     seeded = network_seeded_patterns(X, y, eps=EPS, n_patterns=12, lower=-1.0, upper=1.0)
     D = seeded.D
-    assert seeded.seed_width == 6 and seeded.source == "ibp-network"
-    assert 2 <= D.shape[1] <= 2 * 6 + 1 and set(np.unique(D)) <= {0.0, 1.0}
+    assert seeded.seed_width == 24 and seeded.source == "ibp-network"
+    assert 2 <= D.shape[1] <= 2 * 24 + 1 and set(np.unique(D)) <= {0.0, 1.0}
     ones = np.all(D == 1, axis=0)
     assert ones.sum() == 1  # the all-active pattern
     on_pos = D[y > 0][:, ~ones].any(axis=0)
@@ -82,11 +82,13 @@ def test_estimator_robust_defaults_are_resolved_and_recorded():
         clf = ConvexReLUClassifier(robust_eps=EPS, n_patterns=8).fit(X, y)
     finally:
         ctx.__exit__(None, None, None)
-    assert clf.loss_ == "hinge" and clf.stability_penalty_ == DEFAULT_STABILITY_PENALTY
-    assert clf.patterns_ == "ibp" and clf.pattern_time_ > 0
+    assert clf.loss_ == "hinge" and clf.patterns_ == "ibp" and clf.pattern_time_ > 0
+    # the penalty ladder starts at the default and records every attempt
+    tried = [p for p, _ in clf.penalties_tried_]
+    assert tried[0] == DEFAULT_STABILITY_PENALTY and clf.stability_penalty_ in tried
     problem = clf.result_.problem
     assert problem.pattern_source == "ibp-network" and problem.program == "class-aware"
-    assert problem.stability_penalty == DEFAULT_STABILITY_PENALTY and clf.result_.is_certificate
+    assert problem.stability_penalty == clf.stability_penalty_ and clf.result_.is_certificate
     assert clf.collapsed_ is False and clf.n_relu_neurons_ >= 2
     assert clf.score(X, y) >= 0.9
     # nominal defaults unchanged
@@ -152,6 +154,7 @@ def test_sweep_class_aware_method_defaults_to_ibp_seeded_soft_program():
     d = load_dataset("synthetic-xor", n_train=40, n_test=20)
     settings = validate_params("convex-robust-class-aware", {})
     assert settings["loss"] == "hinge" and settings["stability_penalty"] == 1.0
+    assert settings["penalty_fallback"] is True
     ctx = _quiet()
     try:
         out = train_method("convex-robust-class-aware", d, {"n_patterns": 8, "eps": 0.05}, 0)
@@ -161,6 +164,37 @@ def test_sweep_class_aware_method_defaults_to_ibp_seeded_soft_program():
     assert info["pattern_strategy"] == "ibp" and info["program"] == "class-aware"
     assert info["time"] >= info["pattern_seconds"] > 0
     assert info["is_certificate"] and not info["collapsed"]
+    assert info["penalties_tried"][0][0] == 1.0
+    assert info["stability_penalty_used"] in [p for p, _ in info["penalties_tried"]]
+
+
+def test_penalty_ladder_stops_when_enough_relu_units_and_picks_by_training_data():
+    from robustbench_convex.robust import certified_training_accuracy
+    from robustbench_convex.robust_patterns import solve_soft_with_fallback
+
+    X, y = _xor(40, 5)
+    D = network_seeded_patterns(X, y, eps=EPS, n_patterns=8, lower=-1.0, upper=1.0).D
+
+    def build(lam):
+        return ConvexReLUProblem(
+            X, y, loss="hinge", beta=1e-2, patterns=D, robust_eps=EPS, robust="class-aware",
+            stability_penalty=lam,
+        )  # fmt: skip
+
+    ctx = _quiet()
+    try:
+        one = solve_soft_with_fallback(build, solve_cvxpy, penalties=(1.0, 0.1), min_relu=0)
+        many = solve_soft_with_fallback(build, solve_cvxpy, penalties=(1.0, 0.1), min_relu=10**6)
+    finally:
+        ctx.__exit__(None, None, None)
+    assert len(one.tried) == 1 and one.penalty == 1.0  # enough units: no retry
+    assert [t[0] for t in many.tried] == [1.0, 0.1]  # never enough: the whole ladder
+    best_cert = max(t[2] for t in many.tried)
+    chosen = next(t for t in many.tried if t[0] == many.penalty)
+    assert chosen[2] >= best_cert - 0.02
+    assert chosen[1] == max(t[1] for t in many.tried if t[2] >= best_cert - 0.02)
+    assert many.solution.problem.stability_penalty == many.penalty
+    assert certified_training_accuracy(many.solution) == pytest.approx(chosen[2])
 
 
 @pytest.mark.slow
