@@ -69,6 +69,12 @@ def test_headline_eps_is_the_training_eps_when_on_the_grid():
     eps, why = headline_eps([0.05, 0.1, 0.2], [0.05, 0.2], [0.3])
     assert eps == 0.2 and "middle verified" in why
     assert headline_eps([0.05, 0.1, 0.2], None, [])[0] == 0.1
+    # the training radius of every adversarially / certifiably trained method (IBP included)
+    from robustbench_convex.leaderboard import _train_eps
+
+    for key in ("pgd-at", "fgsm-at", "ibp", "crown-ibp", "convex-robust-class-aware"):
+        assert _train_eps({"eps": 0.1}, key) == 0.1
+    assert _train_eps({"width": 8}, "sgd") is None
 
 
 # ------------------------------------------------------------------------ per-point logic
