@@ -204,13 +204,23 @@ def reevaluate(
     summary = ReevalSummary(Path(root))
     loaded: dict[str, Any] = {}
     kept: list[dict[str, Any]] = []
+    files = []
     for path in sorted(store.cells_dir.glob("*.json")):
         payload = json.loads(path.read_text(encoding="utf-8"))
         cell = payload.get("cell", {})
         if h is not None and cell.get("config_hash") != h:
             continue
-        if payload.get("status") != "ok":
-            continue
+        if payload.get("status") == "ok":
+            files.append((path, payload))
+    for name, wanted, field_ in (("methods", methods, "method"), ("datasets", datasets, "dataset")):
+        have = {p["cell"][field_]["name"] for _, p in files}
+        unknown = sorted(set(wanted or ()) - have)
+        if unknown:
+            raise ValueError(
+                f"{name}: no finished cell of {unknown} in {root}; valid: {', '.join(sorted(have))}"
+            )
+    for path, payload in files:
+        cell = payload["cell"]
         kept.append(payload)
         if methods is not None and cell["method"]["name"] not in methods:
             continue

@@ -154,6 +154,8 @@ def test_evaluate_rejects_bad_input_before_any_work(sweep, capsys):
         reevaluate(sweep, attacks=["cw"])
     with pytest.raises(ValueError, match="pgd_steps"):
         reevaluate(sweep, pgd_steps=0)
+    with pytest.raises(ValueError, match=r"methods: no finished cell of.*valid: admm, sgd"):
+        reevaluate(sweep, methods=["amdm"])
     assert main(["evaluate", "/nonexistent/folder"]) == 2
     assert "no such folder" in capsys.readouterr().err
 
