@@ -32,7 +32,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from robustbench_convex.formulations import DEFAULT_N_PATTERNS, ROBUST_PROGRAMS
 from robustbench_convex.losses import LOSSES
 
-SOLVERS: tuple[str, ...] = ("admm", "cvxpy", "ipm", "scp")
+SOLVERS: tuple[str, ...] = ("auto", "admm", "cvxpy", "ipm", "scp")
 DEFAULT_BETA_PER_SAMPLE = 1e-2
 DEFAULT_N_NEURONS = 256
 
@@ -43,7 +43,10 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
     """Binary classifier: a one-hidden-layer ReLU network trained by a convex program.
 
     Parameters:
-        solver: ``"cvxpy"`` (default; interior point: MOSEK when licensed, else Clarabel),
+        solver: ``"auto"`` (default: ``robustbench_convex.solve``'s choice of the fastest
+            certified solver for the program: ``"ipm"`` for the nominal squared loss,
+            ``"cvxpy"`` for small programs (``front.choose_convex_solver``), ``"admm"`` beyond; ``result_.info["front_door"]`` says which), ``"cvxpy"`` (interior point:
+            MOSEK when licensed, else Clarabel),
             ``"admm"`` (the paper's ADMM in PyTorch), ``"ipm"`` (structured interior point,
             nominal squared loss only, certified to ``tol``; the fastest at high accuracy for
             that program) or ``"scp"`` (sampled neurons, FISTA for squared / logistic, CVXPY for
@@ -88,7 +91,7 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
-        solver: Literal["admm", "cvxpy", "ipm", "scp"] = "cvxpy",
+        solver: Literal["auto", "admm", "cvxpy", "ipm", "scp"] = "auto",
         loss: Literal["squared", "hinge", "logistic"] = "squared",
         n_patterns: int = DEFAULT_N_PATTERNS,
         n_neurons: int | None = None,
@@ -230,7 +233,11 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
                 bias=self.bias,
                 seed=self.seed,
             )
-            if self.solver == "cvxpy":
+            if self.solver == "auto":
+                from robustbench_convex.solvers.front import solve
+
+                result = solve(problem, solver="auto", **options)
+            elif self.solver == "cvxpy":
                 from robustbench_convex.solvers.cvxpy_backend import solve_cvxpy
 
                 result = solve_cvxpy(problem, **options)

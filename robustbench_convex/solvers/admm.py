@@ -594,6 +594,7 @@ def _solve(problem: ConvexReLUProblem, **opt: Any) -> ConvexSolution:
 
     evaluate = _Evaluator(pr, Xa, D, y, pert, opt["recovery_rtol"])
     zero_objective = evaluate(torch.zeros(d, 2 * P, dtype=dtype, device=dev))[0]
+    label_norm = float(torch.linalg.vector_norm(y))  # the scale of the predictions
     alpha, gamma, tol, gap_tol = opt["relaxation"], opt["gamma"], opt["tol"], opt["gap_tol"]
     beta = pr.beta
     lam_soft = pr.stability_penalty  # soft stability: the cone step becomes a capped prox
@@ -757,7 +758,8 @@ def _solve(problem: ConvexReLUProblem, **opt: Any) -> ConvexSolution:
             # the certificate is for the network; the convex point must also be nearly feasible
             # (small primal residual; objective equal to its network's, as on feasible points)
             g_feas = CERTIFY_PRIMAL_FRACTION * (gap_tol or 0.0)
-            feasible = r_pri <= g_feas and abs(conv - net) <= g_feas * abs(best_bound)
+            near = r_pri <= g_feas or math.sqrt(prim) <= g_feas * label_norm  # absolute at 0
+            feasible = near and abs(conv - net) <= g_feas * abs(best_bound)
             if gap_tol is not None and not below and feasible and best_bound > 0:
                 if merit <= (1 + gap_tol) * best_bound:
                     stop, status = "certified", "converged"
