@@ -37,6 +37,7 @@ _EXPORTS: dict[str, str] = {
     "solve_admm": "robustbench_convex.solvers.admm",
     "solve_ipm": "robustbench_convex.solvers.ipm",
     "solve_scp": "robustbench_convex.solvers.scp",
+    "solve": "robustbench_convex.solvers.front",
     "scenario_sample_size": "robustbench_convex.solvers.scp",
     "patterns_from_network": "robustbench_convex.patterns",
     "gap_patterns": "robustbench_convex.patterns",

@@ -40,7 +40,7 @@ from robustbench_convex.robust_patterns import (
     solve_soft_with_fallback,
 )
 
-SOLVERS: tuple[str, ...] = ("admm", "cvxpy", "ipm", "scp")
+SOLVERS: tuple[str, ...] = ("auto", "admm", "cvxpy", "ipm", "scp")
 DEFAULT_BETA_PER_SAMPLE = 1e-2
 DEFAULT_N_NEURONS = 256
 
@@ -51,7 +51,10 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
     """Binary classifier: a one-hidden-layer ReLU network trained by a convex program.
 
     Parameters:
-        solver: ``"cvxpy"`` (default; interior point: MOSEK when licensed, else Clarabel),
+        solver: ``"auto"`` (default: ``robustbench_convex.solve``'s choice of the fastest
+            certified solver for the program: ``"ipm"`` for the nominal squared loss,
+            ``"cvxpy"`` for small programs (``front.choose_convex_solver``), ``"admm"`` beyond; ``result_.info["front_door"]`` says which), ``"cvxpy"`` (interior point:
+            MOSEK when licensed, else Clarabel),
             ``"admm"`` (the paper's ADMM in PyTorch), ``"ipm"`` (structured interior point,
             nominal squared loss only, certified to ``tol``; the fastest at high accuracy for
             that program) or ``"scp"`` (sampled neurons, FISTA for squared / logistic, CVXPY for
@@ -114,7 +117,7 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
 
     def __init__(
         self,
-        solver: Literal["admm", "cvxpy", "ipm", "scp"] = "cvxpy",
+        solver: Literal["auto", "admm", "cvxpy", "ipm", "scp"] = "auto",
         loss: Literal["squared", "hinge", "logistic"] | None = None,
         n_patterns: int = DEFAULT_N_PATTERNS,
         n_neurons: int | None = None,
@@ -304,6 +307,10 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _solve(self, problem: Any, options: dict[str, Any]) -> Any:
+        if self.solver == "auto":
+            from robustbench_convex.solvers.front import solve
+
+            return solve(problem, solver="auto", **options)
         if self.solver == "cvxpy":
             from robustbench_convex.solvers.cvxpy_backend import solve_cvxpy
 

@@ -128,7 +128,7 @@ _ADMM: dict[str, ParamSpec] = {
     "max_iter": ParamSpec(None, "int>=1", optional=True, help="ADMM iterations (None: default)"),
     "tol": ParamSpec(None, "float>0", optional=True, help="ADMM tolerance (None: default)"),
     "time_limit": ParamSpec(None, "float>0", optional=True, help="seconds"),
-    "history_every": ParamSpec(1, "int>=1", help="record the history every k iterations"),
+    "history_every": ParamSpec(10, "int>=1", help="record the history every k iterations"),
     "track_accuracy": ParamSpec(
         True, "bool", help="record train/test accuracy per iteration (convergence plot)"
     ),

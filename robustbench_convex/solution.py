@@ -25,8 +25,15 @@ if TYPE_CHECKING:
 
     from robustbench_convex.formulations import ConvexReLUProblem
 
-SolveStatus = Literal["converged", "inaccurate", "max_iter", "time_limit", "failed"]
-SOLVE_STATUSES: tuple[str, ...] = ("converged", "inaccurate", "max_iter", "time_limit", "failed")
+SolveStatus = Literal["converged", "inaccurate", "max_iter", "time_limit", "diverged", "failed"]
+SOLVE_STATUSES: tuple[str, ...] = (
+    "converged",
+    "inaccurate",
+    "max_iter",
+    "time_limit",
+    "diverged",
+    "failed",
+)
 DEFAULT_RECOVERY_RTOL = 1e-6
 DEFAULT_OUTPUT_ATOL = 1e-6
 
@@ -124,7 +131,9 @@ class ConvexSolution(SolverResult):
             ``problem.convex_objective`` (not the solver's own estimate).
         status: ``"converged"`` (met its tolerances), ``"inaccurate"`` (solver reports reduced
             accuracy), ``"max_iter"`` / ``"time_limit"`` (budget reached first), ``"failed"``
-            (no usable solution; ``message`` says why).
+            (no usable solution; ``message`` says why), ``"diverged"`` (an iterative solver's
+            divergence guard fired: the iterates blew up even after restarts; the returned point is
+            the best one seen, not an answer).
         message: the solver's own message or a short explanation.
         solver: e.g. ``"CLARABEL"``, ``"MOSEK"``, ``"SCS"``, ``"ADMM"``.
         time: wall-clock seconds of the solve (model building included).

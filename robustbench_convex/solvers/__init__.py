@@ -6,4 +6,7 @@
 - ``ipm.solve_ipm``: a structure-exploiting interior-point method for the nominal squared-loss
   program (memory quadratic in ``d P``; certified to ``tol`` at n = 12000, d = 101, P = 64).
 - ``scp.solve_scp``: sampled convex programs over output weights (FISTA or CVXPY).
+- ``front.solve``: the front door, ``solver="auto"`` picks the fastest certified solver per
+  program (``solve_ipm`` for nominal squared loss, ``solve_admm`` with its certified stop for the
+  other nominal programs, ``solve_cvxpy`` for small robust programs).
 """

@@ -54,15 +54,17 @@ iterations); ADMM remains the solver for the other losses, the robust programs a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import torch
 
-from robustbench_convex.duality import LagrangeDual
+from robustbench_convex.duality import LagrangeDual, loss_gradient
 from robustbench_convex.formulations import ConvexReLUProblem
 from robustbench_convex.losses import robust_loss_value
 from robustbench_convex.solution import DEFAULT_RECOVERY_RTOL, ConvexSolution
@@ -74,14 +76,30 @@ from robustbench_convex.solvers.admm_linsys import (
     memory_bytes,
 )
 from robustbench_convex.solvers.admm_prox import cone_projection, group_soft_threshold, loss_prox
+from robustbench_convex.solvers.warm_start import warm_start_blocks
 
-__all__ = ["DEFAULT_MAX_ITER", "DEFAULT_TOL", "solve_admm"]
+__all__ = ["DEFAULT_GAP_TOL", "DEFAULT_MAX_ITER", "DEFAULT_TOL", "StopReason", "solve_admm"]
 
 DEFAULT_MAX_ITER = 5000
 DEFAULT_TOL = 1e-5
 DEFAULT_MAX_FACTOR_BYTES = 2 * 1024**3
 REFACTOR_ITERATIONS = 400  # "auto" splitting: refactoring may cost this many iterations' products
 SMALL_PROBLEM_WORK = 3e7  # n * d * 2P below which one torch thread is used (see num_threads)
+DEFAULT_HISTORY_EVERY = 10  # records (and stopping tests) every 10 iterations without a callback
+DEFAULT_GAP_TOL = 1e-3  # certified stop of the nominal programs (gap_tol="auto")
+DEFAULT_RHO_RANGE = 100.0  # rho stays within [rho0 / range, rho0 * range]
+RHO_MISMATCH = 5.0  # balance rho when the relative residuals differ by more than this factor
+RHO_MIN_INTERVAL = 10  # iterations between rho updates (doubled at every oscillation)
+BLOWUP_FACTOR = 100.0  # a convex objective above this many times the zero network's is a blow-up
+MAX_RESTARTS = 2  # restarts from the best record before the status becomes "diverged"
+RESTART_RHO_FACTOR = 10.0  # the last restart multiplies the best record's rho by this
+CERTIFY_PRIMAL_FRACTION = 0.1  # the certified stop also needs primal residual <= this * gap_tol
+REFINE_WITHIN = 10.0  # refine the lower bound once the gap is within this many gap_tol...
+REFINE_INTERVAL = 200  # ...at most once per this many iterations (50 dual steps cost ~50 its)
+
+StopReason = Literal["certified", "residuals", "max_iter", "time_limit", "diverged"]
+"""Which stop fired (``info["stop"]``): the certified gap, the residual test, a budget, or the
+divergence guard."""
 
 
 @contextlib.contextmanager
@@ -98,7 +116,9 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def _check_args(rho, gamma, relaxation, max_iter, tol, time_limit, device, history_every):
+def _check_args(
+    rho, gamma, relaxation, max_iter, tol, time_limit, device, history_every, rho_range
+):
     if rho is not None:
         if isinstance(rho, bool) or not isinstance(rho, (int, float)):
             raise TypeError(f"rho must be a positive float or None (automatic), got {rho!r}")
@@ -109,8 +129,16 @@ def _check_args(rho, gamma, relaxation, max_iter, tol, time_limit, device, histo
     if not isinstance(relaxation, (int, float)) or not (0 < relaxation < 2):
         raise ValueError(f"relaxation must lie in (0, 2), got {relaxation!r}; try 1.6")
     check_budget(max_iter, tol, time_limit)
-    if isinstance(history_every, bool) or not isinstance(history_every, int) or history_every < 1:
-        raise ValueError(f"history_every must be an int >= 1, got {history_every!r}")
+    if history_every is not None and (
+        isinstance(history_every, bool) or not isinstance(history_every, int) or history_every < 1
+    ):
+        raise ValueError(f"history_every must be an int >= 1 or None, got {history_every!r}")
+    if (
+        isinstance(rho_range, bool)
+        or not isinstance(rho_range, (int, float))
+        or not (rho_range >= 1 and math.isfinite(rho_range))
+    ):
+        raise ValueError(f"rho_range must be a finite float >= 1 (1 fixes rho), got {rho_range!r}")
     return check_device(device)
 
 
@@ -138,6 +166,34 @@ def check_device(device: Any) -> torch.device:
     if dev.type not in ("cpu", "cuda", "mps"):
         raise ValueError(f"device must be 'cpu', 'cuda' or 'mps', got {device!r}")
     return dev
+
+
+def _resolve_certificate(
+    problem: ConvexReLUProblem, certify: bool | None, gap_tol: Any
+) -> tuple[bool, float | None]:
+    """``(certify, gap_tol)`` after the defaults: nominal programs certify and stop at
+    ``DEFAULT_GAP_TOL``; robust programs (no dual bound) use the residual stop."""
+    nominal = problem.robust_eps == 0
+    if certify is not None and not isinstance(certify, bool):
+        raise ValueError(f"certify must be True, False or None (automatic), got {certify!r}")
+    if isinstance(gap_tol, str):
+        if gap_tol != "auto":
+            raise ValueError(f"gap_tol must be > 0 (e.g. 1e-3), 'auto' or None, got {gap_tol!r}")
+        certify = nominal if certify is None else certify
+        return certify, (DEFAULT_GAP_TOL if certify else None)
+    if gap_tol is not None:
+        if isinstance(gap_tol, bool) or not isinstance(gap_tol, (int, float)) or not gap_tol > 0:
+            raise ValueError(f"gap_tol must be > 0 (e.g. 1e-3), 'auto' or None, got {gap_tol!r}")
+        if certify is False:
+            raise ValueError("gap_tol needs certify=True (or None); pass gap_tol=None to opt out")
+        certify = True
+    certify = nominal if certify is None else certify
+    if certify and not nominal:
+        raise ValueError(
+            "certify=True (and gap_tol) need a nominal program (robust_eps = 0): lower bounds "
+            "for the robust programs are not implemented; leave gap_tol='auto' (residual stop)"
+        )
+    return certify, None if gap_tol is None else float(gap_tol)
 
 
 class _Evaluator:
@@ -220,11 +276,13 @@ def solve_admm(
     copy_weight: float | None = None,
     linear_solver: LinearSolverName = "auto",
     max_factor_bytes: float = DEFAULT_MAX_FACTOR_BYTES,
-    history_every: int = 1,
+    history_every: int | None = None,
     num_threads: int | None = None,
     recovery_rtol: float = DEFAULT_RECOVERY_RTOL,
-    certify: bool = False,
-    gap_tol: float | None = None,
+    certify: bool | None = None,
+    gap_tol: float | Literal["auto"] | None = "auto",
+    warm_start: ConvexSolution | tuple[np.ndarray, np.ndarray] | None = None,
+    rho_range: float = DEFAULT_RHO_RANGE,
 ) -> ConvexSolution:
     """Solve a ``ConvexReLUProblem`` by ADMM (see the module docstring for the splitting).
 
@@ -269,45 +327,80 @@ def solve_admm(
             unless it exceeds ``max_factor_bytes``, else ``"cg"``), ``"cholesky"``,
             ``"woodbury"`` (nominal programs) or ``"cg"``. The choice is in ``info``.
         max_factor_bytes: memory cap of the direct factors for ``"auto"`` (default 2 GiB).
-        history_every: record (objectives, residuals, callback) and test convergence every k
-            iterations (1: every iteration; each record costs about one extra iteration).
+        history_every: record (objectives, residuals, certificate, callback) and test the stops
+            every k iterations (each record costs about one iteration, 1.5 with the certificate).
+            None: ``DEFAULT_HISTORY_EVERY`` (10), or 1 when a ``callback`` is given.
         num_threads: torch threads for the solve (restored afterwards); None: one thread when
             ``n * d * 2P < SMALL_PROBLEM_WORK`` (small products are latency bound and extra BLAS
             threads only add wake-up cost), else torch's current setting.
         recovery_rtol: relative threshold of ``recover_network`` used for the recorded network
             objective and active-neuron count.
-        certify: nominal programs only: add to every record a certified ``lower_bound`` on the
-            optimum (``duality.LagrangeDual`` from the iteration's dual variables: ``theta`` = the
+        certify: record at every record a certified ``lower_bound`` on the optimum
+            (``duality.LagrangeDual`` from the iteration's dual variables: ``theta`` = the
             multiplier of ``F u = e``, or ``F u - y`` when the squared loss is in the u-step;
-            ``lambda = -rho nu``), and the best one to ``info["lower_bound"]``. Costs about half
-            an iteration per record. With an objective ``f`` of a feasible point,
-            ``(f - lower_bound) / lower_bound`` bounds its relative suboptimality.
-        gap_tol: nominal programs only (implies ``certify``): also stop, with status
-            ``"converged"``, at the first record where the recovered network's objective is at
-            most ``(1 + gap_tol)`` times the best lower bound so far: the network returned is then
-            *certified* within ``gap_tol`` of the convex optimum (above it by at most that much;
-            it may be below it, being a network rather than a point of the program). None: stop
-            on the residuals only. Measured at n = 2000, d = 50, P = 32 (squared, history
-            every 10): ``gap_tol=1e-3`` stops after 2020 iterations (17.6 s, network 4.9e-4
-            below Clarabel's optimum), the default residual test after 4320 (30.9 s).
+            ``lambda = -rho nu``; refined by 50 dual steps, at most every ``REFINE_INTERVAL``
+            iterations, once the gap is within ``REFINE_WITHIN * gap_tol``). None (default): on
+            for nominal programs, off for robust ones (no bound is implemented for them; True
+            raises there).
+        gap_tol: the certified stop. ``"auto"`` (default): ``DEFAULT_GAP_TOL = 1e-3`` where a
+            bound exists (nominal programs), else the residual stop. A float: stop with status
+            ``"converged"`` (``info["stop"] == "certified"``) at the first record where
+            ``max(convex objective, recovered network's objective) <= (1 + gap_tol) x`` the best
+            lower bound, the convex objective is not below the bound (which would prove the
+            iterate infeasible), the relative primal residual is at most
+            ``CERTIFY_PRIMAL_FRACTION * gap_tol`` and ``|convex - network objective| <=
+            CERTIFY_PRIMAL_FRACTION * gap_tol * bound`` (a nearly feasible point: on feasible
+            points the two objectives are equal). The *network* returned is then certified to
+            be at most ``gap_tol`` above the program's optimum (it may be below it: with sampled
+            patterns its own activation patterns can do better). With a ``gap_tol``, meeting
+            the residual test first ends with status ``"inaccurate"`` (residuals small, gap not
+            certified). None: the residual stop alone (with ``certify``, an iterate whose convex
+            objective is below the bound is never accepted).
+        warm_start: a ``ConvexSolution`` or ``(V, W)`` of arrays ``(d_aug, P)`` to start from
+            (validated as in ``solve_ipm``). ``u = v`` starts at it, the slacks and predictions
+            at its constraint values; for nominal programs the duals are those of a fixed point:
+            ``theta = grad l(F u)``, the sign-constraint multipliers of a ``ConvexSolution``'s
+            ``info["multipliers"]`` (``solve_admm`` and ``solve_ipm`` record them) or zeros,
+            and the copy dual from the u-step's stationarity; robust programs start their duals
+            at zero. From an accurate solution with multipliers the certified stop fires within
+            a few records. None: the cold start at zero.
+        rho_range: ``rho`` stays within ``[rho0 / rho_range, rho0 * rho_range]`` (``rho0`` =
+            ``rho`` or 1); 1 fixes it. Default 100.
 
     Returns:
         ``ConvexSolution`` with ``V, W`` = the group-lasso split variable ``v`` (exactly sparse;
         the recovered network is built from it), ``objective = problem.convex_objective(V, W)``,
-        ``status`` ``"converged"``, ``"max_iter"`` or ``"time_limit"``, ``history`` (one dict per
-        recorded iteration: ``iteration, time`` (seconds since the start, the time spent on the
-        records themselves excluded), ``objective`` (convex, at ``v``), ``network_objective``
-        (of the network recovered from ``v``), ``primal_residual``, ``dual_residual`` (relative),
-        ``rho``, ``n_active``, ``constraint_violation``, ``lower_bound`` with ``certify``, and
-        callback extras) and ``info`` (``linear_solver``, ``factor_bytes``, ``rho``,
-        ``rho_updates``, ``iterations``, ``setup_time``, ``constraint_violation``,
-        ``network_objective``, ``lower_bound`` with ``certify``, ``threads``...).
+        ``status`` ``"converged"`` (a stop fired: ``info["stop"]`` says which),
+        ``"inaccurate"`` (residual stop without the certificate), ``"max_iter"``,
+        ``"time_limit"`` or ``"diverged"`` (the divergence guard: the convex objective exceeded
+        ``BLOWUP_FACTOR`` times the zero network's, or a value became non-finite, after
+        ``MAX_RESTARTS`` restarts from the best record; the best record is returned). The last
+        iterate is returned otherwise. ``history``: one dict per recorded iteration
+        (``iteration, time`` (seconds since the start, the time spent on the records
+        themselves excluded), ``objective`` (convex, at ``v``), ``network_objective`` (of the
+        network recovered from ``v``), ``primal_residual``, ``dual_residual`` (relative),
+        ``rho``, ``n_active``, ``constraint_violation``, ``lower_bound`` when certifying,
+        ``event = "blow-up"`` on a record that triggered a restart, and callback extras).
+        ``info``: ``stop`` (``StopReason``), ``certified_gap`` (``(upper_bound - lower_bound) /
+        lower_bound`` of the returned point, ``upper_bound = max(objective,
+        network_objective)``; negative when its network beats the sampled program),
+        ``lower_bound``, ``multipliers`` (nominal), ``rho``, ``rho_updates``, ``rho_backoffs``,
+        ``rho_bounds``, ``restarts``, ``returned_iteration``, ``linear_solver``,
+        ``factor_bytes``, ``iterations``, ``setup_time``, ``constraint_violation``,
+        ``network_objective``, ``threads``...
+
+    Safety (issue 18): the penalty is adapted by residual balancing within ``rho_range`` (its
+    move interval doubles whenever the direction flips), so it cannot run away; a record whose
+    convex objective blows up restarts the run from the best record (the second time with a
+    10x larger ``rho``), then reports ``"diverged"``.
 
     Memory: the q-system factor (``admm_linsys.memory_bytes``: ``8 (P d)^2`` bytes for
     ``"cholesky"``, ``8 n^2`` for ``"woodbury"``, ``O(n P + P d^2)`` for ``"cg"``) plus about
     ``12 * 8 * n * P`` bytes of iterates (``+ 6 * 8 * n * d`` for robust programs).
     """
-    dev = _check_args(rho, gamma, relaxation, max_iter, tol, time_limit, device, history_every)
+    dev = _check_args(
+        rho, gamma, relaxation, max_iter, tol, time_limit, device, history_every, rho_range
+    )
     if not isinstance(problem, ConvexReLUProblem):
         raise TypeError(f"problem must be a ConvexReLUProblem, got {type(problem).__name__}")
     if splitting not in ("auto", "paper", "loss"):
@@ -316,15 +409,15 @@ def solve_admm(
         raise ValueError(
             f"linear_solver must be 'auto', 'cholesky', 'woodbury' or 'cg', got {linear_solver!r}"
         )
-    if gap_tol is not None:
-        if isinstance(gap_tol, bool) or not isinstance(gap_tol, (int, float)) or not gap_tol > 0:
-            raise ValueError(f"gap_tol must be > 0 (e.g. 1e-3) or None, got {gap_tol!r}")
-        certify = True
-    if certify and problem.robust_eps > 0:
-        raise ValueError(
-            "certify=True (and gap_tol) need a nominal program (robust_eps = 0): lower bounds "
-            "for the robust programs are not implemented"
-        )
+    certify, gap_tol = _resolve_certificate(problem, certify, gap_tol)
+    blocks = warm_start_blocks(problem, warm_start)
+    if blocks is not None:
+        mult = None
+        if isinstance(warm_start, ConvexSolution):
+            mult = warm_start.info.get("multipliers")
+        blocks = (*blocks, None if mult is None else np.asarray(mult, dtype=np.float64))
+    if history_every is None:
+        history_every = 1 if callback is not None else DEFAULT_HISTORY_EVERY
     if loss_weight is not None and not (isinstance(loss_weight, (int, float)) and loss_weight > 0):
         raise ValueError(f"loss_weight must be > 0 or None, got {loss_weight!r}")
     if num_threads is None and dev.type == "cpu":
@@ -354,9 +447,78 @@ def solve_admm(
             max_factor_bytes=max_factor_bytes,
             history_every=history_every,
             recovery_rtol=recovery_rtol,
-            certify=bool(certify),
-            gap_tol=None if gap_tol is None else float(gap_tol),
+            certify=certify,
+            gap_tol=gap_tol,
+            warm_start=blocks,
+            rho_range=float(rho_range),
         )
+
+
+@dataclass
+class _Iterate:
+    """The state that continues an ADMM run: the block-2 variables ``(v, s, e, Z, a)`` and the
+    scaled duals of ``u = v``, ``G u = s``, ``F u = e``, ``A u = Z``, ``E u = a`` (None where the
+    program has no such constraint)."""
+
+    V: torch.Tensor
+    S: torch.Tensor
+    e: torch.Tensor
+    Zs: torch.Tensor | None
+    Acp: torch.Tensor | None
+    Lam: torch.Tensor
+    Nu: torch.Tensor
+    Mu: torch.Tensor
+    Xi: torch.Tensor | None
+    Kap: torch.Tensor | None
+
+    def copy(self) -> _Iterate:
+        values = (getattr(self, f.name) for f in dataclasses.fields(self))
+        return _Iterate(*(None if t is None else t.clone() for t in values))
+
+    def rescale_duals(self, ratio: float) -> None:
+        """Scaled duals are ``y / rho``: divide them by ``ratio`` when ``rho`` is multiplied by it."""
+        self.Lam, self.Nu, self.Mu = self.Lam / ratio, self.Nu / ratio, self.Mu / ratio
+        if self.Xi is not None:
+            self.Xi = self.Xi / ratio
+        if self.Kap is not None:
+            self.Kap = self.Kap / ratio
+
+
+class _RhoControl:
+    """Residual balancing that cannot run away: ``rho`` stays in ``[rho0 / rho_range, rho0 *
+    rho_range]``, moves only when the relative residuals differ by more than ``RHO_MISMATCH``,
+    at least ``interval`` iterations apart, and the interval doubles whenever the direction of
+    the move flips (an oscillation). ``propose`` returns the factor applied (None: no change)."""
+
+    def __init__(self, rho0: float, enabled: bool, max_updates: int, rho_range: float) -> None:
+        self.rho, self.enabled, self.max_updates = rho0, enabled, max_updates
+        self.lo, self.hi = rho0 / rho_range, rho0 * rho_range
+        self.updates = self.backoffs = self.last = self.direction = 0
+        self.interval = RHO_MIN_INTERVAL
+
+    def propose(self, it: int, r_pri: float, r_dual: float) -> float | None:
+        if not self.enabled or self.updates >= self.max_updates or it - self.last < self.interval:
+            return None
+        if not (r_dual > 0 and r_pri > 0 and math.isfinite(r_pri) and math.isfinite(r_dual)):
+            return None
+        ratio = math.sqrt(r_pri / r_dual)
+        if 1.0 / RHO_MISMATCH <= ratio <= RHO_MISMATCH:
+            return None
+        new = min(max(self.rho * ratio, self.lo), self.hi)
+        if abs(math.log(new / self.rho)) < 1e-3:  # pinned at a bound
+            return None
+        direction = 1 if new > self.rho else -1
+        if self.direction and direction != self.direction:
+            self.interval *= 2
+            self.backoffs += 1
+        factor, self.rho = new / self.rho, new
+        self.direction, self.last = direction, it
+        self.updates += 1
+        return factor
+
+    def reset(self, rho: float, it: int) -> None:
+        """After a restart: continue at ``rho`` with balancing switched off."""
+        self.rho, self.last, self.enabled = rho, it, False
 
 
 def _solve(problem: ConvexReLUProblem, **opt: Any) -> ConvexSolution:
@@ -377,7 +539,9 @@ def _solve(problem: ConvexReLUProblem, **opt: Any) -> ConvexSolution:
         neg = (y < 0).to(dtype)[:, None].expand(n, P)
         rows = torch.cat([neg, 1.0 - neg], dim=1)
 
-    rho = float(opt["rho"]) if opt["rho"] is not None else 1.0
+    rho0 = float(opt["rho"]) if opt["rho"] is not None else 1.0
+    control = _RhoControl(rho0, opt["adaptive_rho"], opt["max_rho_updates"], opt["rho_range"])
+    rho = rho0
     sig = opt["copy_weight"] if opt["copy_weight"] is not None else 1.0
     path = opt["linear_solver"]
     itemsize = torch.finfo(dtype).bits // 8
@@ -409,20 +573,8 @@ def _solve(problem: ConvexReLUProblem, **opt: Any) -> ConvexSolution:
         copy_weight=sig,
     )
     system = make_system(c)
+    x = _start(pr, opt["warm_start"], Xa, D, y, Sgn, Dpm, pert, rho, c, sig, paper, cone)
     setup_time = time.perf_counter() - t_start
-
-    zeros = lambda *shape: torch.zeros(*shape, dtype=dtype, device=dev)  # noqa: E731
-    dp = int(pert.sum())
-    U, V, Lam = zeros(d, 2 * P), zeros(d, 2 * P), zeros(d, 2 * P)
-    S, Nu = zeros(n, 2 * P), zeros(n, 2 * P)
-    e, Mu = zeros(n), zeros(n)
-    if paper:
-        e = y.clone()  # enters the u-step right-hand side as c F^T y
-    Zs = Xi = Acp = Kap = None
-    if robust_loss:
-        Zs, Xi = zeros(n, dp), zeros(n, dp)
-    if cone:
-        Acp, Kap = zeros(dp, 2 * P), zeros(dp, 2 * P)
 
     def KT(Vp, Sp, ep, Zp, Ap):
         """K^T applied to a point of the constraint space. ``Sp`` (n, 2P) is overwritten: the
@@ -441,27 +593,33 @@ def _solve(problem: ConvexReLUProblem, **opt: Any) -> ConvexSolution:
         return out
 
     evaluate = _Evaluator(pr, Xa, D, y, pert, opt["recovery_rtol"])
-    alpha, gamma, tol = opt["relaxation"], opt["gamma"], opt["tol"]
+    zero_objective = evaluate(torch.zeros(d, 2 * P, dtype=dtype, device=dev))[0]
+    label_norm = float(torch.linalg.vector_norm(y))  # the scale of the predictions
+    alpha, gamma, tol, gap_tol = opt["relaxation"], opt["gamma"], opt["tol"], opt["gap_tol"]
     beta = pr.beta
     lam_soft = pr.stability_penalty  # soft stability: the cone step becomes a capped prox
     history: list[dict[str, Any]] = []
+    stop: StopReason = "max_iter"
     status, message = "max_iter", f"reached max_iter={opt['max_iter']}"
-    rho_updates, last_update = 0, 0
     record_time = 0.0
     best_bound = -math.inf
     dual = LagrangeDual(pr, dev) if opt["certify"] else None
     every = opt["history_every"]
+    # best record by its feasible-corrected objective max(convex, network): (merit, iteration,
+    # iterate, rho); the restart point after a blow-up and the answer when no stop fires
+    best: tuple[float, int, _Iterate, float] | None = None
+    restarts, last_refine = 0, -REFINE_INTERVAL
     it = 0
     r_pri = r_dual = float("nan")
     for it in range(1, opt["max_iter"] + 1):
         check = it % every == 0 or it == opt["max_iter"]
         # ---- u-step: K^T K u = K^T (w - lambda)
         R = KT(
-            V - Lam,
-            S - Nu,
-            e - Mu,
-            None if Zs is None else Zs - Xi,
-            None if Acp is None else Acp - Kap,
+            x.V - x.Lam,
+            x.S - x.Nu,
+            x.e - x.Mu,
+            None if x.Zs is None else x.Zs - x.Xi,
+            None if x.Acp is None else x.Acp - x.Kap,
         )
         U = system.solve(R)
         XU = Xa @ U
@@ -470,66 +628,62 @@ def _solve(problem: ConvexReLUProblem, **opt: Any) -> ConvexSolution:
         Up = U[pert]
         AU = D @ (Up[:, :P] - Up[:, P:]).T if robust_loss else None
         if check:
-            old = (V, S, e, Zs, Acp)
+            old = (x.V, x.S, x.e, x.Zs, x.Acp)
         # ---- relaxation and block 2
-        Uh = alpha * U + (1 - alpha) * V
-        GUh = torch.lerp(S, GU, alpha)  # alpha GU + (1 - alpha) S
-        FUh = alpha * FU + (1 - alpha) * e
-        V = group_soft_threshold(Uh + Lam, beta / (rho * sig))
+        Uh = alpha * U + (1 - alpha) * x.V
+        GUh = torch.lerp(x.S, GU, alpha)  # alpha GU + (1 - alpha) S
+        FUh = alpha * FU + (1 - alpha) * x.e
+        x.V = group_soft_threshold(Uh + x.Lam, beta / (rho * sig))
         if cone:
-            EUh = alpha * Up + (1 - alpha) * Acp
+            EUh = alpha * Up + (1 - alpha) * x.Acp
             cap = None if lam_soft is None else lam_soft / rho
-            S, Acp = cone_projection(GUh + Nu, EUh + Kap, eps, rows, cap)
-            Kap = Kap + gamma * (EUh - Acp)
+            x.S, x.Acp = cone_projection(GUh + x.Nu, EUh + x.Kap, eps, rows, cap)
+            x.Kap = x.Kap + gamma * (EUh - x.Acp)
         else:
-            S = (GUh + Nu).clamp_(min=0.0)
+            x.S = (GUh + x.Nu).clamp_(min=0.0)
         if robust_loss:
-            AUh = alpha * AU + (1 - alpha) * Zs
-            e, Zs = loss_prox(pr.loss, FUh + Mu, AUh + Xi, y, eps, rho * c)
-            Xi = Xi + gamma * (AUh - Zs)
-        else:
-            if not paper:
-                e, _ = loss_prox(pr.loss, FUh + Mu, None, y, 0.0, rho * c)
-        Lam = Lam + gamma * (Uh - V)
-        Nu.add_(GUh, alpha=gamma).sub_(S, alpha=gamma)
+            AUh = alpha * AU + (1 - alpha) * x.Zs
+            x.e, x.Zs = loss_prox(pr.loss, FUh + x.Mu, AUh + x.Xi, y, eps, rho * c)
+            x.Xi = x.Xi + gamma * (AUh - x.Zs)
+        elif not paper:
+            x.e, _ = loss_prox(pr.loss, FUh + x.Mu, None, y, 0.0, rho * c)
+        x.Lam = x.Lam + gamma * (Uh - x.V)
+        x.Nu.add_(GUh, alpha=gamma).sub_(x.S, alpha=gamma)
         if not paper:
-            Mu = Mu + gamma * (FUh - e)
+            x.Mu = x.Mu + gamma * (FUh - x.e)
 
         elapsed = time.perf_counter() - t_start
         if check:
             t_rec = time.perf_counter()
             sq = lambda t: 0.0 if t is None else float(torch.sum(t * t))  # noqa: E731
             cl = 0.0 if paper else c
-            prim = sig * sq(U - V) + sq(GU - S) + cl * sq(FU - e)
+            prim = sig * sq(U - x.V) + sq(GU - x.S) + cl * sq(FU - x.e)
             ku = sig * sq(U) + sq(GU) + cl * sq(FU)
-            wn = sig * sq(V) + sq(S) + cl * sq(e)
+            wn = sig * sq(x.V) + sq(x.S) + cl * sq(x.e)
             if robust_loss:
-                prim += c * sq(AU - Zs)
+                prim += c * sq(AU - x.Zs)
                 ku += c * sq(AU)
-                wn += c * sq(Zs)
+                wn += c * sq(x.Zs)
             if cone:
-                prim += sq(Up - Acp)
+                prim += sq(Up - x.Acp)
                 ku += sq(Up)
-                wn += sq(Acp)
+                wn += sq(x.Acp)
             dres = KT(
-                V - old[0],
-                S - old[1],
-                e - old[2],
-                None if Zs is None else Zs - old[3],
-                None if Acp is None else Acp - old[4],
+                x.V - old[0],
+                x.S - old[1],
+                x.e - old[2],
+                None if x.Zs is None else x.Zs - old[3],
+                None if x.Acp is None else x.Acp - old[4],
             )
             # K^T lambda = 0 at a solution; its terms' sizes set the scale of the dual residual
-            parts = Xa.T @ torch.cat([Sgn * Nu, c * Dpm * Mu[:, None]], dim=1)
-            dual_sq = sq(sig * Lam) + sq(parts) + sq(Kap)
-            if Xi is not None:
-                dual_sq += sq(c * (Xi.T @ D))
+            parts = Xa.T @ torch.cat([Sgn * x.Nu, c * Dpm * x.Mu[:, None]], dim=1)
+            dual_sq = sq(sig * x.Lam) + sq(parts) + sq(x.Kap)
+            if x.Xi is not None:
+                dual_sq += sq(c * (x.Xi.T @ D))
             r_pri = math.sqrt(prim) / max(math.sqrt(max(ku, wn)), 1e-300)
             r_dual = float(torch.linalg.vector_norm(dres)) / max(math.sqrt(dual_sq), 1e-300)
-            conv, net, n_act, viol = evaluate(V)
-            if dual is not None:
-                theta = FU - y if paper else (rho * c) * Mu
-                bound = dual.lower_bound(theta, (-rho) * Nu, refine_steps=0).value
-                best_bound = max(best_bound, bound)
+            conv, net, n_act, viol = evaluate(x.V)
+            merit = max(conv, net)
             record = {
                 "iteration": it,
                 "time": elapsed - record_time,
@@ -541,10 +695,52 @@ def _solve(problem: ConvexReLUProblem, **opt: Any) -> ConvexSolution:
                 "n_active": n_act,
                 "constraint_violation": viol,
             }
+            # ---- divergence guard: restart from the best record, or give up
+            healthy = all(math.isfinite(t) for t in (conv, net, r_pri, r_dual)) and (
+                conv <= BLOWUP_FACTOR * max(zero_objective, 1e-12)
+            )
+            if not healthy:
+                record["event"] = "blow-up"
+                history.append(record)
+                if restarts >= MAX_RESTARTS:
+                    stop, status = "diverged", "diverged"
+                    message = (
+                        f"diverged: objective {conv:.3g} (the zero network's is "
+                        f"{zero_objective:.3g}) at iteration {it} after {restarts} restarts"
+                    )
+                    record_time += time.perf_counter() - t_rec
+                    break
+                restarts += 1
+                if best is not None:
+                    x, new_rho = best[2].copy(), best[3]
+                else:
+                    x = _start(pr, None, Xa, D, y, Sgn, Dpm, pert, rho0, c, sig, paper, cone)
+                    new_rho = rho0
+                if restarts == MAX_RESTARTS:  # second restart: a more damped penalty
+                    x.rescale_duals(RESTART_RHO_FACTOR)
+                    new_rho *= RESTART_RHO_FACTOR
+                rho = new_rho
+                control.reset(rho, it)
+                if paper:
+                    c = 1.0 / rho
+                    system = make_system(c)
+                record_time += time.perf_counter() - t_rec
+                continue
             if dual is not None:
+                theta = FU - y if paper else (rho * c) * x.Mu
+                mult = (-rho) * x.Nu
+                bound = dual.lower_bound(theta, mult, refine_steps=0).value
+                if gap_tol is not None and bound > 0 and it - last_refine >= REFINE_INTERVAL:
+                    promising = merit <= (1 + REFINE_WITHIN * gap_tol) * bound
+                    if promising and merit > (1 + gap_tol) * max(bound, best_bound):
+                        bound = max(bound, dual.lower_bound(theta, mult).value)
+                        last_refine = it
+                best_bound = max(best_bound, bound)
                 record["lower_bound"] = bound
+            if best is None or merit < best[0]:
+                best = (merit, it, x.copy(), rho)
             if opt["callback"] is not None:
-                Vn = V.detach().cpu().numpy()
+                Vn = x.V.detach().cpu().numpy()
                 extra = opt["callback"](
                     it, {"V": Vn[:, :P], "W": Vn[:, P:], "record": dict(record), "rho": rho}
                 )
@@ -555,47 +751,54 @@ def _solve(problem: ConvexReLUProblem, **opt: Any) -> ConvexSolution:
                 print(
                     f"admm it {it:5d}  obj {conv:.8e}  net {net:.8e}  pri {r_pri:.2e}  "
                     f"dual {r_dual:.2e}  rho {rho:.3g}  active {n_act}"
+                    + (f"  lb {best_bound:.8e}" if dual is not None else "")
                 )
-            if r_pri <= tol and r_dual <= tol:
-                status, message = "converged", f"relative residuals below tol={tol:g}"
+            # a convex objective below a certified lower bound proves the iterate infeasible
+            below = dual is not None and conv < best_bound
+            # the certificate is for the network; the convex point must also be nearly feasible
+            # (small primal residual; objective equal to its network's, as on feasible points)
+            g_feas = CERTIFY_PRIMAL_FRACTION * (gap_tol or 0.0)
+            near = r_pri <= g_feas or math.sqrt(prim) <= g_feas * label_norm  # absolute at 0
+            feasible = near and abs(conv - net) <= g_feas * abs(best_bound)
+            if gap_tol is not None and not below and feasible and best_bound > 0:
+                if merit <= (1 + gap_tol) * best_bound:
+                    stop, status = "certified", "converged"
+                    message = (
+                        f"certified: max(convex, network objective) {merit:.10g} <= (1 + "
+                        f"gap_tol={gap_tol:g}) x lower bound {best_bound:.10g}"
+                    )
+                    record_time += time.perf_counter() - t_rec
+                    break
+            if r_pri <= tol and r_dual <= tol and not below:
+                stop, status = "residuals", "converged"
+                message = f"relative residuals below tol={tol:g}"
+                if gap_tol is not None:  # not certified at this point: say so
+                    status = "inaccurate"
+                    message += (
+                        f", but the certified gap {_gap(merit, best_bound):.3g} is above "
+                        f"gap_tol={gap_tol:g}"
+                    )
                 record_time += time.perf_counter() - t_rec
                 break
-            gap_tol = opt["gap_tol"]
-            if gap_tol is not None and best_bound > 0 and net <= (1 + gap_tol) * best_bound:
-                status = "converged"
-                message = (
-                    f"certified: network objective {net:.10g} <= (1 + gap_tol={gap_tol:g}) x "
-                    f"lower bound {best_bound:.10g}"
-                )
-                record_time += time.perf_counter() - t_rec
-                break
-            # ---- residual balancing (scaled duals rescale with rho)
-            if (
-                opt["adaptive_rho"]
-                and rho_updates < opt["max_rho_updates"]
-                and it - last_update >= 10
-                and r_dual > 0
-            ):
-                ratio = math.sqrt(r_pri / r_dual)
-                if ratio > 5.0 or ratio < 0.2:
-                    ratio = min(max(ratio, 1e-3), 1e3)
-                    rho *= ratio
-                    if paper:
-                        c = 1.0 / rho
-                        system = make_system(c)
-                    Lam, Nu, Mu = Lam / ratio, Nu / ratio, Mu / ratio
-                    if Xi is not None:
-                        Xi = Xi / ratio
-                    if Kap is not None:
-                        Kap = Kap / ratio
-                    rho_updates += 1
-                    last_update = it
+            # ---- bounded residual balancing (scaled duals rescale with rho)
+            factor = control.propose(it, r_pri, r_dual)
+            if factor is not None:
+                rho = control.rho
+                if paper:
+                    c = 1.0 / rho
+                    system = make_system(c)
+                x.rescale_duals(factor)
             record_time += time.perf_counter() - t_rec
         if opt["time_limit"] is not None and time.perf_counter() - t_start >= opt["time_limit"]:
-            status, message = "time_limit", f"reached time_limit={opt['time_limit']} s"
+            stop, status = "time_limit", "time_limit"
+            message = f"reached time_limit={opt['time_limit']} s"
             break
 
-    Vn = V.detach().cpu().numpy().astype(np.float64)
+    returned = it
+    if stop == "diverged" and best is not None:
+        x, returned = best[2], best[1]
+        message += f"; returned the best recorded iterate (iteration {returned})"
+    Vn = x.V.detach().cpu().numpy().astype(np.float64)
     Vsol, Wsol = np.ascontiguousarray(Vn[:, :P]), np.ascontiguousarray(Vn[:, P:])
     total = time.perf_counter() - t_start
     sol = ConvexSolution(
@@ -610,23 +813,33 @@ def _solve(problem: ConvexReLUProblem, **opt: Any) -> ConvexSolution:
         history=history,
         info={},
     )
+    network_objective = pr.network_objective(sol.to_network(opt["recovery_rtol"]))
+    upper = max(sol.objective, network_objective)
     sol.info.update(
         {
+            "stop": stop,
             "linear_solver": path,
             "splitting": splitting,
             "factor_bytes": memory_bytes(path, n, d, P, itemsize),
             "rho": rho,
-            "rho_updates": rho_updates,
+            "rho_updates": control.updates,
+            "rho_backoffs": control.backoffs,
+            "rho_bounds": (control.lo, control.hi),
+            "restarts": restarts,
             "loss_weight": c,
             "relaxation": alpha,
             "gamma": gamma,
             "iterations": it,
+            "returned_iteration": returned,
             "setup_time": setup_time,
             "record_time": record_time,
             "primal_residual": r_pri,
             "dual_residual": r_dual,
             "constraint_violation": pr.constraint_violation(Vsol, Wsol),
-            "network_objective": pr.network_objective(sol.to_network(opt["recovery_rtol"])),
+            "network_objective": network_objective,
+            "upper_bound": upper,
+            "gap_tol": gap_tol,
+            "warm_start": opt["warm_start"] is not None,
             "threads": torch.get_num_threads(),
             "device": str(dev),
             "dtype": str(dtype).replace("torch.", ""),
@@ -634,7 +847,70 @@ def _solve(problem: ConvexReLUProblem, **opt: Any) -> ConvexSolution:
     )
     if dual is not None:
         sol.info["lower_bound"] = best_bound
+        # the sign-constraint multipliers (n, 2P): a dual candidate, and the duals of a warm start
+        sol.info["multipliers"] = ((-rho) * x.Nu).clamp(min=0.0).cpu().numpy().astype(np.float64)
+        sol.info["certified_gap"] = _gap(upper, best_bound)
     if path == "cg":
         its = system.cg_iterations
         sol.info["cg_iterations_mean"] = float(np.mean(its)) if its else 0.0
     return sol
+
+
+def _gap(upper: float, lower: float) -> float:
+    """Relative certified gap ``(upper - lower) / lower`` (inf without a positive bound)."""
+    return (upper - lower) / lower if lower > 0 and math.isfinite(upper) else math.inf
+
+
+def _start(pr, blocks, Xa, D, y, Sgn, Dpm, pert, rho, c, sig, paper, cone) -> _Iterate:
+    """The first iterate: zeros (cold), or ``(V, W)`` with the block-2 variables at their
+    constraint values and, for nominal programs, the duals that make it a fixed point when it
+    is optimal: ``theta = grad l(F u)`` for the loss, the warm start's sign-constraint
+    ``multipliers`` (``info["multipliers"]`` of a ``ConvexSolution``, e.g. from ``solve_ipm``)
+    or zeros, and ``Lambda = (G^T lambda - F^T theta) / (rho sig)`` (stationarity of the
+    u-step)."""
+    dtype, dev = Xa.dtype, Xa.device
+    n, d, P = Xa.shape[0], Xa.shape[1], D.shape[1]
+    zeros = lambda *shape: torch.zeros(*shape, dtype=dtype, device=dev)  # noqa: E731
+    dp = int(pert.sum())
+    robust_loss = pr.robust_eps > 0
+    if blocks is None:
+        return _Iterate(
+            V=zeros(d, 2 * P),
+            S=zeros(n, 2 * P),
+            e=y.clone() if paper else zeros(n),  # paper: enters the u-step as c F^T y
+            Zs=zeros(n, dp) if robust_loss else None,
+            Acp=zeros(dp, 2 * P) if cone else None,
+            Lam=zeros(d, 2 * P),
+            Nu=zeros(n, 2 * P),
+            Mu=zeros(n),
+            Xi=zeros(n, dp) if robust_loss else None,
+            Kap=zeros(dp, 2 * P) if cone else None,
+        )
+    V0, W0, mult = blocks
+    U = torch.as_tensor(np.hstack([V0, W0]), dtype=dtype, device=dev)
+    XU = Xa @ U
+    FU = (Dpm * XU).sum(dim=1)
+    Up = U[pert]
+    x = _Iterate(
+        V=U.clone(),
+        S=(Sgn * XU).clamp_(min=0.0),
+        e=y.clone() if paper else FU.clone(),
+        Zs=D @ (Up[:, :P] - Up[:, P:]).T if robust_loss else None,
+        Acp=Up.clone() if cone else None,
+        Lam=zeros(d, 2 * P),
+        Nu=zeros(n, 2 * P),
+        Mu=zeros(n),
+        Xi=zeros(n, dp) if robust_loss else None,
+        Kap=zeros(dp, 2 * P) if cone else None,
+    )
+    if robust_loss:  # no closed-form duals for the robust losses: they start at zero
+        return x
+    theta = loss_gradient(pr.loss, FU, y)
+    lam = zeros(n, 2 * P)
+    if mult is not None and tuple(mult.shape) == (n, 2 * P):
+        lam = torch.as_tensor(mult, dtype=dtype, device=dev).clamp(min=0.0)
+    x.Nu = -lam / rho
+    if not paper:
+        x.Mu = theta / (rho * c)
+    x.Lam = (Xa.T @ (Sgn * lam - Dpm * theta[:, None])) / (rho * sig)
+    return x

@@ -61,6 +61,7 @@ from robustbench_convex.duality import LagrangeDual
 from robustbench_convex.formulations import ConvexReLUProblem
 from robustbench_convex.solution import DEFAULT_RECOVERY_RTOL, ConvexSolution
 from robustbench_convex.solvers.admm import _Evaluator, check_budget, check_device, torch_threads
+from robustbench_convex.solvers.warm_start import warm_start_blocks
 
 __all__ = ["DEFAULT_IPM_MAX_ITER", "DEFAULT_IPM_TOL", "ipm_memory_bytes", "solve_ipm"]
 
@@ -104,30 +105,13 @@ def _check(problem: ConvexReLUProblem, max_iter, tol, time_limit, device, max_by
 
 
 def _warm_start(problem: ConvexReLUProblem, warm_start: Any) -> tuple[np.ndarray, np.ndarray]:
-    shape = (problem.d_aug, problem.P)
-    if warm_start is None:
-        rng = np.random.default_rng(problem.seed)
-        row_rms = float(np.sqrt(np.mean(np.sum(problem.Xa**2, axis=1))))
-        V = rng.standard_normal(shape) / max(row_rms, 1e-12)  # |x^T v| ~ 1, the labels' unit
-        return V, V.copy()
-    if isinstance(warm_start, ConvexSolution):
-        V, W = warm_start.V, warm_start.W
-    else:
-        try:
-            V, W = warm_start
-        except (TypeError, ValueError):
-            raise TypeError(
-                "warm_start must be a ConvexSolution or a pair (V, W) of arrays of shape "
-                f"{shape}, got {type(warm_start).__name__}"
-            ) from None
-    V, W = np.asarray(V, dtype=np.float64), np.asarray(W, dtype=np.float64)
-    if V.shape != shape or W.shape != shape:
-        raise ValueError(
-            f"warm_start (V, W) must both have shape {shape}, got {V.shape}, {W.shape}"
-        )
-    if not (np.isfinite(V).all() and np.isfinite(W).all()):
-        raise ValueError("warm_start contains non-finite values")
-    return V, W
+    blocks = warm_start_blocks(problem, warm_start)
+    if blocks is not None:
+        return blocks
+    rng = np.random.default_rng(problem.seed)
+    row_rms = float(np.sqrt(np.mean(np.sum(problem.Xa**2, axis=1))))
+    V = rng.standard_normal((problem.d_aug, problem.P)) / max(row_rms, 1e-12)  # |x^T v| ~ 1
+    return V, V.copy()
 
 
 def _cholesky(M: torch.Tensor) -> torch.Tensor:
