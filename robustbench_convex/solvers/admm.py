@@ -49,6 +49,13 @@ accuracy of any run can be checked without a reference solver. For the nominal s
 program at high accuracy, ``solve_ipm`` (``solvers/ipm.py``) is much faster at these sizes
 (certified 1e-3 in 108 s at n = 12000, d = 101, P = 64, where ADMM is still 1% off after 3500
 iterations); ADMM remains the solver for the other losses, the robust programs and large P.
+
+Defaults (issue 18). Nominal programs stop on the certificate (``gap_tol = 1e-3``), robust ones
+on the residuals; ``rho`` is balanced within ``[rho0 / 100, rho0 * 100]`` with an interval that
+doubles when the balancing oscillates (before, it could divide ``rho`` by 5 forty times and
+return the zero network); a blown-up objective restarts the run from its best record and, the
+third time, ends with status ``"diverged"``. ``robustbench_convex.solve`` picks the fastest
+certified solver per program (``solvers/front.py``).
 """
 
 from __future__ import annotations
