@@ -74,7 +74,7 @@ def test_bound_below_every_network_and_the_exact_optimum(seed):
 def test_enumerated_M_dominates_every_direction_and_relaxation_dominates_it():
     """``M_upper`` (enumeration) >= |theta^T (Xa u)_+| for 20000 random unit u, is attained, and
     the relaxation's M is larger still."""
-    X, y = xor_data(n=14, seed=3)
+    X, _ = xor_data(n=14, seed=3)
     Xa = np.hstack([X, np.ones((14, 1))])
     theta = np.random.default_rng(0).standard_normal(14)
     D = enumerate_patterns(Xa)
