@@ -10,9 +10,9 @@ Keys:
 
 * ``convex-admm``, ``convex-cvxpy``: the sampled convex program (C_s), nominal, by ADMM / CVXPY;
 * ``convex-ipm``: the same program with the squared loss, by the structured interior point;
-* the three nominal methods above choose their patterns by ``pattern_strategy`` (default: the
-  arrangement of a quick Adam network plus dual pricing, ``pricing.fit_convex_network``; set
-  ``patterns`` or ``pattern_strategy = "sampled"`` for random sampling) and record
+* the three nominal methods above choose their patterns by ``pattern_strategy`` (``"auto"`` /
+  ``"network+pricing"``: the arrangement of a quick Adam network plus dual pricing,
+  ``pricing.fit_convex_network``; ``"sampled"``, still the default: random sampling) and record
   ``pricing_rounds``, ``patterns_added``, ``final_violation``, ``global_lower_bound`` (a
   certified lower bound on every network's objective), ``bound_method`` and ``certified_gap``;
 * ``convex-scp``: the sampled convex program via :func:`~robustbench_convex.solve_scp`;
@@ -122,11 +122,11 @@ _CONVEX_COMMON: dict[str, ParamSpec] = {
 }
 _PRICING: dict[str, ParamSpec] = {
     "pattern_strategy": ParamSpec(
-        "auto",
+        "sampled",
         "str",
         choices=("auto", "network+pricing", "network", "pricing", "sampled"),
-        help="patterns of the nominal program (auto: network+pricing unless `patterns` is set; "
-        "sampled: the earlier random sampling); see pricing.fit_convex_network",
+        help="patterns of the nominal program (sampled: random sampling, the default for now; "
+        "auto: network+pricing unless `patterns` is set); see pricing.fit_convex_network",
     ),
     "max_rounds": ParamSpec(10, "int>=0", help="pricing rounds at most"),
     "pricing_time_limit": ParamSpec(

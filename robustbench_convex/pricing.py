@@ -255,15 +255,24 @@ def _solve_cvxpy_dual(problem: ConvexReLUProblem, solver: str = "CLARABEL", **op
     )
 
 
+IPM_MAX_ORDER = 4000  # d_aug * P: one dense Cholesky of this order per interior-point iteration
+ADMM_SOLVE_SECONDS = 60.0  # default budget of one restricted ADMM solve (time_limit)
+CVXPY_MAX_SIZE = 2_000_000  # n * P * d_aug: breast-cancer (398 x 31, P = 32) took 15 s in Clarabel
+
+
 def resolve_solver(problem: ConvexReLUProblem, solver: RestrictedSolver) -> str:
     """The solver :func:`solve_restricted` uses for ``solver="auto"``: the structured interior
-    point for the squared loss, CVXPY (Clarabel / SCS, see :func:`solve_restricted`) otherwise
-    (measured on breast-cancer: ADMM's default budget stops far from the optimum there)."""
+    point for the squared loss while its Newton order ``d_aug P`` is at most ``IPM_MAX_ORDER``,
+    CVXPY (Clarabel / SCS, see :func:`solve_restricted`) for the other losses while
+    ``n P d_aug <= CVXPY_MAX_SIZE``, ADMM beyond (e.g. MNIST, 785 features): there a restricted
+    solve is budget-limited and the warm start (a network) is kept when ADMM stops worse."""
     if solver not in ("auto", "ipm", "cvxpy", "admm"):
         raise ValueError(f"solver must be 'auto', 'ipm', 'cvxpy' or 'admm', got {solver!r}")
     if solver != "auto":
         return solver
-    return "ipm" if problem.loss == "squared" else "cvxpy"
+    if problem.loss == "squared":
+        return "ipm" if problem.d_aug * problem.P <= IPM_MAX_ORDER else "admm"
+    return "cvxpy" if problem.n * problem.P * problem.d_aug <= CVXPY_MAX_SIZE else "admm"
 
 
 def _fit_columns(problem: ConvexReLUProblem, warm: tuple[np.ndarray, np.ndarray] | None):
@@ -290,7 +299,7 @@ def solve_restricted(
 
     Every re-solve of :func:`column_generation` goes through here. ``"ipm"`` gets
     ``warm_start`` (``solve_ipm(warm_start=(V, W))``); ``"admm"`` gets it only where
-    ``solve_admm`` accepts one; ``"cvxpy"`` (Clarabel for the hinge loss, SCS for the logistic
+    ``solve_admm`` accepts one, and a ``time_limit`` of ``ADMM_SOLVE_SECONDS`` unless given; ``"cvxpy"`` (Clarabel for the hinge loss, SCS for the logistic
     loss: measured 4x faster than Clarabel there, which also stopped "inaccurate") starts cold.
     When ``warm_start`` satisfies the sign constraints as well as the solver's answer does
     (violation ``<= max(feasible_tol, the answer's)``, in the units of the predictions) and has
@@ -323,6 +332,7 @@ def solve_restricted(
         # after the merge (same semantics as solve_ipm's warm_start)
         if warm is not None and "warm_start" in inspect.signature(solve_admm).parameters:
             options = {**options, "warm_start": warm}
+        options.setdefault("time_limit", ADMM_SOLVE_SECONDS)
         solution = solve_admm(problem, **options)
     else:
         from robustbench_convex.solvers.cvxpy_backend import solve_cvxpy

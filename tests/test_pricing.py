@@ -82,7 +82,9 @@ def test_seeded_program_is_never_worse_than_its_seed_network(loss, seed):
 @pytest.mark.parametrize("loss", ["squared", "hinge"])
 def test_estimator_objective_and_bound(loss):
     X, y = xor_data(n=30, seed=4)
-    clf = ConvexReLUClassifier(loss=loss, beta=0.5, n_patterns=8, max_rounds=3).fit(X, y)
+    clf = ConvexReLUClassifier(
+        loss=loss, beta=0.5, n_patterns=8, max_rounds=3, pattern_strategy="auto"
+    ).fit(X, y)
     problem = ConvexReLUProblem(X, y, loss=loss, beta=clf.beta_)
     assert clf.objective_ == pytest.approx(problem.network_objective(clf.network_), rel=1e-10)
     info = clf.result_.info
@@ -92,7 +94,7 @@ def test_estimator_objective_and_bound(loss):
     assert clf.objective_ <= info["seed_objective"] + 1e-6
     for key in ("pricing_rounds", "patterns_added", "final_violation", "certified_gap"):
         assert key in info
-    sampled = ConvexReLUClassifier(loss=loss, beta=0.5, pattern_strategy="sampled").fit(X, y)
+    sampled = ConvexReLUClassifier(loss=loss, beta=0.5, bound="relaxation").fit(X, y)
     assert sampled.global_lower_bound_ <= sampled.objective_ + 1e-9
 
 
