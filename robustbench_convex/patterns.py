@@ -376,7 +376,13 @@ def network_seeded_patterns(
         output_bias=False,
         num_threads=num_threads,
     )
-    return patterns_from_network(net, X), net
+    # the arrangement computed as network_blocks computes it (Xa @ [U, b]^T), so that every
+    # neuron's pattern is found there whatever the rounding of X @ U^T + b
+    weights = net.to_numpy()
+    X = _check_matrix(X)
+    Ua = weights["U"] if weights["b"] is None else np.column_stack([weights["U"], weights["b"]])
+    Xa = np.hstack([X, np.ones((X.shape[0], 1))]) if weights["b"] is not None else X
+    return unique_patterns((Xa @ Ua.T >= 0).astype(np.float64)), net
 
 
 def count_patterns_upper_bound(n: int, rank: int) -> int:
