@@ -46,6 +46,12 @@ _EXPORTS: dict[str, str] = {
     "check_certificates": "robustbench_convex.robust",
     "certified_margins": "robustbench_convex.robust",
     "lower_bound": "robustbench_convex.duality",
+    # pattern pricing and the certified any-width bound
+    "fit_convex_network": "robustbench_convex.pricing",
+    "column_generation": "robustbench_convex.pricing",
+    "global_lower_bound": "robustbench_convex.global_bound",
+    "certified_gap": "robustbench_convex.global_bound",
+    "network_seeded_patterns": "robustbench_convex.patterns",
     # estimator
     "ConvexReLUClassifier": "robustbench_convex.estimators",
     # baselines
@@ -94,13 +100,16 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
     from robustbench_convex.duality import lower_bound
     from robustbench_convex.estimators import ConvexReLUClassifier
     from robustbench_convex.formulations import ConvexReLUProblem
+    from robustbench_convex.global_bound import certified_gap, global_lower_bound
     from robustbench_convex.network import TwoLayerReLU, load_network, save_network
     from robustbench_convex.patterns import (
         enumerate_patterns,
         gap_patterns,
+        network_seeded_patterns,
         patterns_from_network,
         sample_patterns,
     )
+    from robustbench_convex.pricing import column_generation, fit_convex_network
     from robustbench_convex.robust import certified_margins, check_certificates, diagnose
     from robustbench_convex.solution import CollapseWarning, ConvexSolution
     from robustbench_convex.solvers.admm import solve_admm

@@ -99,6 +99,21 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
         seed: seed of the pattern / neuron sampler.
         solver_options: extra keyword arguments of the solver function (``solve_admm``,
             ``solve_cvxpy``, ``solve_scp``), e.g. ``{"max_iter": 500}``.
+        pattern_strategy: how the activation patterns of the nominal program are chosen
+            (``pricing.fit_convex_network``): ``"sampled"`` (default for now: the existing
+            tests and presets compare sampled programs across solvers; switching the default
+            to ``"auto"`` is left to the integration); ``"auto"`` is ``"network+pricing"`` for
+            nominal training with ``patterns=None`` and ``"sampled"`` otherwise.
+            ``"network+pricing"``: the arrangement of a quick Adam network (``n_patterns``
+            neurons, same loss and beta) plus column generation (dual pricing, at most
+            ``max_rounds`` rounds); its objective is then never worse than that network's.
+            ``"network"``: without pricing. ``"pricing"``: sampled patterns plus pricing.
+            ``"sampled"``: ``n_patterns`` sampled patterns (the earlier behaviour).
+        max_rounds: pricing rounds at most.
+        bound: how the certified lower bound ``global_lower_bound_`` is computed
+            (``global_bound.global_lower_bound``: exact by pattern enumeration for low-rank data,
+            a cheap loose relaxation otherwise; ``"auto"`` picks, and with
+            ``pattern_strategy="sampled"`` computes none), or ``"none"``.
 
     Attributes (after ``fit``):
         classes_: the two labels (sorted); ``classes_[1]`` is the positive class.
@@ -112,6 +127,13 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
             model); a ``CollapseWarning`` with advice is issued then. Never silent.
         beta_, loss_, stability_penalty_, patterns_: the values used.
         pattern_time_: seconds spent training the pattern seed network (0 without one).
+        objective_: the training objective of ``network_`` (summed loss plus ``beta_`` times
+            its weight decay; ``ConvexReLUProblem.network_objective``).
+        global_lower_bound_: a certified lower bound on the training objective of *every*
+            two-layer ReLU network of any width with this loss and ``beta_`` (None when not
+            computed: robust or SCP training, ``bound="none"``, beta 0); ``result_.info`` holds
+            ``certified_gap``, ``bound_method``, ``pricing_rounds``, ``patterns_added``,
+            ``final_violation``.
         n_features_in_, feature_names_in_: as in scikit-learn.
     """
 
@@ -129,6 +151,11 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
         bias: bool = True,
         seed: int = 0,
         solver_options: dict[str, Any] | None = None,
+        pattern_strategy: Literal[
+            "auto", "network+pricing", "network", "pricing", "sampled"
+        ] = "sampled",
+        max_rounds: int = 10,
+        bound: Literal["auto", "enumeration", "relaxation", "none"] = "auto",
     ) -> None:
         self.solver = solver
         self.loss = loss
@@ -142,6 +169,9 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
         self.bias = bias
         self.seed = seed
         self.solver_options = solver_options
+        self.pattern_strategy = pattern_strategy
+        self.max_rounds = max_rounds
+        self.bound = bound
 
     # ------------------------------------------------------------------ scikit-learn plumbing
     def __sklearn_tags__(self):
@@ -275,7 +305,26 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
             )
             if seeded is not None:
                 problem.pattern_source = seeded.source
-            if self.stability_penalty == "auto" and penalty is not None:
+            strategy = self._pattern_strategy(eps, penalty)
+            if strategy != "sampled":
+                from robustbench_convex.pricing import fit_convex_network
+
+                fit = fit_convex_network(
+                    X,
+                    y_pm,
+                    loss=loss,
+                    beta=beta,
+                    bias=self.bias,
+                    strategy=strategy,
+                    n_patterns=int(self.n_patterns),
+                    solver=self._restricted_solver(),
+                    max_rounds=int(self.max_rounds),
+                    bound="none" if beta == 0 else self.bound,
+                    solver_options=options,
+                    seed=self.seed,
+                )
+                result = fit.solution
+            elif self.stability_penalty == "auto" and penalty is not None:
                 # the default soft penalty: lowered while it keeps too few ReLU units
                 fit = solve_soft_with_fallback(
                     lambda lam: self._with_penalty(problem, lam),
@@ -304,6 +353,14 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
         relu = getattr(result, "n_relu_active", None)
         self.n_relu_neurons_ = int(relu()) if callable(relu) else None
         self.collapsed_ = bool(getattr(result, "collapsed", False)) if eps > 0 else False
+        self.objective_ = self._network_objective(X, y_pm)
+        if self.solver != "scp" and float(self.robust_eps) == 0 and self.bound != "none":
+            self.global_lower_bound_ = result.info.get("global_lower_bound")
+            # sampled programs: only on request (the bound's cost is not part of that default)
+            if self.global_lower_bound_ is None and beta > 0 and self.bound != "auto":
+                self.global_lower_bound_ = self._bound_sampled(X, y_pm, result)
+        else:
+            self.global_lower_bound_ = None
         return self
 
     def _solve(self, problem: Any, options: dict[str, Any]) -> Any:
@@ -362,6 +419,60 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
                 "'gaussian' for nominal training"
             )
         return loss, penalty, patterns
+
+    # ------------------------------------------------------------------ pattern strategy
+    def _pattern_strategy(self, eps: float, penalty: float | None) -> str:
+        from robustbench_convex.pricing import PATTERN_STRATEGIES
+
+        if self.pattern_strategy not in ("auto", *PATTERN_STRATEGIES):
+            raise ValueError(
+                f"pattern_strategy must be 'auto' or one of {PATTERN_STRATEGIES}, got "
+                f"{self.pattern_strategy!r}"
+            )
+        nominal = eps == 0 and penalty is None
+        if self.pattern_strategy == "auto":
+            return "network+pricing" if nominal and self.patterns is None else "sampled"
+        if self.pattern_strategy != "sampled" and not nominal:
+            raise ValueError(
+                f"pattern_strategy={self.pattern_strategy!r} covers nominal training only "
+                "(robust_eps=0, stability_penalty=None); use pattern_strategy='sampled'"
+            )
+        return self.pattern_strategy
+
+    def _restricted_solver(self) -> str:
+        # the solver named by the user, or the per-program choice of pricing.resolve_solver
+        return self.solver if self.solver in ("ipm", "cvxpy", "admm") else "auto"
+
+    def _network_objective(self, X: np.ndarray, y_pm: np.ndarray) -> float:
+        from robustbench_convex.losses import loss_value
+
+        logits = self.network_.decision_function(X)
+        return (
+            float(loss_value(self.loss_, logits, y_pm)) + self.beta_ * self.network_.weight_decay()
+        )
+
+    def _bound_sampled(self, X: np.ndarray, y_pm: np.ndarray, result: Any) -> float | None:
+        """The certified bound for a sampled program's solution (``pattern_strategy="sampled"``)."""
+        if getattr(result, "problem", None) is None or result.problem.program != "nominal":
+            return None
+        from robustbench_convex.global_bound import certified_gap, global_lower_bound
+        from robustbench_convex.pricing import dual_vector
+
+        bound = global_lower_bound(
+            X,
+            y_pm,
+            dual_vector(result),
+            loss=self.loss_,
+            beta=self.beta_,
+            bias=self.bias,
+            method=self.bound,
+        )
+        result.info.update(
+            global_lower_bound=bound.value,
+            bound_method=bound.method,
+            certified_gap=certified_gap(float(result.objective), bound.value),
+        )
+        return bound.value
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Logits ``f(x)`` of shape ``(n,)``; ``> 0`` predicts ``classes_[1]``."""

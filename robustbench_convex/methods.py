@@ -10,6 +10,11 @@ Keys:
 
 * ``convex-admm``, ``convex-cvxpy``: the sampled convex program (C_s), nominal, by ADMM / CVXPY;
 * ``convex-ipm``: the same program with the squared loss, by the structured interior point;
+* the three nominal methods above choose their patterns by ``pattern_strategy`` (``"auto"`` /
+  ``"network+pricing"``: the arrangement of a quick Adam network plus dual pricing,
+  ``pricing.fit_convex_network``; ``"sampled"``, still the default: random sampling) and record
+  ``pricing_rounds``, ``patterns_added``, ``final_violation``, ``global_lower_bound`` (a
+  certified lower bound on every network's objective), ``bound_method`` and ``certified_gap``;
 * ``convex-scp``: the sampled convex program via :func:`~robustbench_convex.solve_scp`;
 * ``convex-robust-certified``, ``convex-robust-relaxed``, ``convex-robust-class-aware``: the robust
   convex programs (MATH.md section 6) at radius ``eps`` (``solver = "cvxpy"`` or ``"admm"``);
@@ -123,6 +128,41 @@ _CONVEX_COMMON: dict[str, ParamSpec] = {
     ),
     "bias": ParamSpec(True, "bool", help="hidden biases"),
 }
+_PRICING: dict[str, ParamSpec] = {
+    "pattern_strategy": ParamSpec(
+        "sampled",
+        "str",
+        choices=("auto", "network+pricing", "network", "pricing", "sampled"),
+        help="patterns of the nominal program (sampled: random sampling, the default for now; "
+        "auto: network+pricing unless `patterns` is set); see pricing.fit_convex_network",
+    ),
+    "max_rounds": ParamSpec(10, "int>=0", help="pricing rounds at most"),
+    "pricing_time_limit": ParamSpec(
+        120.0, "float>0", optional=True, help="seconds for the pricing loop (None: no limit)"
+    ),
+    "bound": ParamSpec(
+        "auto",
+        "str",
+        choices=("auto", "enumeration", "relaxation", "none"),
+        help="certified lower bound on every network's objective (global_bound)",
+    ),
+}
+_PRICING_KEYS = (
+    "pattern_strategy",
+    "seed_objective",
+    "pricing_rounds",
+    "patterns_added",
+    "patterns_dropped",
+    "final_violation",
+    "pricing_stop",
+    "global_lower_bound",
+    "bound_method",
+    "bound_M_ratio",
+    "certified_gap",
+    "time_seed",
+    "time_solve",
+    "time_bound",
+)
 _ADMM: dict[str, ParamSpec] = {
     "rho": ParamSpec(None, "float>0", optional=True, help="ADMM penalty (None: solver default)"),
     "max_iter": ParamSpec(None, "int>=1", optional=True, help="ADMM iterations (None: default)"),
@@ -408,6 +448,7 @@ def _convex_output(solution: Any, dataset: Any, settings: dict[str, Any], method
         from robustbench_convex.robust import certified_training_accuracy
 
         extra["certified_train_accuracy"] = certified_training_accuracy(solution)
+    extra.update({k: solution.info[k] for k in _PRICING_KEYS if k in solution.info})
     if hasattr(solution, "n_relu_active"):
         extra["n_relu_active"] = int(solution.n_relu_active())
         extra["solution_collapsed"] = bool(solution.collapsed)
@@ -455,8 +496,48 @@ def _plain(value: Any) -> Any:
 
 
 # ------------------------------------------------------------------------------- trainers
+def _strategy(settings: dict[str, Any]) -> str:
+    strategy = settings.get("pattern_strategy", "sampled")
+    if strategy == "auto":
+        return "network+pricing" if settings.get("patterns") is None else "sampled"
+    return strategy
+
+
+def _fit_priced(dataset: Any, settings: dict[str, Any], seed: int, solver: str, strategy: str):
+    """The nominal program with network-seeded / priced patterns (pricing.fit_convex_network)."""
+    from robustbench_convex.pricing import fit_convex_network
+
+    if solver == "cvxpy":
+        options = {"cvxpy_solver": settings.get("cvxpy_solver")}
+    elif solver == "ipm":
+        options = {k: settings[k] for k in ("max_iter", "tol") if settings.get(k) is not None}
+    else:
+        options = {k: v for k, v in _admm_kwargs(settings).items() if k != "time_limit"}
+    fit = fit_convex_network(
+        dataset.X_train,
+        dataset.y_train,
+        loss=settings["loss"],
+        beta=float(settings["beta"]),
+        bias=settings["bias"],
+        strategy=strategy,  # type: ignore[arg-type]
+        n_patterns=int(settings["n_patterns"] or 32),
+        sampler=settings.get("patterns") or "gaussian",
+        solver=solver,  # type: ignore[arg-type]
+        max_rounds=int(settings["max_rounds"]),
+        time_limit=settings.get("pricing_time_limit"),
+        bound=settings["bound"] if float(settings["beta"]) > 0 else "none",
+        solver_options=options,
+        seed=seed,
+    )
+    return fit.solution
+
+
 def _train_convex_nominal(solver: str, method: str):
     def train(dataset: Any, settings: dict[str, Any], seed: int) -> TrainOutput:
+        strategy = _strategy(settings)
+        if strategy != "sampled":
+            solution = _fit_priced(dataset, settings, seed, solver, strategy)
+            return _convex_output(solution, dataset, settings, method)
         problem = _problem(dataset, settings, seed)
         solution = _solve(problem, dataset, settings, solver)
         return _convex_output(solution, dataset, settings, method)
@@ -647,14 +728,14 @@ METHODS: dict[str, MethodEntry] = {
             "convex-admm",
             "convex",
             "sampled convex program (C_s), nominal, solved by ADMM",
-            {**_CONVEX_COMMON, **_ADMM},
+            {**_CONVEX_COMMON, **_ADMM, **_PRICING},
             _train_convex_nominal("admm", "convex-admm"),
         ),
         _entry(
             "convex-cvxpy",
             "convex",
             "sampled convex program (C_s), nominal, solved by CVXPY (MOSEK if licensed, Clarabel)",
-            {**_CONVEX_COMMON, **_CVXPY},
+            {**_CONVEX_COMMON, **_CVXPY, **_PRICING},
             _train_convex_nominal("cvxpy", "convex-cvxpy"),
         ),
         _entry(
@@ -662,7 +743,7 @@ METHODS: dict[str, MethodEntry] = {
             "convex",
             "sampled convex program (C_s), nominal squared loss, structured interior point "
             "(certified)",
-            {**_CONVEX_COMMON, **_IPM},
+            {**_CONVEX_COMMON, **_IPM, **_PRICING},
             _train_convex_nominal("ipm", "convex-ipm"),
         ),
         _entry(

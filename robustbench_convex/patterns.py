@@ -29,7 +29,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable
-from itertools import combinations, product
+from itertools import combinations, islice, product
 from typing import Any
 
 import numpy as np
@@ -364,10 +364,25 @@ def network_seeded_patterns(
     from robustbench_convex.baselines import train_sgd
 
     net, _ = train_sgd(
-        X, y, width=width, loss=loss, weight_decay=beta, epochs=epochs, lr=lr, seed=seed,
-        bias=bias, output_bias=False, num_threads=num_threads,
+        X,
+        y,
+        width=width,
+        loss=loss,
+        weight_decay=beta,
+        epochs=epochs,
+        lr=lr,
+        seed=seed,
+        bias=bias,
+        output_bias=False,
+        num_threads=num_threads,
     )
-    return patterns_from_network(net, X), net
+    # the arrangement computed as network_blocks computes it (Xa @ [U, b]^T), so that every
+    # neuron's pattern is found there whatever the rounding of X @ U^T + b
+    weights = net.to_numpy()
+    X = _check_matrix(X)
+    Ua = weights["U"] if weights["b"] is None else np.column_stack([weights["U"], weights["b"]])
+    Xa = np.hstack([X, np.ones((X.shape[0], 1))]) if weights["b"] is not None else X
+    return unique_patterns((Xa @ Ua.T >= 0).astype(np.float64)), net
 
 
 def count_patterns_upper_bound(n: int, rank: int) -> int:
@@ -421,37 +436,48 @@ def enumerate_patterns(
     scale = np.abs(Z).max()
     Z = Z / scale
     rng = np.random.default_rng(seed)
-    directions: list[np.ndarray] = []
+    keys: list[np.ndarray] = []  # packed patterns of generic directions, in order
+
+    def collect(Ht: np.ndarray) -> None:  # Ht: (N, r) directions as rows
+        HZ = Ht @ Z.T  # (N, n)
+        # keep only generic directions (no row on the boundary), as an open cell's pattern
+        generic = np.abs(HZ).min(axis=1) > 1e-13
+        keys.append(np.packbits(HZ[generic] >= 0, axis=1))
+
     if r == 1:
-        directions = [np.array([1.0]), np.array([-1.0])]
+        collect(np.array([[1.0], [-1.0]]))
     else:
         signs = np.array(list(product((-1.0, 1.0), repeat=r - 1)))  # (2^(r-1), r-1)
-        for subset in combinations(range(n), r - 1):
-            rows = Z[list(subset)]  # (r-1, r)
+        subsets = combinations(range(n), r - 1)
+        chunk = max(1, 200_000 // (n + 2 * len(signs)))
+        while True:
+            block = np.array(list(islice(subsets, chunk)), dtype=np.intp).reshape(-1, r - 1)
+            if block.shape[0] == 0:
+                break
+            rows = Z[block]  # (B, r-1, r)
             _, sv, vt = np.linalg.svd(rows)
-            if sv[-1] < 1e-10 * max(sv[0], 1e-300):
-                continue  # dependent rows: no ray here
-            g = vt[-1]  # orthogonal to the chosen rows
-            dual = np.linalg.pinv(rows)  # (r, r-1): rows @ dual = I
+            ok = sv[:, -1] >= 1e-10 * np.maximum(sv[:, 0], 1e-300)  # else dependent: no ray
+            rows, g = rows[ok], vt[ok, -1, :]  # g orthogonal to the chosen rows
+            if rows.shape[0] == 0:
+                continue
+            dual = np.linalg.pinv(rows)  # (B, r, r-1): rows @ dual = I
             # step small enough that no other row changes sign at +-g (unless it vanishes there)
-            others = np.abs(Z @ g)
-            others = others[others > 1e-12]
-            step = (
-                0.25
-                * (others.min() if others.size else 1.0)
-                / max(1.0, np.abs(Z @ dual).sum(axis=1).max())
-            )
-            jitter = 1e-3 * step * rng.standard_normal(r)
+            others = np.abs(g @ Z.T)  # (B, n)
+            others = np.where(others > 1e-12, others, np.inf).min(axis=1)
+            others = np.where(np.isfinite(others), others, 1.0)
+            spread = np.abs(Z @ dual).sum(axis=2).max(axis=1)  # (B, n, r-1) -> (B,)
+            step = 0.25 * others / np.maximum(1.0, spread)  # (B,)
+            jitter = 1e-3 * step[:, None] * rng.standard_normal(g.shape)
+            moves = np.einsum("brj,sj->bsr", dual, signs) * step[:, None, None]  # (B, S, r)
             for sgn_ray in (1.0, -1.0):
-                base = sgn_ray * g
-                directions.extend(base + step * (dual @ sgn) + jitter for sgn in signs)
-    H = np.array(directions).T  # (r, N)
-    H = np.hstack([H, rng.standard_normal((r, n_random))])
-    patterns = (Z @ H >= 0).astype(np.float64)
-    # Keep only generic directions (no row on the boundary), as an open cell's pattern.
-    margins = np.abs(Z @ H).min(axis=0)
-    patterns = patterns[:, margins > 1e-13]
-    return unique_patterns(patterns)
+                H = sgn_ray * g[:, None, :] + moves + jitter[:, None, :]
+                collect(H.reshape(-1, r))
+    collect(rng.standard_normal((r, n_random)).T)
+    packed = np.vstack(keys)
+    distinct = list(dict.fromkeys(row.tobytes() for row in packed))  # first appearance order
+    packed = np.frombuffer(b"".join(distinct), dtype=np.uint8).reshape(len(distinct), -1)
+    patterns = np.unpackbits(packed, axis=1, count=n).T.astype(np.float64)
+    return patterns[:, patterns.any(axis=0)]
 
 
 PATTERN_SAMPLERS: dict[str, Callable[..., np.ndarray]] = {

@@ -37,7 +37,6 @@ in the restricted program and whose dual constraint the current ``theta`` violat
 
 from __future__ import annotations
 
-import inspect
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -255,15 +254,24 @@ def _solve_cvxpy_dual(problem: ConvexReLUProblem, solver: str = "CLARABEL", **op
     )
 
 
+IPM_MAX_ORDER = 4000  # d_aug * P: one dense Cholesky of this order per interior-point iteration
+ADMM_SOLVE_SECONDS = 60.0  # default budget of one restricted ADMM solve (time_limit)
+CVXPY_MAX_SIZE = 2_000_000  # n * P * d_aug: breast-cancer (398 x 31, P = 32) took 15 s in Clarabel
+
+
 def resolve_solver(problem: ConvexReLUProblem, solver: RestrictedSolver) -> str:
     """The solver :func:`solve_restricted` uses for ``solver="auto"``: the structured interior
-    point for the squared loss, CVXPY (Clarabel / SCS, see :func:`solve_restricted`) otherwise
-    (measured on breast-cancer: ADMM's default budget stops far from the optimum there)."""
+    point for the squared loss while its Newton order ``d_aug P`` is at most ``IPM_MAX_ORDER``,
+    CVXPY (Clarabel / SCS, see :func:`solve_restricted`) for the other losses while
+    ``n P d_aug <= CVXPY_MAX_SIZE``, ADMM beyond (e.g. MNIST, 785 features): there a restricted
+    solve is budget-limited and the warm start (a network) is kept when ADMM stops worse."""
     if solver not in ("auto", "ipm", "cvxpy", "admm"):
         raise ValueError(f"solver must be 'auto', 'ipm', 'cvxpy' or 'admm', got {solver!r}")
     if solver != "auto":
         return solver
-    return "ipm" if problem.loss == "squared" else "cvxpy"
+    if problem.loss == "squared":
+        return "ipm" if problem.d_aug * problem.P <= IPM_MAX_ORDER else "admm"
+    return "cvxpy" if problem.n * problem.P * problem.d_aug <= CVXPY_MAX_SIZE else "admm"
 
 
 def _fit_columns(problem: ConvexReLUProblem, warm: tuple[np.ndarray, np.ndarray] | None):
@@ -283,13 +291,14 @@ def solve_restricted(
     *,
     solver: RestrictedSolver = "auto",
     feasible_tol: float = 1e-9,
+    cvxpy_solver: str | None = None,
     **options: Any,
 ) -> ConvexSolution:
     """Solve a (restricted) nominal program, warm-started, never worse than a feasible start.
 
     Every re-solve of :func:`column_generation` goes through here. ``"ipm"`` gets
     ``warm_start`` (``solve_ipm(warm_start=(V, W))``); ``"admm"`` gets it only where
-    ``solve_admm`` accepts one; ``"cvxpy"`` (Clarabel for the hinge loss, SCS for the logistic
+    ``solve_admm`` accepts one, and a ``time_limit`` of ``ADMM_SOLVE_SECONDS`` unless given; ``"cvxpy"`` (Clarabel for the hinge loss, SCS for the logistic
     loss: measured 4x faster than Clarabel there, which also stopped "inaccurate") starts cold.
     When ``warm_start`` satisfies the sign constraints as well as the solver's answer does
     (violation ``<= max(feasible_tol, the answer's)``, in the units of the predictions) and has
@@ -301,6 +310,7 @@ def solve_restricted(
         solver: ``"auto"`` (:func:`resolve_solver`), ``"ipm"`` (squared loss), ``"cvxpy"`` or
             ``"admm"``.
         feasible_tol: constraint violation under which ``warm_start`` counts as feasible.
+        cvxpy_solver: the CVXPY solver name for ``"cvxpy"`` (None: Clarabel, SCS for logistic).
         **options: passed to the solver function.
 
     Returns:
@@ -317,16 +327,13 @@ def solve_restricted(
     elif name == "admm":
         from robustbench_convex.solvers.admm import solve_admm
 
-        # solve_admm gains warm_start= in a parallel branch; the integrator drops this check
-        # after the merge (same semantics as solve_ipm's warm_start)
-        if warm is not None and "warm_start" in inspect.signature(solve_admm).parameters:
-            options = {**options, "warm_start": warm}
-        solution = solve_admm(problem, **options)
+        options = {"time_limit": ADMM_SOLVE_SECONDS, **options}
+        solution = solve_admm(problem, warm_start=warm, **options)
     else:
         from robustbench_convex.solvers.cvxpy_backend import solve_cvxpy
 
-        if "solver" not in options:
-            options = {**options, "solver": "SCS" if problem.loss == "logistic" else "CLARABEL"}
+        name = cvxpy_solver or ("SCS" if problem.loss == "logistic" else "CLARABEL")
+        options = {**options, "solver": name}
         if problem.loss == "hinge":
             solution = _solve_cvxpy_dual(problem, **options)
         else:
@@ -380,8 +387,11 @@ class ColumnGenerationResult:
         final_violation: best ``|theta^T (Xa u)_+| / beta`` found at the final solution (a
             *lower* bound on ``M(theta) / beta``; ``<= 1 + tol`` when the loop stopped on
             "no violation found").
-        stop_reason: ``"no violation found"``, ``"max_rounds"`` or ``"time_limit"``.
+        stop_reason: ``"no violation found"`` (heuristic), ``"no violation (exact)"`` (the
+            exact oracle over ``exact_patterns``), ``"max_rounds"`` or ``"time_limit"``.
         theta: ``(n,)`` dual vector at the final solution.
+        M_upper: with the exact oracle's last call at the final solution, a certified upper
+            bound on ``M(theta)`` (else None).
         history: one :class:`PricingRound` per solve.
         time: wall-clock seconds.
     """
@@ -393,8 +403,24 @@ class ColumnGenerationResult:
     final_violation: float
     stop_reason: str
     theta: np.ndarray
+    M_upper: float | None = None
     history: list[PricingRound] = field(default_factory=list)
     time: float = 0.0
+
+
+def _exact_pricing(problem, theta, patterns, threshold, top):
+    """The exact oracle: the ``top`` most violated of ``patterns`` not in the program, the
+    certified ``max`` over all of them, and the best attained value."""
+    from robustbench_convex.global_bound import block_values
+
+    upper, attained = block_values(problem.Xa, theta, patterns, threshold=threshold, top=top)
+    have = {c.tobytes() for c in np.packbits(problem.D > 0.5, axis=0).T}
+    keys = np.packbits(np.asarray(patterns) > 0.5, axis=0).T
+    order = np.argsort(-attained)
+    violated = [i for i in order if attained[i] > threshold and keys[i].tobytes() not in have]
+    new = np.asarray(patterns, dtype=np.float64)[:, violated[:top]]
+    best = float(attained.max(initial=0.0))
+    return new, max(float(upper.max(initial=0.0)), best), best
 
 
 def _rebuild(problem: ConvexReLUProblem, D: np.ndarray) -> ConvexReLUProblem:
@@ -429,6 +455,7 @@ def column_generation(
     initial: ConvexSolution | None = None,
     warm_start: tuple[np.ndarray, np.ndarray] | None = None,
     solver_options: dict[str, Any] | None = None,
+    exact_patterns: np.ndarray | None = None,
     seed: int = 0,
     verbose: bool = False,
 ) -> ColumnGenerationResult:
@@ -448,6 +475,10 @@ def column_generation(
         initial: a solution of ``problem`` already computed (skips the first solve).
         warm_start: ``(V, W)`` for the first solve (e.g. a network mapped to the program).
         solver_options: keyword arguments of the solver.
+        exact_patterns: every pattern of the data (``enumerate_patterns``), or None. When the
+            heuristic finds no violation, the exact oracle (``global_bound.block_values``)
+            prices these; the loop then stops only when no violation exists at all, and
+            ``M_upper`` certifies it.
         seed: seed of the pricing's random starts (round ``r`` uses ``seed + r``).
         verbose: print one line per round.
 
@@ -500,6 +531,13 @@ def column_generation(
         violation = cands.best_value / beta if beta > 0 else np.inf
         threshold = (1.0 + tol) * beta
         new = cands.patterns[:, cands.values > threshold][:, :patterns_per_round]
+        M_upper = None
+        if new.shape[1] == 0 and exact_patterns is not None and beta > 0:
+            new, M_upper, best = _exact_pricing(
+                problem, theta, exact_patterns, threshold, patterns_per_round
+            )
+            violation = max(violation, best / beta)
+            price_time = time.perf_counter() - t0
         history.append(
             PricingRound(
                 rounds,
@@ -519,7 +557,7 @@ def column_generation(
                 f"violation={violation:.4g} new={new.shape[1]} solve={solve_time:.2f}s"
             )
         if new.shape[1] == 0:
-            stop = "no violation found"
+            stop = "no violation found" if M_upper is None else "no violation (exact)"
             break
         if rounds >= max_rounds:
             stop = "max_rounds"
@@ -552,6 +590,7 @@ def column_generation(
         final_violation=float(violation),
         stop_reason=stop,
         theta=theta,
+        M_upper=M_upper,
         history=history,
         time=time.perf_counter() - start,
     )
@@ -605,7 +644,7 @@ class FitResult:
             else certified_gap(float(self.solution.objective), bound.value),
             "time_seed": self.times.get("seed", 0.0),
             "time_solve": self.times.get("solve", 0.0),
-            "time_bound": self.times.get("bound", 0.0),
+            "time_bound": self.times.get("bound", 0.0) + self.times.get("enumerate", 0.0),
         }
 
 
@@ -706,6 +745,17 @@ def fit_convex_network(
         )
     times["seed"] = time.perf_counter() - start
     t0 = time.perf_counter()
+    all_patterns = None
+    if bound in ("auto", "enumeration") and beta > 0:
+        from robustbench_convex.patterns import enumerate_patterns
+
+        try:
+            all_patterns = enumerate_patterns(problem.Xa)
+        except ValueError:
+            if bound == "enumeration":
+                raise
+    times["enumerate"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     options = dict(solver_options or {})
     cg = None
     if strategy.endswith("pricing"):
@@ -719,6 +769,7 @@ def fit_convex_network(
             extra_starts=extra,
             warm_start=warm,
             solver_options=options,
+            exact_patterns=all_patterns,
             seed=seed,
             verbose=verbose,
         )
@@ -741,6 +792,8 @@ def fit_convex_network(
             bias=bias,
             method=bound,
             M_lower=None if cg is None else cg.final_violation * beta,
+            patterns=all_patterns,
+            M_upper=None if cg is None else cg.M_upper,
         )
     times["bound"] = time.perf_counter() - t0
     times["total"] = time.perf_counter() - start

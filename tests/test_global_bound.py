@@ -1,0 +1,97 @@
+"""The certified any-width lower bound (global_bound; MATH.md section 8) on tiny data."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from robustbench_convex.baselines import train_sgd
+from robustbench_convex.formulations import ConvexReLUProblem
+from robustbench_convex.global_bound import (
+    block_values,
+    certified_gap,
+    global_lower_bound,
+    max_violation_relaxed,
+)
+from robustbench_convex.patterns import enumerate_patterns
+from robustbench_convex.pricing import dual_vector, solve_restricted
+from tests.convex_fixtures import xor_data
+
+TIGHT = {"cvxpy_solver": "CLARABEL", "tol_gap_abs": 1e-11, "tol_gap_rel": 1e-11, "tol_feas": 1e-11}
+LOSSES = ("squared", "hinge", "logistic")
+
+
+def _exact(X, y, loss, beta):
+    """The all-pattern program (C) solved tightly: its optimum p* and dual vector."""
+    problem = ConvexReLUProblem(X, y, loss=loss, beta=beta, patterns="all")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        solution = solve_restricted(problem, solver="cvxpy", **TIGHT)
+    return solution, dual_vector(solution)
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+def test_bound_closes_on_the_exact_program(loss):
+    """Every pattern enumerated: the bound at the exact optimum's dual is <= p* and within 1e-6."""
+    X, y = xor_data(n=12, seed=1)
+    beta = 0.3
+    solution, theta = _exact(X, y, loss, beta)
+    bound = global_lower_bound(X, y, theta, loss=loss, beta=beta, method="enumeration")
+    assert bound.method == "enumeration"
+    assert bound.value <= solution.objective + 1e-9
+    assert certified_gap(solution.objective, bound.value) < 1e-6
+    assert bound.M_lower <= bound.M_upper * (1 + 1e-12)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_bound_below_every_network_and_the_exact_optimum(seed):
+    """Random tiny problems, any dual candidate (a sampled program's, a random one): both bounds
+    stay below the exact optimum and below every SGD run's objective, widths 2 and 16."""
+    X, y = xor_data(n=10, seed=10 + seed)
+    loss = LOSSES[seed % 3]
+    beta = 0.2
+    exact, _ = _exact(X, y, loss, beta)
+    sampled = ConvexReLUProblem(X, y, loss=loss, beta=beta, n_patterns=3, seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theta_sampled = dual_vector(solve_restricted(sampled, solver="cvxpy"))
+    rng = np.random.default_rng(seed)
+    candidates = [theta_sampled, -y * rng.uniform(0, 1, y.shape), rng.standard_normal(y.shape)]
+    runs = [
+        train_sgd(X, y, width=w, loss=loss, weight_decay=beta, epochs=60, seed=s)[1].objective
+        for w in (2, 16)
+        for s in range(2)
+    ]
+    for theta in candidates:
+        for method in ("enumeration", "relaxation"):
+            value = global_lower_bound(X, y, theta, loss=loss, beta=beta, method=method).value
+            assert value <= exact.objective + 1e-8
+            assert value <= min(runs) + 1e-8
+
+
+def test_enumerated_M_dominates_every_direction_and_relaxation_dominates_it():
+    """``M_upper`` (enumeration) >= |theta^T (Xa u)_+| for 20000 random unit u, is attained, and
+    the relaxation's M is larger still."""
+    X, _ = xor_data(n=14, seed=3)
+    Xa = np.hstack([X, np.ones((14, 1))])
+    theta = np.random.default_rng(0).standard_normal(14)
+    D = enumerate_patterns(Xa)
+    upper, attained = block_values(Xa, theta, D, threshold=0.0, top=D.shape[1])
+    U = np.random.default_rng(1).standard_normal((3, 20000))
+    U /= np.linalg.norm(U, axis=0)
+    sampled = np.abs(theta @ np.maximum(Xa @ U, 0.0)).max()
+    assert upper.max() >= sampled - 1e-12
+    assert attained.max() == pytest.approx(upper.max(), rel=1e-9)
+    assert max_violation_relaxed(Xa, theta) >= upper.max() * (1 - 1e-12)
+
+
+def test_bound_rejects_bad_input():
+    X, y = xor_data(n=8)
+    with pytest.raises(ValueError, match="beta"):
+        global_lower_bound(X, y, np.zeros(8), loss="squared", beta=0.0)
+    with pytest.raises(ValueError, match="theta"):
+        global_lower_bound(X, y, np.zeros(7), loss="squared", beta=1.0)
+    with pytest.raises(ValueError, match="method"):
+        global_lower_bound(X, y, np.zeros(8), loss="squared", beta=1.0, method="mip")

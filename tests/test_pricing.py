@@ -1,0 +1,114 @@
+"""Pattern pricing (column generation), network-seeded patterns and the estimator's new
+attributes (pricing, patterns, estimators; MATH.md section 8), on tiny data."""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+
+from robustbench_convex.baselines import train_sgd
+from robustbench_convex.estimators import ConvexReLUClassifier
+from robustbench_convex.formulations import ConvexReLUProblem
+from robustbench_convex.patterns import network_blocks, patterns_from_network
+from robustbench_convex.pricing import (
+    column_generation,
+    dual_vector,
+    fit_convex_network,
+    price,
+    solve_restricted,
+)
+from tests.convex_fixtures import xor_data
+
+TIGHT = {"cvxpy_solver": "CLARABEL", "tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10}
+
+
+def _solve(problem, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return solve_restricted(problem, solver="cvxpy", **TIGHT, **kw)
+
+
+def test_pricing_finds_a_planted_missing_pattern():
+    """Remove the largest block's pattern from the exact (all-pattern) program: the optimum rises,
+    and pricing at the restricted solution (every other pattern present) returns exactly that
+    pattern, with a violated dual constraint (value > beta)."""
+    X, y = xor_data(n=16, seed=1)
+    beta = 0.3
+    D_all = ConvexReLUProblem(X, y, loss="squared", beta=beta, patterns="all").D
+    full = _solve(ConvexReLUProblem(X, y, loss="squared", beta=beta, patterns=D_all))
+    i = int(np.argmax(np.linalg.norm(full.V, axis=0) + np.linalg.norm(full.W, axis=0)))
+    planted, others = D_all[:, i], np.delete(D_all, i, axis=1)
+    restricted = _solve(ConvexReLUProblem(X, y, loss="squared", beta=beta, patterns=others))
+    assert restricted.objective > full.objective + 1e-4
+    Xa = np.hstack([X, np.ones((X.shape[0], 1))])
+    cands = price(Xa, dual_vector(restricted), exclude=others, seed=0)
+    assert cands.patterns.shape[1] == 1
+    assert np.array_equal(cands.patterns[:, 0], planted)
+    assert cands.values[0] > beta
+
+
+@pytest.mark.parametrize(("loss", "solver"), [("squared", "ipm"), ("hinge", "cvxpy")])
+def test_column_generation_never_increases_the_objective(loss, solver):
+    X, y = xor_data(n=25, seed=2)
+    problem = ConvexReLUProblem(X, y, loss=loss, beta=0.5, n_patterns=2, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = column_generation(problem, solver=solver, max_rounds=4, patterns_per_round=3)
+    objectives = [r.objective for r in result.history]
+    assert len(objectives) >= 2 and result.rounds >= 1
+    assert all(b <= a * (1 + 1e-9) + 1e-12 for a, b in itertools.pairwise(objectives))
+    assert objectives[-1] < objectives[0] - 1e-3  # pricing helped on this problem
+    assert result.patterns_added >= 1
+    assert result.solution.objective == pytest.approx(objectives[-1])
+
+
+@pytest.mark.parametrize("loss", ["squared", "hinge", "logistic"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_seeded_program_is_never_worse_than_its_seed_network(loss, seed):
+    X, y = xor_data(n=30, seed=seed)
+    net, record = train_sgd(X, y, width=6, loss=loss, weight_decay=0.3, epochs=80, seed=seed)
+    problem = ConvexReLUProblem(X, y, loss=loss, beta=0.3, patterns=patterns_from_network(net, X))
+    V, W = network_blocks(net, problem.Xa, problem.D)
+    # the network is feasible for the program and no worse there (AM-GM, triangle inequality)
+    assert problem.constraint_violation(V, W) == 0.0
+    assert problem.convex_objective(V, W) <= record.objective + 1e-10
+    solution = solve_restricted(problem, (V, W), solver="admm", max_iter=30)
+    assert solution.objective <= record.objective + 1e-10  # even after a poor solve
+
+
+@pytest.mark.parametrize("loss", ["squared", "hinge"])
+def test_estimator_objective_and_bound(loss):
+    X, y = xor_data(n=30, seed=4)
+    clf = ConvexReLUClassifier(
+        loss=loss, beta=0.5, n_patterns=8, max_rounds=3, pattern_strategy="auto"
+    ).fit(X, y)
+    problem = ConvexReLUProblem(X, y, loss=loss, beta=clf.beta_)
+    assert clf.objective_ == pytest.approx(problem.network_objective(clf.network_), rel=1e-10)
+    info = clf.result_.info
+    assert info["pattern_strategy"] == "network+pricing"
+    assert info["bound_method"] == "enumeration"  # 2-D data: every pattern enumerable
+    assert clf.global_lower_bound_ <= clf.objective_ + 1e-9
+    assert clf.objective_ <= info["seed_objective"] + 1e-6
+    for key in ("pricing_rounds", "patterns_added", "final_violation", "certified_gap"):
+        assert key in info
+    sampled = ConvexReLUClassifier(loss=loss, beta=0.5, bound="relaxation").fit(X, y)
+    assert sampled.global_lower_bound_ <= sampled.objective_ + 1e-9
+
+
+def test_fit_convex_network_closes_the_gap_on_enumerable_data():
+    X, y = xor_data(n=30, seed=5)
+    fit = fit_convex_network(X, y, loss="squared", beta=0.5, n_patterns=8, max_rounds=30)
+    assert fit.bound.method == "enumeration"
+    assert fit.bound.value <= fit.solution.objective + 1e-9
+    assert fit.summary()["certified_gap"] <= 1e-3
+
+
+def test_bad_strategy_is_named():
+    X, y = xor_data(n=10)
+    with pytest.raises(ValueError, match="strategy"):
+        fit_convex_network(X, y, beta=1.0, strategy="magic")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="pattern_strategy"):
+        ConvexReLUClassifier(pattern_strategy="magic").fit(X, y)
