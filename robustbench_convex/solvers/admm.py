@@ -183,12 +183,10 @@ def _resolve_certificate(
     nominal = problem.robust_eps == 0
     if certify is not None and not isinstance(certify, bool):
         raise ValueError(f"certify must be True, False or None (automatic), got {certify!r}")
-    if isinstance(gap_tol, str):
-        if gap_tol != "auto":
-            raise ValueError(f"gap_tol must be > 0 (e.g. 1e-3), 'auto' or None, got {gap_tol!r}")
-        certify = nominal if certify is None else certify
-        return certify, (DEFAULT_GAP_TOL if certify else None)
-    if gap_tol is not None:
+    auto = isinstance(gap_tol, str)
+    if auto and gap_tol != "auto":
+        raise ValueError(f"gap_tol must be > 0 (e.g. 1e-3), 'auto' or None, got {gap_tol!r}")
+    if gap_tol is not None and not auto:
         if isinstance(gap_tol, bool) or not isinstance(gap_tol, (int, float)) or not gap_tol > 0:
             raise ValueError(f"gap_tol must be > 0 (e.g. 1e-3), 'auto' or None, got {gap_tol!r}")
         if certify is False:
@@ -200,6 +198,8 @@ def _resolve_certificate(
             "certify=True (and gap_tol) need a nominal program (robust_eps = 0): lower bounds "
             "for the robust programs are not implemented; leave gap_tol='auto' (residual stop)"
         )
+    if auto:
+        return certify, (DEFAULT_GAP_TOL if certify else None)
     return certify, None if gap_tol is None else float(gap_tol)
 
 
