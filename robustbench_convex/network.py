@@ -25,6 +25,8 @@ import torch
 from torch import nn
 from torch.nn.utils import skip_init
 
+from robustbench_convex._atomic import atomic_write
+
 __all__ = ["TwoLayerReLU", "load_network", "save_network"]
 
 
@@ -232,8 +234,6 @@ def save_network(net: TwoLayerReLU, path: str | Path) -> Path:
     The file holds ``U`` ``(m, d)``, ``alpha`` ``(m,)``, ``b`` ``(m,)`` (zeros when the network
     has no hidden biases), ``c`` (0-d) and the flags ``has_b``, ``has_c``, in float64: reloading
     with :func:`load_network` gives identical predictions. Returns the path."""
-    import os
-    import tempfile
 
     if not isinstance(net, TwoLayerReLU):
         raise TypeError(f"net must be a TwoLayerReLU, got {type(net).__name__}")
@@ -253,16 +253,7 @@ def save_network(net: TwoLayerReLU, path: str | Path) -> Path:
         "has_b": np.asarray(w["b"] is not None),
         "has_c": np.asarray(w["c"] is not None),
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda fh: np.savez(fh, **arrays))
     return path
 
 

@@ -40,8 +40,6 @@ import json
 import math
 import os
 import platform
-import re
-import secrets
 import sys
 import time
 from collections.abc import Iterable, Mapping
@@ -49,6 +47,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
+
+from robustbench_convex._atomic import TMP_RE, atomic_write_text
 
 __all__ = [
     "CellFile",
@@ -181,50 +181,7 @@ def utc_now() -> str:
 
 
 # ------------------------------------------------------------------------------ atomic writes
-_TMP_RE = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$")
-
-
-def _temp_path(path: Path) -> tuple[Path, int]:
-    """Create ``.<name>.<pid>.<random>.tmp`` next to ``path`` (mode 0666 & ~umask); return it
-    and its open descriptor. The pid in the name says which process owns it."""
-    for _ in range(100):
-        tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-        try:
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-            return tmp, os.open(tmp, flags, 0o666)
-        except FileExistsError:  # pragma: no cover - 2^-32 per try
-            continue
-    raise FileExistsError(f"cannot create a temporary file next to {path}")  # pragma: no cover
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically: temp file in the same folder, fsync, rename.
-
-    The file is created with mode 0666 filtered by the umask (0644 under umask 022), and its
-    temporary file carries this process's pid (see the module docstring)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp, fd = _temp_path(path)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:  # pragma: no cover - platforms without directory fsync
-        pass
+_TMP_RE = TMP_RE
 
 
 def _pid_alive(pid: int) -> bool:
@@ -523,6 +480,8 @@ class ResultStore:
                     continue  # a writer's temporary file (stale ones are listed below)
                 if path.name.startswith("."):
                     continue
+                if path.suffix == ".npz" and path.with_suffix(".json").is_file():
+                    continue  # the cell's stored network, written next to its JSON
                 if path.suffix != ".json" or not path.is_file():
                     audit.foreign.append((path, "not a cell file (ignored)"))
                     continue
