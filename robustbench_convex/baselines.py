@@ -1179,6 +1179,11 @@ _CERTIFIED_ARGS_DOC = """
 """
 
 
+def _keyword_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
+    """A public trainer's keyword arguments (its ``locals()`` less the data ``X``, ``y``)."""
+    return {name: value for name, value in arguments.items() if name not in ("X", "y")}
+
+
 def train_ibp(
     X: Any,
     y: Any,
@@ -1217,13 +1222,8 @@ def train_ibp(
     ``kappa_start = kappa_end = 1``) this is :func:`train_sgd` step for step.
     """
     return _train_certified(
-        "ibp", X, y, eps=eps, lower=lower, upper=upper, width=width, loss=loss,
-        weight_decay=weight_decay, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
-        lr=lr, seed=seed, device=device, momentum=momentum, bias=bias, output_bias=output_bias,
-        dtype=dtype, verbose=verbose, num_threads=num_threads, warmup_fraction=warmup_fraction,
-        ramp_fraction=ramp_fraction, kappa_start=kappa_start, kappa_end=kappa_end,
-        crown_weight_start=0.0, crown_weight_end=0.0,
-    )  # fmt: skip
+        "ibp", X, y, **_keyword_arguments(locals()), crown_weight_start=0.0, crown_weight_end=0.0
+    )
 
 
 def train_crown_ibp(
@@ -1267,14 +1267,7 @@ def train_crown_ibp(
     ``crown_weight_end`` are the CROWN weight ``w`` at the start and end of the ramp (both in
     [0, 1]; ``1, 1`` trains on the CROWN bound throughout).
     """
-    return _train_certified(
-        "crown-ibp", X, y, eps=eps, lower=lower, upper=upper, width=width, loss=loss,
-        weight_decay=weight_decay, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
-        lr=lr, seed=seed, device=device, momentum=momentum, bias=bias, output_bias=output_bias,
-        dtype=dtype, verbose=verbose, num_threads=num_threads, warmup_fraction=warmup_fraction,
-        ramp_fraction=ramp_fraction, kappa_start=kappa_start, kappa_end=kappa_end,
-        crown_weight_start=crown_weight_start, crown_weight_end=crown_weight_end,
-    )  # fmt: skip
+    return _train_certified("crown-ibp", X, y, **_keyword_arguments(locals()))
 
 
 train_ibp.__doc__ = (train_ibp.__doc__ or "") + _CERTIFIED_ARGS_DOC
