@@ -23,14 +23,18 @@ from typing import Any
 
 import numpy as np
 
+from robustbench_convex.records import EvaluationRow, RecordWarning, SanityRow
+
 __all__ = ["EvalOutput", "decode_mask", "encode_mask", "evaluate_model"]
 
 
 @dataclass
 class EvalOutput:
-    """Partial records (dicts with the attack-specific fields of ``ResultRecord``), the sanity
-    table (list of row dicts, empty when not run), warnings raised along the way, and per-point
-    outcomes.
+    """Evaluation rows (:class:`~robustbench_convex.records.EvaluationRow`: the attack-specific
+    fields of a ``ResultRecord``), the sanity table (:class:`~robustbench_convex.records.SanityRow`
+    s, empty when not run), typed warnings raised along the way
+    (:class:`~robustbench_convex.records.RecordWarning`: kind "soundness", "sanity" or
+    "verification"), and per-point outcomes.
 
     ``points``: one dict per (attack, eps) with ``attack``, ``eps``, ``n`` (the first ``n`` test
     points) and ``robust``: a string of ``n`` characters, "1" where the point was classified
@@ -39,9 +43,9 @@ class EvalOutput:
     proven (undecided points are "0" in both); for "lp-certified", ``robust`` is the certificate.
     The report's "robust against all" column is the point-wise AND over every attack run."""
 
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    sanity: list[dict[str, Any]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    rows: list[EvaluationRow] = field(default_factory=list)
+    sanity: list[SanityRow] = field(default_factory=list)
+    warnings: list[RecordWarning] = field(default_factory=list)
     points: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -80,22 +84,18 @@ def _attack_for(name: str, eps: float, spec: Any, lower: np.ndarray, upper: np.n
     )
 
 
-def _row(attack: str, eps: float, n: int, clean: float, robust: float | None, t: float, **kw):
-    row = {
-        "attack": attack,
-        "eps": float(eps),
-        "n_eval": int(n),
-        "clean_acc": float(clean),
-        "robust_acc": None if robust is None else float(robust),
-        "certified_acc": None,
-        "exact_acc": None,
-        "exact_acc_upper": None,
-        "sandwich_ok": None,
-        "eval_time": float(t),
-        "notes": "",
-    }
-    row.update(kw)
-    return row
+def _row(
+    attack: str, eps: float, n: int, clean: float, robust: float | None, t: float, **kw: Any
+) -> EvaluationRow:
+    return EvaluationRow(
+        attack=attack,
+        eps=float(eps),
+        n_eval=int(n),
+        clean_acc=float(clean),
+        robust_acc=None if robust is None else float(robust),
+        eval_time=float(t),
+        **kw,
+    )
 
 
 def evaluate_model(
@@ -151,8 +151,11 @@ def evaluate_model(
     verify = spec.exact and spec.norm == "inf" and model.width <= spec.exact_max_width
     if spec.exact and not verify:
         out.warnings.append(
-            f"exact verification skipped: width {model.width} > exact_max_width "
-            f"{spec.exact_max_width}"
+            RecordWarning(
+                "verification",
+                f"exact verification skipped: width {model.width} > exact_max_width "
+                f"{spec.exact_max_width}",
+            )
         )
     if verify:
         k = min(spec.exact_max_points, n_eval)
@@ -185,7 +188,7 @@ def evaluate_model(
             msgs = sandwich.soundness_messages()
             for m in msgs:
                 text = f"eps={eps:g}: {m}"
-                out.warnings.append(text)
+                out.warnings.append(RecordWarning("soundness", text))
                 warnings.warn(text, attacks.SoundnessWarning, stacklevel=2)
             if undecided.any():
                 msgs.append(f"{int(undecided.sum())} MILP(s) hit the time limit")
@@ -250,14 +253,16 @@ def evaluate_model(
             )
         for row in table.to_dict(orient="records"):
             out.sanity.append(
-                {
-                    "check": str(row["check"]),
-                    "passed": bool(row["passed"]),
-                    "detail": str(row["detail"]),
-                    "eps": float(eps_s),
-                    "n": int(k),
-                }
+                SanityRow(
+                    check=str(row["check"]),
+                    passed=bool(row["passed"]),
+                    detail=str(row["detail"]),
+                    eps=float(eps_s),
+                    n=int(k),
+                )
             )
             if not row["passed"]:
-                out.warnings.append(f"sanity check failed at eps={eps_s:g}: {row['check']}")
+                out.warnings.append(
+                    RecordWarning("sanity", f"sanity check failed at eps={eps_s:g}: {row['check']}")
+                )
     return out

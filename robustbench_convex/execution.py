@@ -50,10 +50,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from robustbench_convex._threads import set_torch_threads
+from robustbench_convex.records import COLLAPSE_NOTE
 from robustbench_convex.reevaluate import save_cell_network
 from robustbench_convex.store import (
+    CellPayload,
     FolderBusy,
     FolderLock,
+    RecordStamp,
     ResultRecord,
     ResultStore,
     StoreError,
@@ -63,126 +67,80 @@ from robustbench_convex.store import (
 )
 from robustbench_convex.sweep import Cell, SweepConfig
 
-__all__ = ["SweepSummary", "estimate_cost", "run_cell", "run_sweep"]
+__all__ = ["SweepSummary", "estimate_cost", "load_dataset", "run_cell", "run_sweep"]
 
 
 # ---------------------------------------------------------------------------------- one cell
 @functools.lru_cache(maxsize=8)
-def _load_dataset(spec: Any):
+def load_dataset(spec: Any):
+    """``spec.load()`` (a ``sweep.DatasetSpec``), cached per process (a worker runs many cells
+    of one data set)."""
     return spec.load()
 
 
-def _set_threads(n: int) -> None:
-    import torch
-
-    if torch.get_num_threads() != n:
-        torch.set_num_threads(n)
+_load_dataset = load_dataset
 
 
 def run_cell(cell: Cell) -> dict[str, Any]:
     """Train and evaluate one cell; return its payload (status "ok" or "error").
 
-    The payload holds ``cell`` (the cell's description), ``status``, ``records`` (a list of
-    ``ResultRecord`` dicts), ``training`` (the method's info), ``history`` (per-iteration records,
-    ADMM), ``sanity`` (sanity-check rows), ``warnings``, ``error`` (traceback or None) and
-    ``provenance`` (versions, hardware, timings). Exceptions of training or evaluation are caught
-    and returned as an "error" payload; KeyboardInterrupt propagates."""
+    The payload is a :class:`~robustbench_convex.store.CellPayload` (``to_dict()``): ``cell``
+    (the cell's description), ``status``, ``records`` (``ResultRecord`` dicts), ``training``
+    (the method's ``TrainingInfo``), ``history`` (per-iteration records), ``sanity`` (sanity-check
+    rows), ``notes``, ``warnings`` (typed), ``points`` (per-point outcomes), ``error`` (traceback
+    or None), ``provenance`` (versions, hardware, timings) and ``schema_version``. Exceptions of
+    training or evaluation are caught and returned as an "error" payload; KeyboardInterrupt
+    propagates."""
     import torch
 
-    from robustbench_convex.evaluation import evaluate_model
-    from robustbench_convex.methods import train_method
-
-    _set_threads(cell.threads)
+    set_torch_threads(cell.threads)
     # torch's note on read-only numpy arrays (Dataset arrays are frozen) is noise here
     warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
     versions = package_versions()
-    hardware = hardware_info()
-    hardware["torch_threads"] = torch.get_num_threads()
-    payload: dict[str, Any] = {
-        "cell": cell.describe(),
-        "status": "error",
-        "records": [],
-        "training": None,
-        "history": [],
-        "sanity": [],
-        "notes": [],
-        "warnings": [],
-        "error": None,
-        "provenance": {"versions": versions, "hardware": hardware, "started": utc_now()},
-    }
+    hardware = {**hardware_info(), "torch_threads": torch.get_num_threads()}
+    payload = CellPayload(
+        cell=cell.describe(),
+        provenance={"versions": versions, "hardware": hardware, "started": utc_now()},
+    )
     t0 = time.perf_counter()
     c0 = time.process_time()
     try:
-        dataset = _load_dataset(cell.dataset)
-        trained = train_method(cell.method.method, dataset, cell.method.settings, cell.seed)
-        info = trained.info
-        payload["training"] = info
-        payload["history"] = trained.history
-        t1 = time.perf_counter()
-        notes = list(info.get("notes", []))
-        evaluated = evaluate_model(
-            trained.model,
-            dataset,
-            cell.evaluation,
-            sanity=cell.sanity,
-            notes=["collapsed: no effective ReLU neuron"] if info.get("collapsed") else None,
-        )
-        payload["sanity"] = evaluated.sanity
-        payload["points"] = evaluated.points  # per-point outcomes (report: robust against all)
-        payload["notes"] = notes
-        payload["warnings"] = evaluated.warnings
-        versions_s = " ".join(f"{k}={v}" for k, v in versions.items())
-        hardware_s = (
-            f"{hardware['platform']}; {hardware['processor']}; {hardware['cpu_count']} cpus; "
-            f"{hardware['torch_threads']} torch threads"
-        )
-        stamp = utc_now()
-        records = []
-        for row in evaluated.rows:
-            record = ResultRecord(
-                dataset=cell.dataset.name,
-                method=cell.method.name,
-                method_kind=cell.method.kind,
-                seed=cell.seed,
-                attack=row["attack"],
-                eps=row["eps"],
-                norm=cell.evaluation.norm,
-                n_eval=row["n_eval"],
-                clean_acc=row["clean_acc"],
-                robust_acc=row["robust_acc"],
-                certified_acc=row["certified_acc"],
-                exact_acc=row["exact_acc"],
-                exact_acc_upper=row["exact_acc_upper"],
-                sandwich_ok=row["sandwich_ok"],
-                train_time=float(info["time"]),
-                eval_time=row["eval_time"],
-                objective=info.get("objective"),
-                nominal_objective=info.get("nominal_objective"),
-                status=str(info["status"]),
-                solver=str(info["solver"]),
-                program=str(info["program"]),
-                is_certificate=bool(info["is_certificate"]),
-                n_active=int(info["n_active"]),
-                width=int(info["width"]),
-                method_key=cell.method.method,
-                cell_id=cell.cell_id,
-                config_hash=cell.config_hash,
-                versions=versions_s,
-                hardware=hardware_s,
-                timestamp=stamp,
-                notes=row["notes"],
-            )
-            records.append(record.to_dict())
-        payload["records"] = records
-        payload["network"] = trained.model.to_numpy()  # stored as .npz by the driver
-        payload["status"] = "ok"
-        payload["provenance"]["eval_seconds"] = time.perf_counter() - t1
+        _train_and_evaluate(cell, payload, RecordStamp.of(versions, hardware))
     except Exception as exc:  # a failing cell must not stop the sweep
-        payload["error"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    payload["provenance"]["seconds"] = time.perf_counter() - t0
-    payload["provenance"]["cpu_seconds"] = time.process_time() - c0
-    payload["provenance"]["finished"] = utc_now()
-    return payload
+        payload.error = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    payload.provenance["seconds"] = time.perf_counter() - t0
+    payload.provenance["cpu_seconds"] = time.process_time() - c0
+    payload.provenance["finished"] = utc_now()
+    return payload.to_dict()
+
+
+def _train_and_evaluate(cell: Cell, payload: CellPayload, stamp: RecordStamp) -> None:
+    """Fill ``payload`` (status "ok" last) with the training and evaluation of ``cell``."""
+    from robustbench_convex.evaluation import evaluate_model
+    from robustbench_convex.methods import train_validated
+
+    dataset = _load_dataset(cell.dataset)
+    # the cell's settings were validated once, when the sweep was parsed
+    trained = train_validated(cell.method.method, dataset, cell.method.settings, cell.seed)
+    info = trained.info
+    payload.training = info
+    payload.history = trained.history
+    t1 = time.perf_counter()
+    evaluated = evaluate_model(
+        trained.model,
+        dataset,
+        cell.evaluation,
+        sanity=cell.sanity,
+        notes=[COLLAPSE_NOTE] if info.collapsed else None,
+    )
+    payload.sanity = evaluated.sanity
+    payload.points = evaluated.points  # per-point outcomes (report: robust against all)
+    payload.notes = list(info.notes)
+    payload.warnings = [*trained.warnings, *evaluated.warnings]
+    payload.records = [ResultRecord.from_parts(cell, row, info, stamp) for row in evaluated.rows]
+    payload.network = trained.model.to_numpy()  # stored as .npz by the driver
+    payload.status = "ok"
+    payload.provenance["eval_seconds"] = time.perf_counter() - t1
 
 
 # --------------------------------------------------------------------------------- executors
@@ -255,7 +213,7 @@ def _pool_initializer(threads: int, driver_pid: int | None = None) -> None:
     if driver_pid is not None:
         _die_with(driver_pid)
     os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    _set_threads(threads)
+    set_torch_threads(threads)
 
 
 def _iter_inprocess(cells: Sequence[Cell]) -> Iterator[tuple[Cell, dict[str, Any]]]:
@@ -327,18 +285,12 @@ def _result_or_error(cell: Cell, get: Callable[[], dict[str, Any]]) -> dict[str,
     try:
         return get()
     except Exception as exc:
-        return {
-            "cell": cell.describe(),
-            "status": "error",
-            "records": [],
-            "training": None,
-            "history": [],
-            "sanity": [],
-            "warnings": [],
-            "error": "worker failed: "
+        return CellPayload(
+            cell=cell.describe(),
+            error="worker failed: "
             + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
-            "provenance": {"finished": utc_now()},
-        }
+            provenance={"finished": utc_now()},
+        ).to_dict()
 
 
 # ------------------------------------------------------------------------------------ driver
@@ -359,54 +311,11 @@ class SweepSummary:
         return not self.failed
 
 
-# Seconds of training at the reference settings in the comment, on one core, for a data set of
-# REF_SIZE = n_train * d = 12000 (breast-cancer: 398 x 30). Fitted by eye to the committed
-# results/quick timings (19 cells); methods not listed (new ones) get _DEFAULT_TRAIN.
+# The training seconds of a cell come from its method's cost hint (``methods.CostHint``), for a
+# data set of REF_SIZE = n_train * d = 12000 (breast-cancer: 398 x 30).
 _REF_SIZE = 12000.0
-_TRAIN_SECONDS: dict[str, float] = {
-    # fitted to the committed quick-preset timings (results/quick, quiet 2-core machine)
-    "sgd": 0.1,  # epochs 300
-    "fgsm-at": 0.3,  # epochs 100
-    "pgd-at": 0.85,  # epochs 100, steps 7
-    "convex-admm": 0.3,  # max_iter 1000, 32 patterns
-    "convex-ipm": 1.4,  # 32 patterns
-    "convex-cvxpy": 15.0,  # 32 patterns
-    "convex-scp": 0.15,  # 64 neurons
-    "convex-robust-relaxed": 3.7,  # ADMM, max_iter 500, 32 patterns (CVXPY: x4)
-    # the certified programs' default: an IBP-seeded pattern set and the soft-stability ladder
-    # (up to two interior-point solves)
-    "convex-robust-certified": 50.0,
-    "convex-robust-class-aware": 50.0,
-    "ibp": 0.05,  # epochs 200
-    "crown-ibp": 0.05,  # epochs 200
-}
-_DEFAULT_TRAIN = 3.0
 # Seconds of evaluation without sanity checks, with exact verification of 30 points x 2 radii.
 _EVAL_SECONDS = {"baseline": 0.8, "convex": 2.5, "convex-robust": 10.0}
-
-
-def _iteration_ratio(key: str, s: dict[str, Any]) -> float:
-    """How many times the reference amount of iterations / patterns ``s`` asks for."""
-
-    def get(name: str, default: float) -> float:
-        v = s.get(name)
-        return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else default
-
-    patterns = get("n_patterns", 32) / 32
-    if key == "sgd" or key.startswith("ibp"):
-        return get("epochs", 300) / 300 * get("width", 32) / 32
-    if key == "fgsm-at":
-        return get("epochs", 100) / 100 * get("width", 32) / 32
-    if key == "pgd-at":
-        return get("epochs", 100) / 100 * (get("steps", 7) + 1) / 8 * get("width", 32) / 32
-    if key == "convex-admm":
-        return get("max_iter", 1000) / 1000 * patterns
-    if key == "convex-scp":
-        return get("n_neurons", 64) / 64
-    if key.startswith("convex-robust-"):
-        solver = 1.0 if s.get("solver") == "admm" else 4.0
-        return solver * get("max_iter", 500) / 500 * patterns
-    return patterns
 
 
 def estimate_cost(cell: Cell, size: tuple[int, int] | None = None) -> float:
@@ -416,17 +325,20 @@ def estimate_cost(cell: Cell, size: tuple[int, int] | None = None) -> float:
     the longest cells first, overstates the first ETA: replaying the committed quick-preset
     timings on 2 workers, the first ETA is 329 s for 68 s left by cells, 79 s by this model).
 
-    Model: training = a per-method constant (at the reference settings of ``_TRAIN_SECONDS``)
-    x the ratio of iterations / epochs / patterns / width asked for x ``n_train * d / 12000``;
+    Model: training = the method's cost hint (``MethodEntry.cost``: seconds at its reference
+    settings x the ratio of iterations / epochs / patterns / width asked for) x
+    ``n_train * d / 12000``;
     evaluation = a per-family constant x (0.4 + 0.6 x the fraction of the reference exact
     verification, 30 points x 2 radii) x 3 when the cell runs the sanity checks. ``size``:
     ``(n_train, d)`` of the data set (None: the reference size). Only ratios matter; the bar
     rescales to the observed speed as cells finish."""
+    from robustbench_convex.methods import get_method
+
     key = cell.method.method
-    settings = dict(cell.method.settings)
     n, d = size if size is not None else (398, 30)
     size_ratio = max(n * d / _REF_SIZE, 0.01)
-    train = _TRAIN_SECONDS.get(key, _DEFAULT_TRAIN) * _iteration_ratio(key, settings) * size_ratio
+    hint = get_method(key).cost
+    train = (hint.train_seconds(cell.method.settings) if hint is not None else 3.0) * size_ratio
     family = (
         "convex-robust"
         if key.startswith("convex-robust-")

@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from robustbench_convex.records import COLLAPSE_NOTE
+
 __all__ = [
     "DatasetSummary",
     "Estimate",
@@ -242,7 +244,7 @@ def _unreliable(payload: Mapping[str, Any]) -> list[str]:
     if status in UNRELIABLE_STATUSES:
         out.append(f"status {status} (seed {seed})")
     if info.get("collapsed"):
-        out.append(f"collapsed: no effective ReLU neuron (seed {seed})")
+        out.append(f"{COLLAPSE_NOTE} (seed {seed})")
     return out
 
 

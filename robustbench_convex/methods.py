@@ -33,15 +33,22 @@ method itself optimized (the convex objective, or the baseline's nominal objecti
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 import numpy as np
 
 from robustbench_convex._json import jsonable
 from robustbench_convex.patterns import PATTERN_SAMPLERS
+from robustbench_convex.records import (
+    COLLAPSE_NOTE,
+    TRAIN_STATUSES,
+    RecordWarning,
+    SolverKind,
+    TrainingInfo,
+    TrainStatus,
+)
 from robustbench_convex.robust_patterns import (
     DEFAULT_ROBUST_LOSS,
     DEFAULT_ROBUST_PATTERNS,
@@ -49,13 +56,21 @@ from robustbench_convex.robust_patterns import (
     ROBUST_PATTERN_STRATEGIES,
 )
 
+if TYPE_CHECKING:
+    from robustbench_convex.baselines import TrainingRecord
+    from robustbench_convex.solution import ConvexSolution
+    from robustbench_convex.solvers.scp import SCPSolution
+
 __all__ = [
     "METHODS",
+    "CostHint",
     "MethodEntry",
     "ParamSpec",
     "TrainOutput",
     "list_methods",
+    "resolve_device",
     "train_method",
+    "train_validated",
     "validate_params",
 ]
 
@@ -256,6 +271,16 @@ _AT: dict[str, ParamSpec] = {
     "step_size": ParamSpec(None, "float>0", optional=True),
     "eval_steps": ParamSpec(20, "int>=1"),
 }
+_DEVICE: dict[str, ParamSpec] = {
+    "device": ParamSpec(
+        "cpu",
+        "str",
+        choices=("cpu", "cuda", "auto"),
+        help="torch device of the training (auto: CUDA when available; convex-robust-*: the "
+        "ADMM solver only); recorded in the records",
+    ),
+}
+_SGD.update(_DEVICE)
 _CERTIFIED_TRAINING: dict[str, ParamSpec] = {
     **{k: v for k, v in _SGD.items() if k != "early_stopping"},
     "eps": ParamSpec(0.1, "float>=0", help="l_inf training radius (input units)"),
@@ -274,32 +299,105 @@ _CROWN_IBP: dict[str, ParamSpec] = {
 # ------------------------------------------------------------------------------------ output
 @dataclass
 class TrainOutput:
-    """A trained model and what the method reports about it.
+    """What every method of the registry returns (one shape for every trainer).
 
-    ``info`` keys (always present): method, kind, objective, nominal_objective, status, solver,
-    time (seconds of training), program, is_certificate, n_active, width, train_acc, notes
-    (list of strings), settings (the resolved settings), plus method-specific extras.
-    ``history``: per-iteration dicts (ADMM: iteration, time, objective, ... and train/test
-    accuracy when tracked); empty for methods without one.
-    """
+    ``model``: the trained :class:`~robustbench_convex.network.TwoLayerReLU` (on the CPU);
+    ``info``: the typed :class:`~robustbench_convex.records.TrainingInfo` (status from one
+    vocabulary, the solver's raw status, objective, time, ...); ``history``: per-iteration dicts
+    (ADMM / IPM / SCP: iteration, time, objective, ... and train/test accuracy when tracked;
+    empty for methods without one); ``warnings``: typed warnings about the training (a collapsed
+    model: kind "collapse")."""
 
     model: Any  # TwoLayerReLU
-    info: dict[str, Any]
+    info: TrainingInfo
     history: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[RecordWarning] = field(default_factory=list)
+
+    @property
+    def network(self) -> Any:
+        return self.model
+
+    @property
+    def status(self) -> TrainStatus:
+        return self.info.status
+
+    @property
+    def raw_status(self) -> str:
+        return self.info.raw_status
+
+    @property
+    def objective(self) -> float:
+        return self.info.objective
+
+    @property
+    def time(self) -> float:
+        return self.info.time
+
+
+@dataclass(frozen=True)
+class CostHint:
+    """Seconds of training of one method on one core, for the scheduler's queue order and ETA
+    (``execution.estimate_cost``): ``seconds`` at the method's reference settings on a data set
+    of ``n_train * d = 12000`` (breast-cancer, 398 x 30), times ``scale(settings)``, the ratio
+    of iterations / epochs / patterns / width asked for to the reference. Fitted to the committed
+    quick-preset timings; only ratios matter."""
+
+    seconds: float
+    scale: Callable[[Mapping[str, Any]], float]
+
+    def train_seconds(self, settings: Mapping[str, Any]) -> float:
+        return self.seconds * self.scale(settings)
 
 
 @dataclass(frozen=True)
 class MethodEntry:
-    """A registry entry: ``train(dataset, settings, seed) -> TrainOutput``."""
+    """A registry entry: ``train(dataset, settings, seed) -> TrainOutput`` and its cost hint."""
 
     key: str
     kind: MethodKind
     description: str
     params: Mapping[str, ParamSpec]
     train: Callable[[Any, dict[str, Any], int], TrainOutput]
+    cost: CostHint | None = None
 
     def defaults(self) -> dict[str, Any]:
         return {k: p.default for k, p in self.params.items()}
+
+
+# ---------------------------------------------------------------------------------- cost hints
+def _setting(s: Mapping[str, Any], name: str, default: float) -> float:
+    v = s.get(name)
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else default
+
+
+def _patterns_scale(s: Mapping[str, Any]) -> float:
+    return _setting(s, "n_patterns", 32) / 32
+
+
+def _epochs_scale(reference_epochs: float, *, pgd: bool = False):
+    def scale(s: Mapping[str, Any]) -> float:
+        steps = (_setting(s, "steps", 7) + 1) / 8 if pgd else 1.0
+        return (
+            _setting(s, "epochs", reference_epochs)
+            / reference_epochs
+            * steps
+            * (_setting(s, "width", 32) / 32)
+        )
+
+    return scale
+
+
+def _admm_scale(s: Mapping[str, Any]) -> float:
+    return _setting(s, "max_iter", 1000) / 1000 * _patterns_scale(s)
+
+
+def _scp_scale(s: Mapping[str, Any]) -> float:
+    return _setting(s, "n_neurons", 64) / 64
+
+
+def _robust_scale(s: Mapping[str, Any]) -> float:
+    solver = 1.0 if s.get("solver") == "admm" else 4.0
+    return solver * _setting(s, "max_iter", 500) / 500 * _patterns_scale(s)
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -314,52 +412,186 @@ def _accuracy(model: Any, X: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(y * model.decision_function(X) > 0))
 
 
-def _finish(
-    model: Any,
+def resolve_device(device: str, *, where: str = "device") -> str:
+    """``"cpu"`` / ``"cuda"`` from a ``device`` setting (``"auto"``: CUDA when available).
+
+    Raises:
+        ValueError: ``"cuda"`` while CUDA is not available (names ``where`` and the fix)."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"{where}: 'cuda' requested but CUDA is not available on this machine; "
+            'set device = "cpu" (or "auto": CUDA when available)'
+        )
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"{where}: must be 'cpu', 'cuda' or 'auto', got {device!r}")
+    return device
+
+
+def _device(settings: Mapping[str, Any]) -> str:
+    return resolve_device(str(settings.get("device", "cpu")))
+
+
+@dataclass
+class _Trained:
+    """What the adapter reads of a trainer's own result type (filled by one reader per type)."""
+
+    model: Any
+    objective: float
+    raw_status: str
+    solver: str
+    seconds: float
+    program: str
+    is_certificate: bool
+    notes: list[str]
+    history: list[dict[str, Any]]
+    fields: dict[str, Any]
+    collapsed: bool = False
+
+
+def _read_convex(solution: ConvexSolution, settings: dict[str, Any]) -> _Trained:
+    problem = solution.problem
+    notes = list(getattr(problem, "notes", []))
+    if solution.message:
+        notes.append(f"solver message: {solution.message}")
+    fields: dict[str, Any] = {
+        "P": int(problem.P),
+        "robust_eps": float(problem.robust_eps),
+        "certified_training_loss": solution.certified_training_loss,
+        "constraint_violation": float(solution.constraint_violation),
+        "iterations": solution.info.get("iterations") or len(solution.history) or None,
+        # the same key for every solve of the same program: ADMM and interior-point cells on
+        # one problem share it, so the report can measure ADMM's gap against their optimum
+        "problem_key": _problem_key(problem),
+        "n_relu_active": int(solution.n_relu_active()),
+    }
+    if solution.is_certificate:  # fraction of training points with a certified margin > 0
+        from robustbench_convex.robust import certified_training_accuracy
+
+        fields["certified_train_accuracy"] = certified_training_accuracy(solution)
+    fields.update({k: solution.info[k] for k in _PRICING_KEYS if k in solution.info})
+    return _Trained(
+        model=solution.to_network(),
+        objective=float(solution.objective),
+        raw_status=str(solution.status),
+        solver=str(solution.solver),
+        seconds=float(solution.time),
+        program=str(solution.program),
+        is_certificate=bool(solution.is_certificate),
+        notes=notes,
+        history=[_plain(h) for h in solution.history],
+        fields=fields,
+        collapsed=bool(solution.collapsed),
+    )
+
+
+def _read_scp(solution: SCPSolution, settings: dict[str, Any]) -> _Trained:
+    return _Trained(
+        model=solution.to_network(),
+        objective=float(solution.objective),
+        raw_status=str(solution.status),
+        solver=str(solution.solver),
+        seconds=float(solution.time),
+        program="nominal",
+        is_certificate=False,
+        notes=[],
+        history=[_plain(h) for h in solution.history],
+        fields={},
+    )
+
+
+def _read_baseline(model: Any, record: TrainingRecord, settings: dict[str, Any]) -> _Trained:
+    return _Trained(
+        model=model.cpu(),  # evaluated, stored and attacked on the CPU
+        objective=float(record.objective),
+        raw_status=str(record.status),
+        solver=f"torch-{settings['optimizer']}",
+        seconds=float(record.time),
+        program=str(record.method),
+        is_certificate=False,
+        notes=[record.message] if record.message else [],
+        history=[],
+        fields={
+            "robust_objective": record.robust_objective,
+            "certified_train_accuracy": record.certified_train_accuracy,
+            "epochs_run": int(record.epochs_run),
+            "objective_history": [float(v) for v in record.objective_history],
+        },
+    )
+
+
+TrainerResult = Union["ConvexSolution", "SCPSolution", tuple]
+"""What the trainers hand to the adapter: a ``ConvexSolution``, an ``SCPSolution`` or the
+baselines' ``(TwoLayerReLU, TrainingRecord)``."""
+
+
+def _adapt(
+    result: TrainerResult,
     dataset: Any,
     settings: dict[str, Any],
     *,
     method: str,
-    kind: MethodKind,
-    objective: float,
-    status: str,
-    solver: str,
-    seconds: float,
-    program: str,
-    is_certificate: bool,
-    notes: list[str],
-    history: list[dict[str, Any]] | None = None,
-    **extra: Any,
+    solver_kind: SolverKind,
+    device: str = "cpu",
+    **fields: Any,
 ) -> TrainOutput:
+    """The one adapter from a trainer's own result to a :class:`TrainOutput`: reads the result
+    by its type, derives ``collapsed`` (here only) and the nominal objective / training accuracy
+    of the returned network the same way for every method. ``fields``: further
+    :class:`TrainingInfo` fields (e.g. the robust programs' penalty ladder)."""
+    from robustbench_convex.baselines import TrainingRecord
+    from robustbench_convex.solution import ConvexSolution
+    from robustbench_convex.solvers.scp import SCPSolution
+
+    if isinstance(result, ConvexSolution):
+        trained = _read_convex(result, settings)
+    elif isinstance(result, SCPSolution):
+        trained = _read_scp(result, settings)
+    elif isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], TrainingRecord):
+        trained = _read_baseline(result[0], result[1], settings)
+    else:
+        raise TypeError(f"{method}: a trainer returned {type(result).__name__}, not a result")
+    model = trained.model
     n_active = int(model.n_active()) if model.width else 0
-    notes = list(notes)
-    collapsed = n_active == 0 or bool(extra.pop("solution_collapsed", False))
-    if collapsed:
-        notes.append(
-            "collapsed: the trained network has no effective ReLU neuron (a constant or linear "
-            "predictor)"
-        )
-    info = {
-        "method": method,
-        "kind": kind,
-        "objective": float(objective),
-        "nominal_objective": _nominal_objective(
+    collapsed = n_active == 0 or trained.collapsed
+    notes = [*trained.notes, *([COLLAPSE_NOTE] if collapsed else [])]
+    info = TrainingInfo(
+        method=method,
+        kind=get_method(method).kind,
+        objective=trained.objective,
+        nominal_objective=_nominal_objective(
             model, dataset, settings["loss"], float(settings["beta"])
         ),
-        "status": status,
-        "solver": solver,
-        "time": float(seconds),
-        "program": program,
-        "is_certificate": bool(is_certificate),
-        "n_active": n_active,
-        "width": int(model.width),
-        "collapsed": collapsed,
-        "train_acc": _accuracy(model, dataset.X_train, dataset.y_train),
-        "notes": notes,
-        "settings": dict(settings),
-        **extra,
-    }
-    return TrainOutput(model=model, info=info, history=list(history or []))
+        status=_train_status(trained.raw_status, method),
+        raw_status=trained.raw_status,
+        solver=trained.solver,
+        solver_kind=solver_kind,
+        device=device,
+        time=trained.seconds,
+        program=trained.program,
+        is_certificate=trained.is_certificate,
+        n_active=n_active,
+        width=int(model.width),
+        collapsed=collapsed,
+        train_acc=_accuracy(model, dataset.X_train, dataset.y_train),
+        notes=notes,
+        settings=dict(settings),
+        **{**trained.fields, **fields},
+    )
+    warned = [RecordWarning("collapse", COLLAPSE_NOTE)] if collapsed else []
+    return TrainOutput(model=model, info=info, history=trained.history, warnings=warned)
+
+
+def _train_status(raw: str, method: str) -> TrainStatus:
+    if raw not in TRAIN_STATUSES:
+        raise ValueError(
+            f"{method}: the trainer reported status {raw!r}, outside the one vocabulary "
+            f"{TRAIN_STATUSES}"
+        )
+    return raw  # type: ignore[return-value]
 
 
 def _problem(dataset: Any, settings: dict[str, Any], seed: int, **robust: Any):
@@ -417,60 +649,22 @@ def _solve(problem: Any, dataset: Any, settings: dict[str, Any], solver: str):
         options = {
             k: settings[k] for k in ("max_iter", "tol", "time_limit") if settings.get(k) is not None
         }
-        return solve_ipm(problem, callback=callback, **options)
+        return solve_ipm(problem, callback=callback, device=_device(settings), **options)
     if solver == "admm":
         from robustbench_convex.solvers.admm import solve_admm
 
         callback = _accuracy_callback(dataset, problem) if settings.get("track_accuracy") else None
-        return solve_admm(problem, callback=callback, **_admm_kwargs(settings))
+        return solve_admm(
+            problem, callback=callback, device=_device(settings), **_admm_kwargs(settings)
+        )
     from robustbench_convex.solvers.cvxpy_backend import solve_cvxpy
 
     return solve_cvxpy(problem, solver=settings.get("cvxpy_solver"))
 
 
-def _convex_output(solution: Any, dataset: Any, settings: dict[str, Any], method: str):
-    problem = solution.problem
-    notes = list(getattr(problem, "notes", []))
-    if solution.message:
-        notes.append(f"solver message: {solution.message}")
-    model = solution.to_network()
-    extra: dict[str, Any] = {
-        "P": int(problem.P),
-        "robust_eps": float(problem.robust_eps),
-        "certified_training_loss": solution.certified_training_loss,
-        "constraint_violation": float(solution.constraint_violation),
-        "iterations": solution.info.get("iterations") or len(solution.history) or None,
-        # the same key for every solve of the same program: ADMM and CVXPY cells on one problem
-        # share it, so the report can measure ADMM's objective gap against CVXPY's optimum
-        "problem_key": _problem_key(problem, settings),
-    }
-    if solution.is_certificate:  # fraction of training points with a certified margin > 0
-        from robustbench_convex.robust import certified_training_accuracy
-
-        extra["certified_train_accuracy"] = certified_training_accuracy(solution)
-    extra.update({k: solution.info[k] for k in _PRICING_KEYS if k in solution.info})
-    if hasattr(solution, "n_relu_active"):
-        extra["n_relu_active"] = int(solution.n_relu_active())
-        extra["solution_collapsed"] = bool(solution.collapsed)
-    return _finish(
-        model,
-        dataset,
-        settings,
-        method=method,
-        kind="convex",
-        objective=float(solution.objective),
-        status=str(solution.status),
-        solver=str(solution.solver),
-        seconds=float(solution.time),
-        program=str(solution.program),
-        is_certificate=bool(solution.is_certificate),
-        notes=notes,
-        history=[_plain(h) for h in solution.history],
-        **extra,
-    )
-
-
-def _problem_key(problem: Any, settings: dict[str, Any]) -> str:
+def _problem_key(problem: Any) -> str:
+    """A digest of the program solved (data, patterns, loss, beta, program, radius, penalty):
+    equal for every solve of the same program, whatever the solver."""
     import hashlib
 
     h = hashlib.sha256()
@@ -513,6 +707,8 @@ def _fit_priced(dataset: Any, settings: dict[str, Any], seed: int, solver: str, 
         options = {k: settings[k] for k in ("max_iter", "tol") if settings.get(k) is not None}
     else:
         options = {k: v for k, v in _admm_kwargs(settings).items() if k != "time_limit"}
+    if solver in ("admm", "ipm"):
+        options["device"] = _device(settings)
     fit = fit_convex_network(
         dataset.X_train,
         dataset.y_train,
@@ -532,15 +728,26 @@ def _fit_priced(dataset: Any, settings: dict[str, Any], seed: int, solver: str, 
     return fit.solution
 
 
-def _train_convex_nominal(solver: str, method: str):
+def _solver_device(settings: Mapping[str, Any], solver: str) -> str:
+    """The device a convex solve runs on (CVXPY: always the CPU)."""
+    return _device(settings) if solver in ("admm", "ipm") else "cpu"
+
+
+def _train_convex_nominal(solver: SolverKind, method: str):
     def train(dataset: Any, settings: dict[str, Any], seed: int) -> TrainOutput:
         strategy = _strategy(settings)
         if strategy != "sampled":
             solution = _fit_priced(dataset, settings, seed, solver, strategy)
-            return _convex_output(solution, dataset, settings, method)
-        problem = _problem(dataset, settings, seed)
-        solution = _solve(problem, dataset, settings, solver)
-        return _convex_output(solution, dataset, settings, method)
+        else:
+            solution = _solve(_problem(dataset, settings, seed), dataset, settings, solver)
+        return _adapt(
+            solution,
+            dataset,
+            settings,
+            method=method,
+            solver_kind=solver,
+            device=_solver_device(settings, solver),
+        )
 
     return train
 
@@ -592,20 +799,25 @@ def _train_convex_robust(program: str, method: str):
                 problem.pattern_source = seeded.source
             solution = _solve(problem, dataset, settings, settings["solver"])
             extra_info = {}
-        if seeded is None:
-            out = _convex_output(solution, dataset, settings, method)
-            out.info.update(extra_info)
-            return out
-        # the seed network's training is part of this method's training time
-        solution = solution.replace(time=float(solution.time) + seeded.seconds)
-        out = _convex_output(solution, dataset, {**settings, "patterns": strategy}, method)
-        out.info.update(
-            pattern_strategy=strategy,
-            pattern_seconds=seeded.seconds,
-            pattern_seed_width=seeded.seed_width,
+        solver = settings["solver"]
+        if seeded is not None:
+            # the seed network's training is part of this method's training time
+            solution = solution.replace(time=float(solution.time) + seeded.seconds)
+            settings = {**settings, "patterns": strategy}
+            extra_info.update(
+                pattern_strategy=strategy,
+                pattern_seconds=seeded.seconds,
+                pattern_seed_width=seeded.seed_width,
+            )
+        return _adapt(
+            solution,
+            dataset,
+            settings,
+            method=method,
+            solver_kind=solver,
+            device=_solver_device(settings, solver),
             **extra_info,
         )
-        return out
 
     return train
 
@@ -635,7 +847,7 @@ def _seeded_patterns(dataset: Any, settings: dict[str, Any], seed: int, strategy
 def _train_scp(dataset: Any, settings: dict[str, Any], seed: int) -> TrainOutput:
     from robustbench_convex.solvers.scp import solve_scp
 
-    t0 = time.perf_counter()
+    device = _device(settings)
     solution = solve_scp(
         dataset.X_train,
         dataset.y_train,
@@ -645,24 +857,11 @@ def _train_scp(dataset: Any, settings: dict[str, Any], seed: int) -> TrainOutput
         bias=settings["bias"],
         seed=seed,
         method=settings["scp_method"],
+        device=device,
         **{k: settings[k] for k in ("max_iter", "tol", "time_limit") if settings[k] is not None},
     )
-    seconds = float(getattr(solution, "time", time.perf_counter() - t0))
-    model = solution.to_network()
-    return _finish(
-        model,
-        dataset,
-        settings,
-        method="convex-scp",
-        kind="convex",
-        objective=float(solution.objective),
-        status=str(solution.status),
-        solver=str(solution.solver),
-        seconds=seconds,
-        program="nominal",
-        is_certificate=False,
-        notes=[],
-        history=[_plain(h) for h in (getattr(solution, "history", None) or [])],
+    return _adapt(
+        solution, dataset, settings, method="convex-scp", solver_kind="scp", device=device
     )
 
 
@@ -670,6 +869,7 @@ def _baseline_kwargs(settings: dict[str, Any], seed: int) -> dict[str, Any]:
     kwargs = {k: v for k, v in settings.items() if k != "beta"}
     kwargs["weight_decay"] = settings["beta"]
     kwargs["seed"] = seed
+    kwargs["device"] = _device(settings)
     return kwargs
 
 
@@ -679,7 +879,7 @@ def _train_baseline(key: str):
 
         kwargs = _baseline_kwargs(settings, seed)
         if key == "sgd":
-            model, record = baselines.train_sgd(dataset.X_train, dataset.y_train, **kwargs)
+            result = baselines.train_sgd(dataset.X_train, dataset.y_train, **kwargs)
         else:
             fn = {
                 "pgd-at": baselines.train_pgd_at,
@@ -687,40 +887,29 @@ def _train_baseline(key: str):
                 "ibp": baselines.train_ibp,
                 "crown-ibp": baselines.train_crown_ibp,
             }[key]
-            model, record = fn(
-                dataset.X_train,
-                dataset.y_train,
-                lower=dataset.lower,
-                upper=dataset.upper,
-                **kwargs,
+            result = fn(
+                dataset.X_train, dataset.y_train, lower=dataset.lower, upper=dataset.upper, **kwargs
             )
-        notes = [record.message] if record.message else []
-        return _finish(
-            model,
-            dataset,
-            settings,
-            method=key,
-            kind="baseline",
-            objective=float(record.objective),
-            status=str(record.status),
-            solver=f"torch-{settings['optimizer']}",
-            seconds=float(record.time),
-            program=key,
-            is_certificate=False,
-            notes=notes,
-            robust_objective=record.robust_objective,
-            certified_train_accuracy=record.certified_train_accuracy,
-            epochs_run=int(record.epochs_run),
-            objective_history=[float(v) for v in record.objective_history],
+        return _adapt(
+            result, dataset, settings, method=key, solver_kind="torch", device=kwargs["device"]
         )
 
     return train
 
 
-def _entry(key, kind, description, params, train) -> MethodEntry:
-    return MethodEntry(key, kind, description, dict(params), train)
+def _entry(
+    key: str,
+    kind: MethodKind,
+    description: str,
+    params: Mapping[str, ParamSpec],
+    train: Callable[[Any, dict[str, Any], int], TrainOutput],
+    cost: CostHint,
+) -> MethodEntry:
+    return MethodEntry(key, kind, description, dict(params), train, cost)
 
 
+# Cost hints (CostHint): seconds at the reference settings in the comment, fitted to the
+# committed quick-preset timings (results/quick, a quiet 2-core machine).
 METHODS: dict[str, MethodEntry] = {
     e.key: e
     for e in (
@@ -728,8 +917,9 @@ METHODS: dict[str, MethodEntry] = {
             "convex-admm",
             "convex",
             "sampled convex program (C_s), nominal, solved by ADMM",
-            {**_CONVEX_COMMON, **_ADMM, **_PRICING},
+            {**_CONVEX_COMMON, **_ADMM, **_PRICING, **_DEVICE},
             _train_convex_nominal("admm", "convex-admm"),
+            CostHint(0.3, _admm_scale),  # max_iter 1000, 32 patterns
         ),
         _entry(
             "convex-cvxpy",
@@ -737,51 +927,66 @@ METHODS: dict[str, MethodEntry] = {
             "sampled convex program (C_s), nominal, solved by CVXPY (MOSEK if licensed, Clarabel)",
             {**_CONVEX_COMMON, **_CVXPY, **_PRICING},
             _train_convex_nominal("cvxpy", "convex-cvxpy"),
+            CostHint(15.0, _patterns_scale),  # 32 patterns
         ),
         _entry(
             "convex-ipm",
             "convex",
             "sampled convex program (C_s), nominal squared loss, structured interior point "
             "(certified)",
-            {**_CONVEX_COMMON, **_IPM, **_PRICING},
+            {**_CONVEX_COMMON, **_IPM, **_PRICING, **_DEVICE},
             _train_convex_nominal("ipm", "convex-ipm"),
+            CostHint(1.4, _patterns_scale),  # 32 patterns
         ),
         _entry(
             "convex-scp",
             "convex",
             "sampled convex program via solve_scp",
-            _SCP,
+            {**_SCP, **_DEVICE},
             _train_scp,
+            CostHint(0.15, _scp_scale),  # 64 neurons
         ),
         _entry(
             "convex-robust-certified",
             "convex",
             "robust convex program with hard/soft stability constraints (certifies the loss)",
-            {**_CERTIFIED_CONVEX, **_ROBUST, **_STABILITY, **_ADMM, **_CVXPY},
+            {**_CERTIFIED_CONVEX, **_ROBUST, **_STABILITY, **_ADMM, **_CVXPY, **_DEVICE},
             _train_convex_robust("certified", "convex-robust-certified"),
+            # an IBP-seeded pattern set and the soft-stability ladder (up to two solves)
+            CostHint(50.0, _robust_scale),
         ),
         _entry(
             "convex-robust-relaxed",
             "convex",
             "relaxed robust convex program (no certificate)",
-            {**_CONVEX_COMMON, **_ROBUST, **_ADMM, **_CVXPY},
+            {**_CONVEX_COMMON, **_ROBUST, **_ADMM, **_CVXPY, **_DEVICE},
             _train_convex_robust("relaxed", "convex-robust-relaxed"),
+            CostHint(3.7, _robust_scale),  # ADMM, max_iter 500, 32 patterns (CVXPY: x4)
         ),
         _entry(
             "convex-robust-class-aware",
             "convex",
             "class-aware robust convex program (certifies the loss), soft stability and "
             "IBP-seeded patterns by default",
-            {**_CERTIFIED_CONVEX, **_ROBUST, **_STABILITY, **_ADMM, **_CVXPY},
+            {**_CERTIFIED_CONVEX, **_ROBUST, **_STABILITY, **_ADMM, **_CVXPY, **_DEVICE},
             _train_convex_robust("class-aware", "convex-robust-class-aware"),
+            CostHint(50.0, _robust_scale),
         ),
-        _entry("sgd", "baseline", "back-propagation (Adam / SGD)", _SGD, _train_baseline("sgd")),
+        _entry(
+            "sgd",
+            "baseline",
+            "back-propagation (Adam / SGD)",
+            _SGD,
+            _train_baseline("sgd"),
+            CostHint(0.1, _epochs_scale(300)),  # epochs 300
+        ),
         _entry(
             "pgd-at",
             "baseline",
             "PGD adversarial training (Madry et al.)",
             {**_SGD, **_AT, "steps": ParamSpec(10, "int>=1", help="PGD steps")},
             _train_baseline("pgd-at"),
+            CostHint(0.85, _epochs_scale(100, pgd=True)),  # epochs 100, steps 7
         ),
         _entry(
             "fgsm-at",
@@ -789,6 +994,7 @@ METHODS: dict[str, MethodEntry] = {
             "fast FGSM adversarial training with random start (Wong et al.)",
             {**_SGD, **_AT},
             _train_baseline("fgsm-at"),
+            CostHint(0.3, _epochs_scale(100)),  # epochs 100
         ),
         _entry(
             "ibp",
@@ -796,6 +1002,7 @@ METHODS: dict[str, MethodEntry] = {
             "certified training by interval bound propagation (Gowal et al.)",
             _CERTIFIED_TRAINING,
             _train_baseline("ibp"),
+            CostHint(0.05, _epochs_scale(300)),  # epochs 200
         ),
         _entry(
             "crown-ibp",
@@ -803,6 +1010,7 @@ METHODS: dict[str, MethodEntry] = {
             "certified training by CROWN-IBP (Zhang et al.)",
             _CROWN_IBP,
             _train_baseline("crown-ibp"),
+            CostHint(0.05, _patterns_scale),  # epochs 200 (fitted without a settings scale)
         ),
     )
 }
@@ -841,11 +1049,17 @@ def validate_params(
     settings = entry.defaults()
     for name, value in params.items():
         settings[name] = entry.params[name].check(f"{where}.{name}", value)
+    if "device" in settings:  # "cuda" without CUDA fails here, before any work starts
+        resolve_device(settings["device"], where=f"{where}.device")
     return settings
 
 
 def train_method(key: str, dataset: Any, settings: Mapping[str, Any], seed: int) -> TrainOutput:
     """Train method ``key`` on ``dataset`` with ``settings`` (validated here) and ``seed``."""
-    entry = get_method(key)
-    resolved = validate_params(key, settings, where=key)
-    return entry.train(dataset, resolved, int(seed))
+    return train_validated(key, dataset, validate_params(key, settings, where=key), seed)
+
+
+def train_validated(key: str, dataset: Any, settings: Mapping[str, Any], seed: int) -> TrainOutput:
+    """Train method ``key`` with settings already resolved by :func:`validate_params` (a sweep's
+    ``MethodSpec.settings``: validated once, when the sweep was parsed)."""
+    return get_method(key).train(dataset, dict(settings), int(seed))

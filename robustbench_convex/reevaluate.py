@@ -21,7 +21,16 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from robustbench_convex.store import ResultRecord, ResultStore, atomic_write_text, dumps, utc_now
+from robustbench_convex.records import EvaluationRow
+from robustbench_convex.store import (
+    ResultRecord,
+    ResultStore,
+    StoreError,
+    atomic_write_text,
+    dumps,
+    read_payload,
+    utc_now,
+)
 
 __all__ = [
     "ReevalSummary",
@@ -116,7 +125,7 @@ def _check_request(
 
 
 def _merge(
-    payload: dict[str, Any], rows: list[dict[str, Any]], points: list[dict[str, Any]], note: str
+    payload: dict[str, Any], rows: list[EvaluationRow], points: list[dict[str, Any]], note: str
 ) -> list[tuple[str, float]]:
     """Replace (or add) the records and per-point outcomes of the re-run (attack, eps) pairs."""
     records = payload.get("records") or []
@@ -124,13 +133,13 @@ def _merge(
     stamp = utc_now()
     done: list[tuple[str, float]] = []
     for row in rows:
-        if row["attack"] == "clean":
+        if row.attack == "clean":
             continue  # clean accuracy does not depend on the attack: kept as it was
-        key = (row["attack"], float(row["eps"]))
+        key = (row.attack, float(row.eps))
         new = dict(template)
-        new.update({k: row[k] for k in row if k in new and k != "notes"})
+        new.update({k: v for k, v in row.to_dict().items() if k in new and k != "notes"})
         new["timestamp"] = stamp
-        new["notes"] = "; ".join(p for p in (row.get("notes", ""), note) if p)
+        new["notes"] = "; ".join(p for p in (row.notes, note) if p)
         ResultRecord.from_dict(new)  # still a valid record
         at = [i for i, r in enumerate(records) if (r["attack"], float(r["eps"])) == key]
         if at:
@@ -149,6 +158,104 @@ def _merge(
         else:
             stored.append(pt)
     payload["records"] = records
+    return done
+
+
+def _finished_cells(
+    store: ResultStore, config_hash: str | None
+) -> list[tuple[Path, dict[str, Any]]]:
+    """``(path, payload)`` of every finished cell of the configuration, read by the store's
+    reader (older schema versions migrated; a damaged or newer-version file raises)."""
+    files = []
+    for path in sorted(store.cells_dir.glob("*.json")):
+        found = read_payload(path)
+        if found.state == "damaged":
+            raise StoreError(f"{store.relative(path)}: {found.problem}")
+        payload = found.payload
+        if payload is None or payload["status"] != "ok":
+            continue
+        if config_hash is None or payload["cell"]["config_hash"] == config_hash:
+            files.append((path, payload))
+    return files
+
+
+def _check_selection(
+    files: list[tuple[Path, dict[str, Any]]],
+    root: str | Path,
+    methods: Sequence[str] | None,
+    datasets: Sequence[str] | None,
+) -> None:
+    for name, wanted, field_ in (("methods", methods, "method"), ("datasets", datasets, "dataset")):
+        have = {p["cell"][field_]["name"] for _, p in files}
+        unknown = sorted(set(wanted or ()) - have)
+        if unknown:
+            raise ValueError(
+                f"{name}: no finished cell of {unknown} in {root}; valid: {', '.join(sorted(have))}"
+            )
+
+
+def _reeval_spec(
+    described: Mapping[str, Any],
+    attacks: Sequence[str],
+    eps: Sequence[float] | None,
+    opts: Mapping[str, Any],
+):
+    """The cell's evaluation grid with the requested attacks, radii and overrides."""
+    spec = _eval_spec(described)
+    grid = tuple(sorted(eps)) if eps else spec.eps
+    exact_grid = tuple(sorted(eps)) if eps else (spec.exact_eps or spec.eps)
+    spec = replace(
+        spec,
+        eps=grid,
+        attacks=tuple(a for a in attacks if a != "exact"),
+        exact="exact" in attacks,
+        exact_eps=exact_grid if "exact" in attacks else None,
+        sanity="none",
+        **{k: v for k, v in opts.items() if v is not None},
+    )
+    if spec.exact:  # exact_eps must lie in eps
+        spec = replace(spec, eps=tuple(sorted(set(spec.eps) | set(exact_grid))))
+        if not spec.attacks:
+            spec = replace(spec, eps=exact_grid)
+    return spec
+
+
+def _reevaluate_cell(
+    payload: dict[str, Any], net: Any, dataset: Any, spec: Any, attacks: Sequence[str]
+) -> list[tuple[str, float]]:
+    """Attack ``net`` on ``spec`` and merge the re-run records into ``payload``."""
+    from robustbench_convex.evaluation import evaluate_model
+
+    evaluated = evaluate_model(net, dataset, spec)
+    note = f"re-evaluated {utc_now()}: " + ", ".join(
+        f"pgd {spec.pgd_steps} steps x {spec.pgd_restarts} restarts"
+        if a == "pgd"
+        else f"exact/LP on {spec.exact_max_points} points"
+        if a == "exact"
+        else a
+        for a in attacks
+    )
+    rows = [
+        r
+        for r in evaluated.rows
+        if r.attack in ("clean", *spec.attacks)
+        or (spec.exact and r.attack in ("exact", "lp-certified"))
+    ]
+    done = _merge(payload, rows, evaluated.points, note)
+    warned = [w.to_dict() for w in evaluated.warnings]
+    payload.setdefault("reevaluations", []).append(
+        {
+            "when": utc_now(),
+            "attacks": list(attacks),
+            "eps": sorted({e for _, e in done}),
+            "pgd_steps": spec.pgd_steps,
+            "pgd_restarts": spec.pgd_restarts,
+            "exact_max_points": spec.exact_max_points if spec.exact else None,
+            "n_eval": spec.n_eval,
+            "warnings": warned,
+        }
+    )
+    payload.setdefault("warnings", []).extend(warned)
     return done
 
 
@@ -184,7 +291,6 @@ def reevaluate(
         each cell file gains an entry in ``"reevaluations"``. Cells without a stored network are
         skipped (listed in ``skipped``), never retrained.
     """
-    from robustbench_convex.evaluation import evaluate_model
     from robustbench_convex.network import load_network
 
     opts = {
@@ -200,28 +306,12 @@ def reevaluate(
     if not store.cells_dir.is_dir():
         raise FileNotFoundError(f"{root}: no cells/ folder (not a sweep folder written by run)")
     config = store.read_config() or {}
-    h = config.get("config_hash")
     summary = ReevalSummary(Path(root))
     loaded: dict[str, Any] = {}
-    kept: list[dict[str, Any]] = []
-    files = []
-    for path in sorted(store.cells_dir.glob("*.json")):
-        payload = json.loads(path.read_text(encoding="utf-8"))
-        cell = payload.get("cell", {})
-        if h is not None and cell.get("config_hash") != h:
-            continue
-        if payload.get("status") == "ok":
-            files.append((path, payload))
-    for name, wanted, field_ in (("methods", methods, "method"), ("datasets", datasets, "dataset")):
-        have = {p["cell"][field_]["name"] for _, p in files}
-        unknown = sorted(set(wanted or ()) - have)
-        if unknown:
-            raise ValueError(
-                f"{name}: no finished cell of {unknown} in {root}; valid: {', '.join(sorted(have))}"
-            )
+    files = _finished_cells(store, config.get("config_hash"))
+    _check_selection(files, root, methods, datasets)
     for path, payload in files:
         cell = payload["cell"]
-        kept.append(payload)
         if methods is not None and cell["method"]["name"] not in methods:
             continue
         if datasets is not None and cell["dataset"]["name"] not in datasets:
@@ -230,56 +320,11 @@ def reevaluate(
         if not npz.is_file():
             summary.skipped.append((path.name, "no stored network (.npz)"))
             continue
-        net = load_network(npz)
-        dspec = _dataset_spec(cell["dataset"])
         key = json.dumps(cell["dataset"], sort_keys=True, default=str)
         if key not in loaded:
-            loaded[key] = dspec.load()
-        spec = _eval_spec(cell["evaluation"])
-        grid = tuple(sorted(eps)) if eps else spec.eps
-        exact_grid = tuple(sorted(eps)) if eps else (spec.exact_eps or spec.eps)
-        spec = replace(
-            spec,
-            eps=grid,
-            attacks=tuple(a for a in attacks if a != "exact"),
-            exact="exact" in attacks,
-            exact_eps=exact_grid if "exact" in attacks else None,
-            sanity="none",
-            **{k: v for k, v in opts.items() if v is not None},
-        )
-        if spec.exact:  # exact_eps must lie in eps
-            spec = replace(spec, eps=tuple(sorted(set(spec.eps) | set(exact_grid))))
-            if not spec.attacks:
-                spec = replace(spec, eps=exact_grid)
-        evaluated = evaluate_model(net, loaded[key], spec)
-        note = f"re-evaluated {utc_now()}: " + ", ".join(
-            f"pgd {spec.pgd_steps} steps x {spec.pgd_restarts} restarts"
-            if a == "pgd"
-            else f"exact/LP on {spec.exact_max_points} points"
-            if a == "exact"
-            else a
-            for a in attacks
-        )
-        rows = [
-            r
-            for r in evaluated.rows
-            if r["attack"] in ("clean", *spec.attacks)
-            or (spec.exact and r["attack"] in ("exact", "lp-certified"))
-        ]
-        done = _merge(payload, rows, evaluated.points, note)
-        payload.setdefault("reevaluations", []).append(
-            {
-                "when": utc_now(),
-                "attacks": list(attacks),
-                "eps": sorted({e for _, e in done}),
-                "pgd_steps": spec.pgd_steps,
-                "pgd_restarts": spec.pgd_restarts,
-                "exact_max_points": spec.exact_max_points if spec.exact else None,
-                "n_eval": spec.n_eval,
-                "warnings": evaluated.warnings,
-            }
-        )
-        payload.setdefault("warnings", []).extend(evaluated.warnings)
+            loaded[key] = _dataset_spec(cell["dataset"]).load()
+        spec = _reeval_spec(cell["evaluation"], attacks, eps, opts)
+        done = _reevaluate_cell(payload, load_network(npz), loaded[key], spec, attacks)
         atomic_write_text(path, dumps(payload))
         summary.updated.append(path.name)
         summary.pairs.extend(p for p in done if p not in summary.pairs)
@@ -288,5 +333,5 @@ def reevaluate(
                 f"updated {cell['dataset']['name']} / {cell['method']['name']} / seed "
                 f"{cell['seed']}: {len(done)} record(s)"
             )
-    summary.csv = store.write_csv(store.records_of(kept))
+    summary.csv = store.write_csv(store.records_of([p for _, p in files]))
     return summary

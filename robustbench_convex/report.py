@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from robustbench_convex.leaderboard import DatasetSummary, _train_eps, summarize
+from robustbench_convex.records import COLLAPSE_NOTE, TrainingInfo, warnings_of
 from robustbench_convex.store import ResultStore, atomic_write_text
 
 __all__ = ["load_results", "write_report"]
@@ -84,7 +85,7 @@ def load_results(root: str | Path) -> SweepResults:
     for p in payloads:
         if p.get("status") != "ok":
             continue
-        info = p.get("training") or {}
+        info = TrainingInfo.from_dict(p["training"]).to_dict()
         cell = p["cell"]
         rows.append(
             {
@@ -373,26 +374,26 @@ def plot_objective(res: SweepResults, path: Path) -> Path | None:
 
 
 def _admm_runs(res: SweepResults) -> list[dict[str, Any]]:
-    """ADMM histories with the reference optimum p* of their problem."""
+    """ADMM histories with the reference optimum p* of their problem: the lowest objective of a
+    converged interior-point solve (IPM or CVXPY) with the same ``problem_key``."""
+    ok = [(p, TrainingInfo.from_dict(p["training"])) for p in res.payloads if p["status"] == "ok"]
     ref: dict[str, float] = {}
-    for p in res.payloads:
-        info = p.get("training") or {}
-        if p.get("status") == "ok" and str(info.get("solver", "")).upper() not in ("ADMM", ""):
-            key = info.get("problem_key")
-            if key and info.get("objective") is not None and info.get("status") == "converged":
-                ref[key] = min(ref.get(key, math.inf), float(info["objective"]))
+    for _, info in ok:
+        if info.solver_kind in ("ipm", "cvxpy") and info.status == "converged":
+            key = info.problem_key
+            if key is not None:
+                ref[key] = min(ref.get(key, math.inf), float(info.objective))
     runs = []
-    for p in res.payloads:
-        info = p.get("training") or {}
+    for p, info in ok:
         hist = p.get("history") or []
-        if p.get("status") != "ok" or str(info.get("solver", "")).upper() != "ADMM" or not hist:
+        if info.solver_kind != "admm" or not hist:
             continue
         h = pd.DataFrame(hist)
         if "objective" not in h:
             continue
-        key = info.get("problem_key")
-        # without a converged CVXPY solve of the same program there is no trustworthy p*: such
-        # runs are shown in the accuracy panels only
+        key = info.problem_key
+        # without a converged interior-point solve of the same program there is no trustworthy
+        # p*: such runs are shown in the accuracy panels only
         pstar, label = (ref[key], "CVXPY optimum") if key in ref else (None, "none")
         runs.append({"cell": p["cell"], "history": h, "pstar": pstar, "ref": label})
     return runs
@@ -543,8 +544,8 @@ def _training_table(res: SweepResults, dataset: str) -> tuple[list[str], list[li
         status = ", ".join(
             f"{s} x{n}" if n > 1 else s for s, n in c["status"].value_counts().items()
         )
-        if c.get("collapsed", pd.Series(dtype=bool)).fillna(False).astype(bool).any():
-            status += " (COLLAPSED: no effective ReLU neuron)"
+        if c["collapsed"].fillna(False).astype(bool).any():
+            status += f" ({COLLAPSE_NOTE})"
         settings = next(
             (
                 p["cell"]["method"].get("settings") or {}
@@ -914,6 +915,16 @@ def _grids(res: SweepResults) -> dict[str, tuple[list[float], list[float] | None
     return out
 
 
+def _warnings(res: SweepResults) -> list[tuple[str, str]]:
+    """``(kind, line)`` of every cell's typed warnings, the line prefixed with the cell."""
+    out = []
+    for p in res.payloads:
+        cell = p["cell"]
+        where = f"{cell['dataset']['name']} / {cell['method']['name']} / seed {cell['seed']}"
+        out += [(w.kind, f"{where}: {w.message}") for w in warnings_of(p)]
+    return out
+
+
 def write_report(root: str | Path) -> dict[str, Any]:
     """Write ``report.md``, ``report.html`` and ``figures/*.png`` into the sweep folder ``root``.
 
@@ -950,14 +961,8 @@ def write_report(root: str | Path) -> dict[str, Any]:
         "attacked (preprocessed) input. An example counts as robust iff it is classified "
         "correctly at x and at the attack's output.",
     )
-    warnings_list = []
-    for p in res.payloads:
-        for w in p.get("warnings") or []:
-            cell = p["cell"]
-            warnings_list.append(
-                f"{cell['dataset']['name']} / {cell['method']['name']} / seed {cell['seed']}: {w}"
-            )
-    sound = [w for w in warnings_list if "SOUNDNESS" in w]
+    warnings_list = _warnings(res)
+    sound = [text for kind, text in warnings_list if kind == "soundness"]
     if sound:
         doc.h(2, "SOUNDNESS VIOLATIONS")
         doc.p(
@@ -1094,7 +1099,7 @@ def write_report(root: str | Path) -> dict[str, Any]:
                 "accuracy of the recovered network (ADMM's iterates satisfy the constraints only "
                 "in the limit, so the objective may approach p* from below)",
             )
-    other = [w for w in warnings_list if "SOUNDNESS" not in w]
+    other = [text for kind, text in warnings_list if kind != "soundness"]
     if other:
         doc.h(2, "Warnings")
         doc.ul(other)

@@ -4,8 +4,9 @@ Layout of a sweep's output folder::
 
     OUT/
       config.json          the resolved sweep configuration (with its config hash)
-      cells/<file>.json    one per finished cell: {"cell", "status", "records", "training",
-                           "history", "sanity", "error", "provenance"}; written atomically
+      cells/<file>.json    one per finished cell: a ``CellPayload`` ({"schema_version", "cell",
+                           "status", "records", "training", "history", "sanity", "notes",
+                           "warnings", "points", "error", "provenance"}); written atomically
       results.csv          every record of the configuration's finished cells (one row each)
       runs.jsonl           one line per completed `run_sweep` call (wall time, executor, counts)
 
@@ -49,9 +50,20 @@ from pathlib import Path
 from typing import Any, Literal
 
 from robustbench_convex._atomic import TMP_RE, atomic_write_text
+from robustbench_convex.records import (
+    SCHEMA_VERSION,
+    EvaluationRow,
+    RecordWarning,
+    SanityRow,
+    SchemaError,
+    TrainingInfo,
+    upgrade_payload,
+)
 
 __all__ = [
+    "SCHEMA_VERSION",
     "CellFile",
+    "CellPayload",
     "FolderBusy",
     "FolderLock",
     "ResultRecord",
@@ -78,9 +90,6 @@ class FolderBusy(StoreError):
     """Another live process holds the folder's lock (a run writing into it)."""
 
 
-ATTACKS = ("clean", "fgsm", "pgd", "exact", "lp-certified")
-
-
 @dataclass(frozen=True)
 class ResultRecord:
     """One row of results: a (data set, method, seed, attack, eps).
@@ -92,6 +101,8 @@ class ResultRecord:
     elsewhere); ``exact_acc_upper``: fraction not proven non-robust (equals ``exact_acc`` when every
     MILP finished). ``sandwich_ok``: whether certified <= exact <= PGD held point by point (None
     when not checked). eps is in the units of the attacked input space (``norm`` = "inf").
+    ``device``: the torch device the model was trained on (records written before the field
+    existed read as "cpu").
     """
 
     dataset: str
@@ -125,15 +136,57 @@ class ResultRecord:
     hardware: str
     timestamp: str
     notes: str = ""
+    device: str = "cpu"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
+    def from_parts(
+        cls, cell: Any, row: EvaluationRow, info: TrainingInfo, stamp: RecordStamp
+    ) -> ResultRecord:
+        """The one constructor of a record: a sweep ``cell`` (``sweep.Cell``), one evaluation
+        ``row``, the model's training ``info`` and the run's ``stamp``."""
+        return cls(
+            dataset=cell.dataset.name,
+            method=cell.method.name,
+            method_kind=cell.method.kind,
+            seed=cell.seed,
+            attack=row.attack,
+            eps=row.eps,
+            norm=cell.evaluation.norm,
+            n_eval=row.n_eval,
+            clean_acc=row.clean_acc,
+            robust_acc=row.robust_acc,
+            certified_acc=row.certified_acc,
+            exact_acc=row.exact_acc,
+            exact_acc_upper=row.exact_acc_upper,
+            sandwich_ok=row.sandwich_ok,
+            train_time=float(info.time),
+            eval_time=row.eval_time,
+            objective=info.objective,
+            nominal_objective=info.nominal_objective,
+            status=str(info.status),
+            solver=str(info.solver),
+            program=str(info.program),
+            is_certificate=bool(info.is_certificate),
+            n_active=int(info.n_active),
+            width=int(info.width),
+            method_key=cell.method.method,
+            cell_id=cell.cell_id,
+            config_hash=cell.config_hash,
+            versions=stamp.versions,
+            hardware=stamp.hardware,
+            timestamp=stamp.timestamp,
+            notes=row.notes,
+            device=info.device,
+        )
+
+    @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ResultRecord:
         """Inverse of :meth:`to_dict` (also accepts a CSV row: NaN / "" read as None)."""
         names = {f.name for f in fields(cls)}
-        missing = [n for n in names if n not in data and n != "notes"]
+        missing = [n for n in names if n not in data and n not in ("notes", "device")]
         if missing:
             raise ValueError(f"record is missing fields {sorted(missing)}")
         clean = {}
@@ -150,6 +203,74 @@ class ResultRecord:
     def volatile_fields() -> tuple[str, ...]:
         """Fields that legitimately differ between two runs of the same cell."""
         return ("train_time", "eval_time", "hardware", "timestamp", "versions")
+
+
+@dataclass(frozen=True)
+class RecordStamp:
+    """Where and when a cell's records were made (the provenance columns of a record)."""
+
+    versions: str
+    hardware: str
+    timestamp: str
+
+    @classmethod
+    def of(cls, versions: Mapping[str, str], hardware: Mapping[str, Any]) -> RecordStamp:
+        """From :func:`package_versions` and :func:`hardware_info` (with ``torch_threads``)."""
+        return cls(
+            versions=" ".join(f"{k}={v}" for k, v in versions.items()),
+            hardware=(
+                f"{hardware['platform']}; {hardware['processor']}; {hardware['cpu_count']} cpus; "
+                f"{hardware['torch_threads']} torch threads"
+            ),
+            timestamp=utc_now(),
+        )
+
+
+# -------------------------------------------------------------------------------- cell payload
+@dataclass
+class CellPayload:
+    """What one cell's JSON file holds, at :data:`SCHEMA_VERSION` (built here, once, by every
+    writer: ``execution.run_cell`` and the driver's error payload for a dead worker).
+
+    ``records``: ``ResultRecord`` s; ``training``: the method's :class:`TrainingInfo` (None when
+    training failed); ``history``: per-iteration dicts; ``sanity``: :class:`SanityRow` s;
+    ``warnings``: :class:`RecordWarning` s; ``points``: per-point outcomes
+    (``evaluation.EvalOutput.points``); ``error``: the traceback of a failed cell;
+    ``provenance``: versions, hardware and timings; ``network``: the weights
+    (``TwoLayerReLU.to_numpy()``) carried from a worker to the driver, which stores them as
+    ``.npz`` and drops the key."""
+
+    cell: dict[str, Any]
+    status: Literal["ok", "error"] = "error"
+    records: list[ResultRecord] = field(default_factory=list)
+    training: TrainingInfo | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    sanity: list[SanityRow] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    warnings: list[RecordWarning] = field(default_factory=list)
+    points: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
+    network: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "cell": self.cell,
+            "status": self.status,
+            "records": [r.to_dict() for r in self.records],
+            "training": None if self.training is None else self.training.to_dict(),
+            "history": list(self.history),
+            "sanity": [s.to_dict() for s in self.sanity],
+            "notes": list(self.notes),
+            "warnings": [w.to_dict() for w in self.warnings],
+            "points": list(self.points),
+            "error": self.error,
+            "provenance": dict(self.provenance),
+        }
+        if self.network is not None:
+            out["network"] = self.network
+        return out
 
 
 # --------------------------------------------------------------------------------- provenance
@@ -351,6 +472,15 @@ def payload_problem(payload: Any, cell_id: str | None = None) -> str | None:
             return f"records[{i}]: {exc}"
     if status == "ok" and not isinstance(payload.get("training"), dict):
         return "status 'ok' but field 'training' is not an object"
+    if status == "ok":
+        try:
+            TrainingInfo.from_dict(payload["training"])
+        except (TypeError, ValueError) as exc:
+            return f"field 'training': {exc}"
+    try:
+        [RecordWarning.from_dict(w) for w in payload.get("warnings") or []]
+    except (TypeError, ValueError, KeyError) as exc:
+        return f"field 'warnings': not typed warnings {{kind, message}} ({exc})"
     return None
 
 
@@ -373,6 +503,11 @@ def read_payload(path: Path, cell_id: str | None = None) -> CellFile:
             problem=f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}) in "
             f"{len(text)} characters, truncated?",
         )
+    if isinstance(payload, dict):
+        try:
+            payload = upgrade_payload(payload)
+        except SchemaError as exc:
+            return CellFile(path, "damaged", problem=str(exc))
     problem = payload_problem(payload, cell_id)
     if problem is not None:
         return CellFile(path, "damaged", problem=problem)

@@ -6,6 +6,9 @@ A sweep is written in TOML::
     name = "quick"
     seeds = [0]                      # default seeds of every method
     threads_per_job = 1              # torch / BLAS threads inside each job
+    device = "cpu"                   # torch device: "cpu" (default), "cuda" or "auto"; a method's
+                                     # own `device` overrides it (SGD, PGD-AT, FGSM-AT, IBP,
+                                     # CROWN-IBP, convex ADMM / IPM / SCP)
 
     [[datasets]]
     name = "breast-cancer"           # a name of robustbench_convex.list_datasets()
@@ -139,7 +142,11 @@ class MethodSpec:
         return get_method(self.method).kind
 
     def identity(self) -> dict[str, Any]:
-        return {"name": self.name, "method": self.method, "settings": dict(self.settings)}
+        """What names the method's cells: the label, key and settings except ``device`` (where
+        a model is trained does not change which model it is; the device is recorded in its
+        training info and records)."""
+        settings = {k: v for k, v in self.settings.items() if k != "device"}
+        return {"name": self.name, "method": self.method, "settings": settings}
 
 
 @dataclass(frozen=True)
@@ -210,6 +217,14 @@ _SWEEP_PARAMS: dict[str, ParamSpec] = {
     "name": ParamSpec("sweep", "str"),
     "description": ParamSpec("", "str"),
     "threads_per_job": ParamSpec(1, "int>=1"),
+    "device": ParamSpec(
+        None,
+        "str",
+        choices=("cpu", "cuda", "auto"),
+        optional=True,
+        help="torch device of every method that trains with torch (a method's own device, or "
+        "method_defaults.device, overrides it)",
+    ),
 }
 
 
@@ -496,6 +511,14 @@ def parse_config(raw: Mapping[str, Any], *, default_name: str = "sweep") -> Swee
     opts = {k: _check(_SWEEP_PARAMS[k], f"sweep.{k}", v) for k, v in sweep.items()}
     datasets = _parse_datasets(raw.get("datasets"))
     defaults = _table(raw.get("method_defaults", {}), "method_defaults")
+    if opts.get("device") is not None:
+        from robustbench_convex.methods import resolve_device
+
+        try:  # "cuda" without CUDA: refused here, before any data is loaded
+            resolve_device(opts["device"], where="sweep.device")
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        defaults = {"device": opts["device"], **defaults}
     methods = _parse_methods(raw.get("methods"), defaults, seeds)
     evaluation = _parse_evaluation(raw.get("evaluation"))
     for i, d in enumerate(datasets):

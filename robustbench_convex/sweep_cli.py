@@ -213,12 +213,78 @@ def _parse_value(text: str) -> Any:
         return text
 
 
+def _train_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The method's resolved settings from ``--set`` and ``--device``, validated once.
+
+    Raises:
+        ValueError: a malformed ``--set``, an unknown / bad setting, or ``--device`` for a
+            method that does not train with torch (the message names the argument)."""
+    from robustbench_convex.methods import get_method, resolve_device, validate_params
+
+    settings: dict[str, Any] = {}
+    for item in args.set or []:
+        if "=" not in item:
+            raise ValueError(f"argument --set: expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        settings[key.strip()] = _parse_value(value.strip())
+    if args.device is not None:
+        if "device" not in get_method(args.method).params:
+            raise ValueError(
+                f"argument --device: method {args.method!r} does not train with torch and has "
+                "no device setting; leave --device out"
+            )
+        resolve_device(args.device, where="argument --device")  # "cuda" without CUDA: here
+        settings["device"] = args.device
+    return validate_params(args.method, settings, where="--set")
+
+
+def _train_cell(args: argparse.Namespace, settings: dict[str, Any]):
+    """The one cell (data set, method, seed) of ``rbconvex train``, as a one-cell sweep."""
+    from robustbench_convex.sweep import DatasetSpec, EvalSpec, MethodSpec, SweepConfig
+
+    eps = tuple(sorted(set(args.eps or [])))
+    config = SweepConfig(
+        name="train",
+        datasets=(
+            DatasetSpec(
+                args.dataset, n_train=args.n_train, n_test=args.n_test, data_dir=args.data_dir
+            ),
+        ),
+        methods=(MethodSpec(args.method, args.method, settings, (args.seed,)),),
+        evaluation=EvalSpec(
+            eps=eps,
+            attacks=("fgsm", "pgd") if eps else (),
+            pgd_steps=args.pgd_steps,
+            pgd_restarts=args.pgd_restarts,
+            exact=False,
+            sanity="none",
+        ),
+        threads_per_job=args.threads,
+    )
+    return config.cells()[0]
+
+
+def _print_cell(payload: dict[str, Any]) -> None:
+    info = payload["training"]
+    print(
+        f"{info['method']}: status {info['status']}, solver {info['solver']} on "
+        f"{info['device']}, program {info['program']}, objective {info['objective']:.6g} "
+        f"(nominal objective {info['nominal_objective']:.6g}), {info['n_active']} active "
+        f"neurons, train acc {info['train_acc']:.4f}, {info['time']:.2f} s"
+    )
+    for note in info.get("notes", []):
+        print(f"  note: {note}")
+    for row in payload["records"]:
+        label = "clean" if row["attack"] == "clean" else f"{row['attack']} eps={row['eps']:g}"
+        print(f"  {label:<18} accuracy {row['robust_acc']:.4f}  (n={row['n_eval']})")
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
+    """Train and attack one cell through ``execution.run_cell``: the JSON of ``--out`` is the
+    same payload as a sweep's cell file."""
     from robustbench_convex.data import list_datasets
-    from robustbench_convex.evaluation import evaluate_model
-    from robustbench_convex.execution import _set_threads
-    from robustbench_convex.methods import get_method, train_method, validate_params
-    from robustbench_convex.sweep import DatasetSpec, EvalSpec
+    from robustbench_convex.execution import load_dataset, run_cell
+    from robustbench_convex.methods import get_method
 
     try:
         get_method(args.method, where="argument --method")
@@ -232,14 +298,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
     if args.out and Path(args.out).is_dir():
         return _fail("train", f"argument --out: {args.out} is a folder; give a file name")
-    settings: dict[str, Any] = {}
-    for item in args.set or []:
-        if "=" not in item:
-            return _fail("train", f"argument --set: expects KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        settings[key.strip()] = _parse_value(value.strip())
     try:
-        validate_params(args.method, settings, where="--set")
+        settings = _train_settings(args)
     except (TypeError, ValueError) as exc:
         return _fail("train", str(exc))
     if args.save_model and not args.save_model.endswith(".npz"):
@@ -247,57 +307,27 @@ def _cmd_train(args: argparse.Namespace) -> int:
             "train",
             f"argument --save-model: the file name must end in .npz, got {args.save_model!r}",
         )
+    cell = _train_cell(args, settings)
     try:
-        dataset = DatasetSpec(
-            args.dataset, n_train=args.n_train, n_test=args.n_test, data_dir=args.data_dir
-        ).load()
+        dataset = load_dataset(cell.dataset)
     except (TypeError, ValueError, OSError) as exc:
         return _fail("train", f"argument --dataset: {args.dataset!r} cannot be loaded: {exc}")
-    _set_threads(args.threads)
     print(dataset.summary())
-    trained = train_method(args.method, dataset, settings, args.seed)
-    info = trained.info
-    print(
-        f"{args.method}: status {info['status']}, solver {info['solver']}, program "
-        f"{info['program']}, objective {info['objective']:.6g} (nominal objective "
-        f"{info['nominal_objective']:.6g}), {info['n_active']} active neurons, "
-        f"train acc {info['train_acc']:.4f}, {info['time']:.2f} s"
-    )
-    for note in info.get("notes", []):
-        print(f"  note: {note}")
-    eps = tuple(sorted(set(args.eps or [])))
-    spec = EvalSpec(
-        eps=eps,
-        attacks=("fgsm", "pgd") if eps else (),
-        pgd_steps=args.pgd_steps,
-        pgd_restarts=args.pgd_restarts,
-        exact=False,
-        sanity="none",
-    )
-    evaluated = evaluate_model(trained.model, dataset, spec)
-    for row in evaluated.rows:
-        label = "clean" if row["attack"] == "clean" else f"{row['attack']} eps={row['eps']:g}"
-        print(f"  {label:<18} accuracy {row['robust_acc']:.4f}  (n={row['n_eval']})")
+    payload = run_cell(cell)
+    if payload["status"] != "ok":
+        err = (payload.get("error") or "").strip().splitlines()
+        return _fail("train", f"training failed: {err[-1] if err else 'unknown error'}")
+    _print_cell(payload)
+    weights = payload.pop("network")
     if args.save_model:
-        from robustbench_convex.network import save_network
+        from robustbench_convex.network import TwoLayerReLU, save_network
 
-        print(f"saved the network to {save_network(trained.model, args.save_model)}")
+        net = TwoLayerReLU.from_numpy(weights["U"], weights["alpha"], weights["b"], weights["c"])
+        print(f"saved the network to {save_network(net, args.save_model)}")
     if args.out:
         from robustbench_convex.store import atomic_write_text, dumps
 
-        atomic_write_text(
-            args.out,
-            dumps(
-                {
-                    "dataset": args.dataset,
-                    "method": args.method,
-                    "seed": args.seed,
-                    "training": info,
-                    "evaluation": evaluated.rows,
-                    "history": trained.history,
-                }
-            ),
-        )
+        atomic_write_text(args.out, dumps(payload))
         print(f"saved {args.out}")
     return 0
 
@@ -370,7 +400,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pgd-steps", type=_positive_int, default=20)
     p.add_argument("--pgd-restarts", type=_positive_int, default=1)
     p.add_argument("--threads", type=_positive_int, default=1, help="torch threads (>= 1)")
-    p.add_argument("--out", metavar="FILE", help="save the metrics as JSON")
+    p.add_argument(
+        "--device",
+        choices=("cpu", "cuda", "auto"),
+        default=None,
+        help="torch device of the training (the method's `device` setting; default: cpu; "
+        "auto: CUDA when available)",
+    )
+    p.add_argument(
+        "--out", metavar="FILE", help="save the cell's payload as JSON (a sweep cell file's shape)"
+    )
     p.add_argument(
         "--save-model", metavar="FILE.npz", help="save the trained network (load_network(FILE))"
     )

@@ -26,7 +26,13 @@ def _fake_convex(payload, solver, objective, history, key, status="converged"):
     p["cell"]["cell_id"] = f"{solver}-{key}"
     p["cell"]["method"]["name"] = f"convex-{solver.lower()}"
     p["training"].update(
-        solver=solver, objective=objective, problem_key=key, status=status, program="nominal"
+        solver=solver,
+        # the typed field the report reads (never the solver's name)
+        solver_kind="admm" if solver == "ADMM" else "cvxpy",
+        objective=objective,
+        problem_key=key,
+        status=status,
+        program="nominal",
     )
     p["history"] = history
     for r in p["records"]:
@@ -54,7 +60,10 @@ def sweep_dir(tmp_path_factory):
     ]
     admm = _fake_convex(payload, "ADMM", 5.05, hist, "kk")
     admm["warnings"] = [
-        "eps=0.05: SOUNDNESS: 1 point(s) proven robust by the MILP but broken by PGD"
+        {
+            "kind": "soundness",
+            "message": "eps=0.05: SOUNDNESS: 1 point(s) proven robust by the MILP but broken by PGD",
+        }
     ]
     (out / "cells" / "fake-admm.json").write_text(json.dumps(admm))
     paths = write_report(out)

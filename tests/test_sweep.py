@@ -316,7 +316,9 @@ def test_exact_verification_skipped_for_wide_models():
         model, d, EvalSpec(eps=(0.1,), exact=True, exact_max_width=4, sanity="none")
     )
     assert not any(r["attack"] == "exact" for r in out.rows)
-    assert any("exact verification skipped" in w for w in out.warnings)
+    assert any(
+        w.kind == "verification" and "exact verification skipped" in w.message for w in out.warnings
+    )
 
 
 # ------------------------------------------------------------------------------- rbconvex train
@@ -352,8 +354,8 @@ def test_cli_train_prints_and_saves_metrics(tmp_path, capsys):
     saved = json.loads(out.read_text())
     assert saved["training"]["settings"]["width"] == 4
     assert saved["training"]["settings"]["loss"] == "hinge"
-    attacks_run = [(r["attack"], r["eps"]) for r in saved["evaluation"]]
+    attacks_run = [(r["attack"], r["eps"]) for r in saved["records"]]  # a sweep cell's payload
     assert attacks_run == [("clean", 0.0), ("fgsm", 0.1), ("pgd", 0.1)]
-    assert f"accuracy {saved['evaluation'][2]['robust_acc']:.4f}" in text
+    assert f"accuracy {saved['records'][2]['robust_acc']:.4f}" in text
     assert main(["train", "--dataset", "synthetic-xor", "--method", "sgd", "--set", "widht=4"]) == 2
     assert "--set.widht: unknown setting" in capsys.readouterr().err
