@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from robustbench_convex.records import COLLAPSE_NOTE
+from robustbench_convex.records import COLLAPSE_NOTE, SanityRow, TrainingInfo
 
 __all__ = [
     "DatasetSummary",
@@ -42,7 +42,7 @@ __all__ = [
     "takeaways",
 ]
 
-UNRELIABLE_STATUSES = ("collapsed", "diverged", "failed", "error", "nan")
+UNRELIABLE_STATUSES = ("diverged", "failed")  # of records.TRAIN_STATUSES; collapse is a flag
 
 
 def binomial_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
@@ -230,36 +230,44 @@ def _pool(estimates: Sequence[Estimate | None]) -> Estimate | None:
 
 
 def _unreliable(payload: Mapping[str, Any]) -> list[str]:
-    info = payload.get("training") or {}
+    info = TrainingInfo.from_dict(payload["training"])
     seed = payload["cell"]["seed"]
     out = []
-    for s in payload.get("sanity") or []:
-        if not s.get("passed", True):
-            out.append(f"sanity FAIL (seed {seed}): {s['check']}")
+    for s in map(SanityRow.from_dict, payload.get("sanity") or []):
+        if not s.passed:
+            out.append(f"sanity FAIL (seed {seed}): {s.check}")
     for r in payload.get("records") or []:
         if r.get("sandwich_ok") is False:
             out.append(f"sandwich violated at eps={float(r['eps']):g} (seed {seed})")
             break
-    status = str(info.get("status", ""))
-    if status in UNRELIABLE_STATUSES:
-        out.append(f"status {status} (seed {seed})")
-    if info.get("collapsed"):
+    if info.status in UNRELIABLE_STATUSES:
+        out.append(f"status {info.status} (seed {seed})")
+    if info.collapsed:
         out.append(f"{COLLAPSE_NOTE} (seed {seed})")
     return out
 
 
-def _info_float(info: Mapping[str, Any], *keys: str) -> float | None:
-    for k in keys:
-        v = info.get(k)
-        if v is not None and isinstance(v, (int, float)) and math.isfinite(float(v)):
+def _finite(*values: Any) -> float | None:
+    """The first finite number of ``values`` (None if there is none)."""
+    for v in values:
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(float(v)):
             return float(v)
     return None
+
+
+def _gap(info: TrainingInfo) -> float | None:
+    """The certified optimality gap: the solver's own, else from the global lower bound."""
+    gap = _finite(info.certified_gap, info.extra.get("relative_gap"))
+    glb = _finite(info.global_lower_bound)
+    if gap is None and glb is not None and glb > 0 and _finite(info.objective):
+        gap = (float(info.objective) - glb) / glb
+    return gap
 
 
 def _row(label: str, cells: Sequence[Mapping[str, Any]], eps: float | None) -> SummaryRow:
     first = cells[0]
     cell = first["cell"]
-    infos = [p.get("training") or {} for p in cells]
+    infos = [TrainingInfo.from_dict(p["training"]) for p in cells]
     info0 = infos[0]
     key = cell["method"]["method"]
     settings = cell["method"].get("settings") or {}
@@ -274,24 +282,18 @@ def _row(label: str, cells: Sequence[Mapping[str, Any]], eps: float | None) -> S
         exact = _pool([_count(p, "exact", eps, "exact_acc") for p in cells])
         exact_up = _pool([_count(p, "exact", eps, "exact_acc_upper") for p in cells])
         lp = _pool([_count(p, "lp-certified", eps, "certified_acc") for p in cells])
-    objs = [_info_float(i, "nominal_objective") for i in infos]
-    objs = [o for o in objs if o is not None]
-    statuses = Counter(str(i.get("status")) for i in infos)
+    objs = [o for o in (_finite(i.nominal_objective) for i in infos) if o is not None]
+    statuses = Counter(str(i.status) for i in infos)
     status = ", ".join(f"{s} x{n}" if n > 1 else s for s, n in statuses.items())
-    gap = _info_float(info0, "certified_gap", "relative_gap")
-    glb = _info_float(info0, "global_lower_bound")
-    if gap is None and glb is not None and glb > 0 and _info_float(info0, "objective"):
-        gap = (float(info0["objective"]) - glb) / glb
-    cta = [_info_float(i, "certified_train_accuracy", "certified_train_acc") for i in infos]
-    cta = [c for c in cta if c is not None]
+    cta = [c for c in (_finite(i.certified_train_accuracy) for i in infos) if c is not None]
     return SummaryRow(
         method=label,
         method_key=key,
         kind=str(cell["method"]["kind"]),
-        program=str(info0.get("program", "")),
+        program=info0.program,
         seeds=len(cells),
-        width=int(max(int(i.get("width", 0)) for i in infos)),
-        n_active=int(max(int(i.get("n_active", 0)) for i in infos)),
+        width=max(int(i.width) for i in infos),
+        n_active=max(int(i.n_active) for i in infos),
         train_eps=_train_eps(settings, key),
         clean=clean,
         pgd=pgd,
@@ -300,16 +302,16 @@ def _row(label: str, cells: Sequence[Mapping[str, Any]], eps: float | None) -> S
         exact_upper=exact_up,
         lp=lp,
         certified_train_acc=float(np.mean(cta)) if cta else None,
-        is_certificate=any(bool(i.get("is_certificate")) for i in infos),
+        is_certificate=any(i.is_certificate for i in infos),
         objective=min(objs) if objs else None,
         objective_ratio=None,
         loss=settings.get("loss"),
         beta=None if settings.get("beta") is None else float(settings["beta"]),
-        global_lower_bound=glb,
-        certified_gap=gap,
-        fit_time=float(np.mean([float(i.get("time", math.nan)) for i in infos])),
+        global_lower_bound=_finite(info0.global_lower_bound),
+        certified_gap=_gap(info0),
+        fit_time=float(np.mean([float(i.time) for i in infos])),
         status=status,
-        solver=str(info0.get("solver", "")),
+        solver=info0.solver,
         unreliable=[u for p in cells for u in _unreliable(p)],
         attacks_run=used,
     )

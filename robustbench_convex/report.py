@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from robustbench_convex.leaderboard import DatasetSummary, _train_eps, summarize
-from robustbench_convex.records import COLLAPSE_NOTE, TrainingInfo, warnings_of
+from robustbench_convex.records import COLLAPSE_NOTE, SanityRow, TrainingInfo, warnings_of
 from robustbench_convex.store import ResultStore, atomic_write_text
 
 __all__ = ["load_results", "write_report"]
@@ -580,36 +580,37 @@ def _training_table(res: SweepResults, dataset: str) -> tuple[list[str], list[li
 def _sanity_table(
     res: SweepResults, dataset: str
 ) -> tuple[list[str], list[list[CellLike]], list[str]] | None:
-    entries = []
+    entries: list[tuple[str, int, list[SanityRow]]] = []
     for p in res.payloads:
         cell = p.get("cell", {})
         if p.get("status") == "ok" and p.get("sanity") and cell["dataset"]["name"] == dataset:
-            entries.append((cell["method"]["name"], cell["seed"], p["sanity"]))
+            rows = [SanityRow.from_dict(r) for r in p["sanity"]]
+            entries.append((cell["method"]["name"], cell["seed"], rows))
     if not entries:
         return None
     order = {m: i for i, m in enumerate(res.method_order())}
     entries.sort(key=lambda e: (order.get(e[0], 1e9), e[1]))
-    checks = list(dict.fromkeys(r["check"] for _, _, rows in entries for r in rows))
+    checks = list(dict.fromkeys(r.check for _, _, rows in entries for r in rows))
     header = ["check", *[f"{m} (s{s})" for m, s, _ in entries]]
     rows = []
     failures = []
     for chk in checks:
-        row = [chk]
+        row: list[CellLike] = [chk]
         for m, s, rs in entries:
-            hit = [r for r in rs if r["check"] == chk]
+            hit = [r for r in rs if r.check == chk]
             if not hit:
                 row.append("-")
                 continue
-            row.append("pass" if hit[0]["passed"] else warn("FAIL"))
-            if not hit[0]["passed"]:
-                failures.append(f"{m} (seed {s}), {chk}: {hit[0]['detail']}")
+            row.append("pass" if hit[0].passed else warn("FAIL"))
+            if not hit[0].passed:
+                failures.append(f"{m} (seed {s}), {chk}: {hit[0].detail}")
         rows.append(row)
-    eps = entries[0][2][0].get("eps")
-    n = entries[0][2][0].get("n")
+    first = entries[0][2][0]
     return (
         header,
         rows,
-        failures + ([f"(checked at eps={eps:g} on {n} test points)"] if eps else []),
+        failures
+        + ([f"(checked at eps={first.eps:g} on {first.n} test points)"] if first.eps else []),
     )
 
 

@@ -61,6 +61,13 @@ def _cmd_methods(args: argparse.Namespace) -> int:
         for key, entry in METHODS.items():
             print(f"{key:<{width}}  {entry.kind:<8}  {entry.description}")
         print("\n`rbconvex methods KEY` lists a method's settings, defaults and help.")
+        torch_methods = [k for k, e in METHODS.items() if "device" in e.params]
+        print(
+            'Device: `device = "cpu"` (default), "cuda" or "auto" (CUDA when available) for '
+            f"the methods that train with torch ({', '.join(torch_methods)}); per method, in "
+            "[sweep] for every such method, or `rbconvex train --device`. \"cuda\" without "
+            "CUDA is refused before any work starts; the device is recorded in every record."
+        )
         return 0
     try:
         entry = get_method(args.key, where="KEY")
@@ -81,6 +88,7 @@ def _cmd_methods(args: argparse.Namespace) -> int:
     print(
         f'\nIn a sweep: [[methods]] name = "..." method = "{entry.key}" and any setting above; '
         f"one run: rbconvex train --method {entry.key} --set KEY=VALUE"
+        + (" [--device cpu|cuda|auto]" if "device" in entry.params else "")
     )
     return 0
 

@@ -123,8 +123,15 @@ def _payload(method, seed, points, sanity=(), status="completed", records=None):
                 "settings": {"eps": 0.1} if method == "pgd-at" else {},
             },
         },
-        "training": {
+        "training": {  # a records.TrainingInfo
+            "method": method,
+            "kind": "baseline",
             "status": status,
+            "raw_status": status,
+            "solver_kind": "torch",
+            "is_certificate": False,
+            "collapsed": False,
+            "train_acc": 1.0,
             "width": 4,
             "n_active": 4,
             "time": 1.0,
@@ -155,6 +162,8 @@ def test_robust_against_all_is_the_pointwise_and_and_a_sanity_fail_marks_unrelia
                 "check": "doubling steps and restarts changes little",
                 "passed": False,
                 "detail": "0.033",
+                "eps": 0.1,  # a records.SanityRow
+                "n": 6,
             }
         ],
     )
