@@ -98,6 +98,26 @@ def _row(
     )
 
 
+@dataclass
+class _Run:
+    """One evaluation in progress: the model, its test points and bounds, and the output."""
+
+    model: Any
+    X: np.ndarray
+    y: np.ndarray
+    clean: np.ndarray  # correct at x, per point
+    lower: np.ndarray
+    upper: np.ndarray
+    spec: Any
+    note: str  # appended to every row's notes
+    out: EvalOutput
+    pgd_robust: dict[float, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def clean_acc(self) -> float:
+        return float(self.clean.mean())
+
+
 def evaluate_model(
     model: Any, dataset: Any, spec: Any, *, sanity: bool = False, notes: list[str] | None = None
 ) -> EvalOutput:
@@ -111,46 +131,39 @@ def evaluate_model(
         notes: appended to every row's notes (e.g. "collapsed").
     """
     import attacks
-    from attacks.evaluation import robust_mask
 
-    out = EvalOutput()
-    # writable copies: the Dataset's arrays are read-only and torch warns about those
-    lower, upper = np.array(dataset.lower), np.array(dataset.upper)
     n_eval = dataset.n_test if spec.n_eval is None else min(spec.n_eval, dataset.n_test)
     X = dataset.X_test[:n_eval]
     y = dataset.y_test[:n_eval]
     t0 = time.perf_counter()
-    clean = attacks.model_margins(model, X, y) > 0
-    clean_acc = float(clean.mean())
-    base_note = "; ".join(notes or [])
-    out.rows.append(
-        _row("clean", 0.0, n_eval, clean_acc, clean_acc, time.perf_counter() - t0, notes=base_note)
+    run = _Run(
+        model=model,
+        X=X,
+        y=y,
+        clean=attacks.model_margins(model, X, y) > 0,
+        # writable copies: the Dataset's arrays are read-only and torch warns about those
+        lower=np.array(dataset.lower),
+        upper=np.array(dataset.upper),
+        spec=spec,
+        note="; ".join(notes or []),
+        out=EvalOutput(),
     )
-    out.points.append(_points("clean", 0.0, clean))
-
-    pgd_robust: dict[float, np.ndarray] = {}
-    for eps in spec.eps:
-        for name in spec.attacks:
-            t0 = time.perf_counter()
-            _, robust = robust_mask(model, X, y, _attack_for(name, eps, spec, lower, upper))
-            if name == "pgd":
-                pgd_robust[eps] = robust
-            out.points.append(_points(name, eps, robust))
-            out.rows.append(
-                _row(
-                    name,
-                    eps,
-                    n_eval,
-                    clean_acc,
-                    float(robust.mean()),
-                    time.perf_counter() - t0,
-                    notes=base_note,
-                )
-            )
-
+    run.out.rows.append(
+        _row(
+            "clean",
+            0.0,
+            n_eval,
+            run.clean_acc,
+            run.clean_acc,
+            time.perf_counter() - t0,
+            notes=run.note,
+        )
+    )
+    run.out.points.append(_points("clean", 0.0, run.clean))
+    _gradient_attacks(run)
     verify = spec.exact and spec.norm == "inf" and model.width <= spec.exact_max_width
     if spec.exact and not verify:
-        out.warnings.append(
+        run.out.warnings.append(
             RecordWarning(
                 "verification",
                 f"exact verification skipped: width {model.width} > exact_max_width "
@@ -158,111 +171,118 @@ def evaluate_model(
             )
         )
     if verify:
-        k = min(spec.exact_max_points, n_eval)
-        Xs, ys = X[:k], y[:k]
-        clean_k = float(clean[:k].mean())
         for eps in spec.eps if spec.exact_eps is None else spec.exact_eps:
-            t0 = time.perf_counter()
-            cert = attacks.lp_certify(model, Xs, ys, eps, lower, upper)
-            t_lp = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            ex = attacks.exact(
-                model,
-                Xs,
-                ys,
-                eps,
-                lower,
-                upper,
-                time_limit=spec.exact_time_limit,
-                mode="decide",
-            )
-            t_ex = time.perf_counter() - t0
-            certified = np.asarray(cert.certified, dtype=bool)
-            exact_robust = np.asarray(ex.robust, dtype=bool)
-            undecided = ~np.asarray(ex.decided, dtype=bool)
-            # the attacked side of the sandwich: this evaluation's PGD where it ran at this eps,
-            # else the counterexamples the verifier itself found (its upper bounds)
-            attacked = pgd_robust[eps][:k] if eps in pgd_robust else ex.upper_bound > 0
-            sandwich = attacks.check_sandwich(cert, ex, attacked)
-            ok = sandwich.ok
-            msgs = sandwich.soundness_messages()
-            for m in msgs:
-                text = f"eps={eps:g}: {m}"
-                out.warnings.append(RecordWarning("soundness", text))
-                warnings.warn(text, attacks.SoundnessWarning, stacklevel=2)
-            if undecided.any():
-                msgs.append(f"{int(undecided.sum())} MILP(s) hit the time limit")
-            note = "; ".join([base_note, *msgs]).strip("; ")
-            out.points.append(
-                _points("exact", eps, exact_robust, refuted=~exact_robust & ~undecided)
-            )
-            out.points.append(_points("lp-certified", eps, certified))
-            exact_acc = float(ex.robust_accuracy)
-            exact_up = float(ex.robust_accuracy_upper)
-            cert_acc = float(cert.certified_accuracy)
-            out.rows.append(
-                _row(
-                    "exact",
-                    eps,
-                    k,
-                    clean_k,
-                    exact_acc,
-                    t_ex,
-                    certified_acc=cert_acc,
-                    exact_acc=exact_acc,
-                    exact_acc_upper=exact_up,
-                    sandwich_ok=ok,
-                    notes=note,
-                )
-            )
-            out.rows.append(
-                _row(
-                    "lp-certified",
-                    eps,
-                    k,
-                    clean_k,
-                    cert_acc,
-                    t_lp,
-                    certified_acc=cert_acc,
-                    exact_acc=exact_acc,
-                    exact_acc_upper=exact_up,
-                    sandwich_ok=ok,
-                    notes=note,
-                )
-            )
-
+            _verify_at(run, eps)
     if sanity:
-        k = min(spec.sanity_max_points, n_eval)
-        eps_s = spec.sanity_eps if spec.sanity_eps is not None else spec.eps[len(spec.eps) // 2]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", attacks.SoundnessWarning)
-            table = attacks.sanity_checks(
-                model,
-                X[:k],
-                y[:k],
-                [0.0, eps_s],
-                norm=spec.norm,
-                lower=lower,
-                upper=upper,
-                steps=spec.pgd_steps,
-                restarts=max(1, spec.pgd_restarts),
-                seed=spec.attack_seed,
-                exact=bool(verify),
-                n_exact=min(spec.exact_max_points, k),
-                time_limit=spec.exact_time_limit,
-            )
-        for row in table.to_dict(orient="records"):
-            out.sanity.append(
-                SanityRow(
-                    check=str(row["check"]),
-                    passed=bool(row["passed"]),
-                    detail=str(row["detail"]),
-                    eps=float(eps_s),
-                    n=int(k),
+        _sanity(run, exact=bool(verify))
+    return run.out
+
+
+def _gradient_attacks(run: _Run) -> None:
+    """Every gradient attack of the grid at every eps: rows and per-point outcomes (PGD's kept
+    for the sandwich)."""
+    from attacks.evaluation import robust_mask
+
+    spec = run.spec
+    for eps in spec.eps:
+        for name in spec.attacks:
+            t0 = time.perf_counter()
+            attack = _attack_for(name, eps, spec, run.lower, run.upper)
+            _, robust = robust_mask(run.model, run.X, run.y, attack)
+            if name == "pgd":
+                run.pgd_robust[eps] = robust
+            run.out.points.append(_points(name, eps, robust))
+            elapsed = time.perf_counter() - t0
+            run.out.rows.append(
+                _row(
+                    name, eps, len(run.y), run.clean_acc, float(robust.mean()), elapsed,
+                    notes=run.note,
                 )
+            )  # fmt: skip
+
+
+def _verify_at(run: _Run, eps: float) -> None:
+    """LP certificate and exact MILP on the first ``exact_max_points`` points at ``eps``, and
+    the sandwich certified => exact-robust => attacked point by point (a violation: a
+    ``SoundnessWarning`` and a typed "soundness" warning)."""
+    import attacks
+
+    spec = run.spec
+    k = min(spec.exact_max_points, len(run.y))
+    Xs, ys = run.X[:k], run.y[:k]
+    t0 = time.perf_counter()
+    cert = attacks.lp_certify(run.model, Xs, ys, eps, run.lower, run.upper)
+    t_lp = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ex = attacks.exact(
+        run.model, Xs, ys, eps, run.lower, run.upper, time_limit=spec.exact_time_limit,
+        mode="decide",
+    )  # fmt: skip
+    t_ex = time.perf_counter() - t0
+    exact_robust = np.asarray(ex.robust, dtype=bool)
+    undecided = ~np.asarray(ex.decided, dtype=bool)
+    # the attacked side of the sandwich: this evaluation's PGD where it ran at this eps, else
+    # the counterexamples the verifier itself found (its upper bounds)
+    attacked = run.pgd_robust[eps][:k] if eps in run.pgd_robust else ex.upper_bound > 0
+    sandwich = attacks.check_sandwich(cert, ex, attacked)
+    msgs = sandwich.soundness_messages()
+    for m in msgs:
+        text = f"eps={eps:g}: {m}"
+        run.out.warnings.append(RecordWarning("soundness", text))
+        warnings.warn(text, attacks.SoundnessWarning, stacklevel=4)
+    if undecided.any():
+        msgs.append(f"{int(undecided.sum())} MILP(s) hit the time limit")
+    run.out.points.append(_points("exact", eps, exact_robust, refuted=~exact_robust & ~undecided))
+    run.out.points.append(_points("lp-certified", eps, np.asarray(cert.certified, dtype=bool)))
+    shared = {
+        "certified_acc": float(cert.certified_accuracy),
+        "exact_acc": float(ex.robust_accuracy),
+        "exact_acc_upper": float(ex.robust_accuracy_upper),
+        "sandwich_ok": sandwich.ok,
+        "notes": "; ".join([run.note, *msgs]).strip("; "),
+    }
+    clean_k = float(run.clean[:k].mean())
+    for name, t in (("exact", t_ex), ("lp-certified", t_lp)):
+        robust = shared["exact_acc"] if name == "exact" else shared["certified_acc"]
+        run.out.rows.append(_row(name, eps, k, clean_k, robust, t, **shared))
+
+
+def _sanity(run: _Run, *, exact: bool) -> None:
+    """``attacks.sanity_checks`` on the first ``sanity_max_points`` points: typed rows, and a
+    typed "sanity" warning per failed check."""
+    import attacks
+
+    spec = run.spec
+    k = min(spec.sanity_max_points, len(run.y))
+    eps_s = spec.sanity_eps if spec.sanity_eps is not None else spec.eps[len(spec.eps) // 2]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", attacks.SoundnessWarning)
+        table = attacks.sanity_checks(
+            run.model,
+            run.X[:k],
+            run.y[:k],
+            [0.0, eps_s],
+            norm=spec.norm,
+            lower=run.lower,
+            upper=run.upper,
+            steps=spec.pgd_steps,
+            restarts=max(1, spec.pgd_restarts),
+            seed=spec.attack_seed,
+            exact=exact,
+            n_exact=min(spec.exact_max_points, k),
+            time_limit=spec.exact_time_limit,
+        )
+    for row in table.to_dict(orient="records"):
+        run.out.sanity.append(
+            SanityRow(
+                check=str(row["check"]),
+                passed=bool(row["passed"]),
+                detail=str(row["detail"]),
+                eps=float(eps_s),
+                n=int(k),
             )
-            if not row["passed"]:
-                out.warnings.append(
-                    RecordWarning("sanity", f"sanity check failed at eps={eps_s:g}: {row['check']}")
-                )
-    return out
+        )
+        if not row["passed"]:
+            run.out.warnings.append(
+                RecordWarning("sanity", f"sanity check failed at eps={eps_s:g}: {row['check']}")
+            )

@@ -503,66 +503,24 @@ def _run_locked(
     summary = SweepSummary(out=store.root, n_cells=len(cells))
     todo, summary.skipped = _plan(store, cells, fresh=fresh, retry_failed=retry_failed, log=log)
     if log is not None:
-        ours = {store.cell_path(c) for c in cells}
-        for path, why in store.audit().damaged:
-            if path not in ours:
-                log(
-                    f"damaged {store.relative(path)} ({why}): not a cell of this configuration; "
-                    "`rbconvex report` refuses the folder until it is moved out of cells/"
-                )
+        _log_foreign_damage(store, cells, log)
     if todo and preflight and not sizes:
         sizes = _preflight(config, todo)
-    try:
-        store.read_config()
-    except StoreError as exc:
-        if log is not None:
-            why = str(exc).split("; rerun")[0].split(": damaged ", 1)[-1]
-            log(f"damaged config.json {why}: rewritten")
-    store.write_config(config.to_dict())
+    _rewrite_config(store, config, log)
     costs = {c.cell_id: estimate_cost(c, sizes.get(c.dataset.name)) for c in cells}
-
-    if scheduler is not None or dask_local is not None:
-        stream = _iter_dask(todo, scheduler, dask_local, config.threads_per_job)
-    elif jobs > 1 and len(todo) > 1:
-        # longest first (by the cost model), so that no long cell starts last while others idle
-        todo = sorted(todo, key=lambda c: costs[c.cell_id], reverse=True)
-        stream = _iter_pool(todo, min(jobs, len(todo)), config.threads_per_job)
-    else:
-        stream = _iter_inprocess(todo)
-
-    bar = None
+    todo, stream = _stream(todo, costs, config.threads_per_job, jobs, scheduler, dask_local)
+    bar = _progress_bar(config.name, sum(costs[c.cell_id] for c in todo)) if progress else None
     n_done = len(summary.skipped)
-    if progress:
-        from tqdm.auto import tqdm
-
-        # progress in estimated seconds (see estimate_cost): the ETA is the remaining estimated
-        # cost at the observed rate; the cell count is in the postfix
-        bar = tqdm(
-            total=sum(costs[c.cell_id] for c in todo),
-            desc=config.name,
-            smoothing=0,  # average rate since the start: cells finish in irregular bursts
-            bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]{postfix}",
-        )
+    if bar is not None:
         bar.set_postfix_str(f"{n_done}/{len(cells)} cells", refresh=True)
     try:
         for cell, payload in stream:
             save_cell_network(store, cell, payload)  # the .npz first, then the JSON
             store.write_cell(cell, payload)
-            if payload["status"] == "ok":
-                summary.finished.append(cell.cell_id)
-            else:
-                summary.failed.append(cell.cell_id)
+            ok = payload["status"] == "ok"
+            (summary.finished if ok else summary.failed).append(cell.cell_id)
             if log is not None:
-                secs = payload.get("provenance", {}).get("seconds")
-                took = f" in {secs:.1f} s" if secs is not None else ""
-                line = f"{payload['status']:>5}  {cell.label}{took}"
-                if payload["status"] != "ok":
-                    err = (payload.get("error") or "").strip().splitlines()
-                    line += f": {err[-1] if err else 'unknown error'}"
-                if bar is not None:
-                    bar.write(line)
-                else:
-                    log(line)
+                (bar.write if bar is not None else log)(_cell_line(cell, payload))
             n_done += 1
             if bar is not None:
                 bar.update(costs[cell.cell_id])
@@ -585,24 +543,94 @@ def _run_locked(
             bar.close()
     summary.csv = store.write_csv(store.records(cells))
     summary.seconds = time.perf_counter() - t0
-    store.append_run(
-        {
-            "finished": utc_now(),
-            "seconds": summary.seconds,
-            "executor": (
-                f"dask scheduler {scheduler}"
-                if scheduler
-                else f"dask LocalCluster({dask_local})"
-                if dask_local
-                else f"{min(jobs, max(len(todo), 1))} local process(es)"
-            ),
-            "cells": len(cells),
-            "run": len(summary.finished) + len(summary.failed),
-            "skipped": len(summary.skipped),
-            "failed": len(summary.failed),
-            "cpu_count": os.cpu_count(),
-            "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-            "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-        }
+    executor = (
+        f"dask scheduler {scheduler}"
+        if scheduler
+        else f"dask LocalCluster({dask_local})"
+        if dask_local
+        else f"{min(jobs, max(len(todo), 1))} local process(es)"
     )
+    store.append_run(_run_entry(summary, executor, len(cells)))
     return summary
+
+
+def _log_foreign_damage(store: ResultStore, cells: list[Cell], log: Callable[[str], None]) -> None:
+    """Name the damaged cell files that are not cells of this configuration."""
+    ours = {store.cell_path(c) for c in cells}
+    for path, why in store.audit().damaged:
+        if path not in ours:
+            log(
+                f"damaged {store.relative(path)} ({why}): not a cell of this configuration; "
+                "`rbconvex report` refuses the folder until it is moved out of cells/"
+            )
+
+
+def _rewrite_config(
+    store: ResultStore, config: SweepConfig, log: Callable[[str], None] | None
+) -> None:
+    """Write ``config.json`` (saying so when the one on disk was damaged)."""
+    try:
+        store.read_config()
+    except StoreError as exc:
+        if log is not None:
+            why = str(exc).split("; rerun")[0].split(": damaged ", 1)[-1]
+            log(f"damaged config.json {why}: rewritten")
+    store.write_config(config.to_dict())
+
+
+def _stream(
+    todo: list[Cell],
+    costs: dict[str, float],
+    threads: int,
+    jobs: int,
+    scheduler: str | None,
+    dask_local: int | None,
+) -> tuple[list[Cell], Iterator[tuple[Cell, dict[str, Any]]]]:
+    """The executor's stream of ``(cell, payload)`` and the cells in the order submitted."""
+    if scheduler is not None or dask_local is not None:
+        return todo, _iter_dask(todo, scheduler, dask_local, threads)
+    if jobs > 1 and len(todo) > 1:
+        # longest first (by the cost model), so that no long cell starts last while others idle
+        todo = sorted(todo, key=lambda c: costs[c.cell_id], reverse=True)
+        return todo, _iter_pool(todo, min(jobs, len(todo)), threads)
+    return todo, _iter_inprocess(todo)
+
+
+def _progress_bar(name: str, total: float):
+    """A tqdm bar in estimated seconds (see :func:`estimate_cost`): its ETA is the remaining
+    estimated cost at the observed rate; the cell count is in the postfix."""
+    from tqdm.auto import tqdm
+
+    return tqdm(
+        total=total,
+        desc=name,
+        smoothing=0,  # average rate since the start: cells finish in irregular bursts
+        bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]{postfix}",
+    )
+
+
+def _cell_line(cell: Cell, payload: dict[str, Any]) -> str:
+    """One log line per finished cell: status, label, seconds, and the error's last line."""
+    secs = payload.get("provenance", {}).get("seconds")
+    took = f" in {secs:.1f} s" if secs is not None else ""
+    line = f"{payload['status']:>5}  {cell.label}{took}"
+    if payload["status"] != "ok":
+        err = (payload.get("error") or "").strip().splitlines()
+        line += f": {err[-1] if err else 'unknown error'}"
+    return line
+
+
+def _run_entry(summary: SweepSummary, executor: str, n_cells: int) -> dict[str, Any]:
+    """The ``runs.jsonl`` line of a finished run."""
+    return {
+        "finished": utc_now(),
+        "seconds": summary.seconds,
+        "executor": executor,
+        "cells": n_cells,
+        "run": len(summary.finished) + len(summary.failed),
+        "skipped": len(summary.skipped),
+        "failed": len(summary.failed),
+        "cpu_count": os.cpu_count(),
+        "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+    }

@@ -937,9 +937,36 @@ def write_report(root: str | Path) -> dict[str, Any]:
     res = load_results(root)
     figdir = root / "figures"
     figures: list[Path] = []
-    cfg = res.config
-    name = cfg.get("name", root.name)
+    name = res.config.get("name", root.name)
     doc = _Doc(root)
+    _header(doc, res, name)
+    warnings_list = _warnings(res)
+    _soundness_and_failures(doc, res, [t for kind, t in warnings_list if kind == "soundness"])
+    summaries: list[DatasetSummary] = []
+    if res.records.empty:
+        doc.p("No finished cells yet.")
+    else:
+        summaries = summarize(res.payloads, res.dataset_order(), res.method_order(), _grids(res))
+        _summary_section(doc, res, summaries, root, figdir, figures)
+        for d in res.dataset_order():
+            _dataset_section(doc, res, d, summaries, figdir, figures)
+        _across_section(doc, res, figdir, figures)
+    other = [text for kind, text in warnings_list if kind != "soundness"]
+    if other:
+        doc.h(2, "Warnings")
+        doc.ul(other)
+    doc.h(2, "Provenance")
+    doc.ul(_provenance(res))
+    md = root / "report.md"
+    htm = root / "report.html"
+    title = f"robustbench-convex report: {name}"
+    atomic_write_text(md, doc.render("md", title))
+    atomic_write_text(htm, doc.render("html", title))
+    return {"md": md, "html": htm, "figures": figures, "summary": summaries}
+
+
+def _header(doc: _Doc, res: SweepResults, name: str) -> None:
+    cfg = res.config
     doc.h(1, f"robustbench-convex report: {name}")
     if cfg.get("description"):
         doc.p(cfg["description"])
@@ -962,8 +989,10 @@ def write_report(root: str | Path) -> dict[str, Any]:
         "attacked (preprocessed) input. An example counts as robust iff it is classified "
         "correctly at x and at the attack's output.",
     )
-    warnings_list = _warnings(res)
-    sound = [text for kind, text in warnings_list if kind == "soundness"]
+
+
+def _soundness_and_failures(doc: _Doc, res: SweepResults, sound: list[str]) -> None:
+    """The loud sections at the top: soundness violations, then failed cells."""
     if sound:
         doc.h(2, "SOUNDNESS VIOLATIONS")
         doc.p(
@@ -985,130 +1014,130 @@ def write_report(root: str | Path) -> dict[str, Any]:
                 )
             )
         doc.ul(items)
-    summaries: list[DatasetSummary] = []
-    if res.records.empty:
-        doc.p("No finished cells yet.")
-    else:
-        summaries = summarize(res.payloads, res.dataset_order(), res.method_order(), _grids(res))
-        doc.h(2, "Summary")
-        _summary_legend(doc, summaries, _math_href(root))
-        for s in summaries:
-            _summary_block(doc, s)
-        cvc = plot_clean_vs_certified(res, summaries, figdir / "clean_vs_certified.png")
-        if cvc is not None:
-            figures.append(cvc)
-            doc.img(
-                cvc,
-                "clean, PGD, robust-vs-all, exact and LP-certified accuracy of every method at the "
-                "headline eps, side by side (bars: value; whiskers: 95% Clopper-Pearson interval; "
-                "exact and LP on the verified subset only)",
-            )
-        reev = [(p["cell"], r) for p in res.payloads for r in (p.get("reevaluations") or [])]
-        if reev:
-            doc.p(
-                b("Re-evaluated records."),
-                f" {len(reev)} cell(s) were re-attacked from their stored networks by ",
-                code("rbconvex evaluate"),
-                "; their records' notes say with which settings (e.g. ",
-                code(
-                    ", ".join(
-                        sorted({f"pgd {r['pgd_steps']}x{r['pgd_restarts']}" for _, r in reev})
-                    )
-                ),
-                ").",
-            )
-        headline = {s.dataset: s.eps for s in summaries}
-        train_eps = {
-            s.dataset: sorted({r.train_eps for r in s.rows if r.train_eps is not None})
-            for s in summaries
-        }
-        for d in res.dataset_order():
-            doc.h(2, f"Data set: {d}")
-            h, rows = _accuracy_table(res, d, "pgd")
-            ev = cfg.get("evaluation", {})
-            doc.p(
-                b("Robust accuracy under PGD"),
-                f" ({ev.get('pgd_steps')} steps, {ev.get('pgd_restarts')} restarts, random start; "
-                "methods with several seeds: mean ± std over seeds):",
-            )
-            doc.table(h, rows)
-            if (res.records["attack"] == "fgsm").any():
-                h, rows = _accuracy_table(res, d, "fgsm")
-                doc.p(b("Robust accuracy under FGSM:"))
-                doc.table(h, rows)
-            ex = _exact_table(res, d)
-            if ex is not None:
-                doc.p(
-                    b("Verified accuracy"),
-                    " on the first test points (LP-certified lower bound / exact MILP); "
-                    "'sandwich' checks certified => exact-robust => PGD-robust point by point:",
-                )
-                doc.table(*ex)
-            h, rows = _training_table(res, d)
-            doc.p(
-                b("Training."),
-                " 'objective' is what the method optimized (the convex program's objective, or "
-                "the baseline's nominal objective); 'nominal objective' is the same quantity for "
-                "every model: sum of training losses + beta/2 * (||U||^2 + ||b||^2 + "
-                "||alpha||^2). 'certificate': the robust program's loss certifies the robust "
-                "training loss (a margin loss such as the hinge makes that a certificate of "
-                "robust accuracy on the training points).",
-            )
-            doc.table(h, rows)
-            figures.append(
-                plot_robust_accuracy(
-                    res, d, figdir / f"robust_accuracy_{d}.png", train_eps.get(d, [])
-                )
-            )
-            te = ", ".join(f"{e:g}" for e in train_eps.get(d, [])) or "none"
-            doc.img(
-                figures[-1],
-                f"{d}: robust accuracy vs eps (dashed vertical line: training eps {te}; "
-                f"headline eps {headline.get(d, float('nan')):g})",
-            )
-            san = _sanity_table(res, d)
-            if san is not None:
-                doc.p(
-                    b("Sanity checks of the attack module"),
-                    " (",
-                    code("attacks.sanity_checks"),
-                    ", each method's first seed; a FAIL marks that model UNRELIABLE in the "
-                    "summary):",
-                )
-                doc.table(san[0], san[1])
-                doc.ul(san[2])
-        doc.h(2, "Across data sets")
-        figures.append(plot_training_time(res, figdir / "training_time.png"))
-        doc.img(figures[-1], "training time per method")
-        obj = plot_objective(res, figdir / "objective.png")
-        if obj is not None:
-            figures.append(obj)
-            doc.img(
-                obj,
-                "nominal training objective: convex methods vs SGD seeds (same loss and beta; "
-                "adversarially trained models left out). A sampled convex program is solved to "
-                "global optimality over the networks its sampled patterns allow: its optimum "
-                "upper-bounds the non-convex global optimum, so SGD can reach a lower objective "
-                "when the number of sampled patterns is small",
-            )
-        conv = plot_admm_convergence(res, figdir / "admm_convergence.png")
-        if conv is not None:
-            figures.append(conv)
-            doc.img(
-                conv,
-                "ADMM convergence: relative objective gap |objective - p*| / |p*| and test "
-                "accuracy of the recovered network (ADMM's iterates satisfy the constraints only "
-                "in the limit, so the objective may approach p* from below)",
-            )
-    other = [text for kind, text in warnings_list if kind != "soundness"]
-    if other:
-        doc.h(2, "Warnings")
-        doc.ul(other)
-    doc.h(2, "Provenance")
-    doc.ul(_provenance(res))
-    md = root / "report.md"
-    htm = root / "report.html"
-    title = f"robustbench-convex report: {name}"
-    atomic_write_text(md, doc.render("md", title))
-    atomic_write_text(htm, doc.render("html", title))
-    return {"md": md, "html": htm, "figures": figures, "summary": summaries}
+
+
+def _summary_section(
+    doc: _Doc,
+    res: SweepResults,
+    summaries: list[DatasetSummary],
+    root: Path,
+    figdir: Path,
+    figures: list[Path],
+) -> None:
+    doc.h(2, "Summary")
+    _summary_legend(doc, summaries, _math_href(root))
+    for s in summaries:
+        _summary_block(doc, s)
+    cvc = plot_clean_vs_certified(res, summaries, figdir / "clean_vs_certified.png")
+    if cvc is not None:
+        figures.append(cvc)
+        doc.img(
+            cvc,
+            "clean, PGD, robust-vs-all, exact and LP-certified accuracy of every method at the "
+            "headline eps, side by side (bars: value; whiskers: 95% Clopper-Pearson interval; "
+            "exact and LP on the verified subset only)",
+        )
+    reev = [(p["cell"], r) for p in res.payloads for r in (p.get("reevaluations") or [])]
+    if reev:
+        doc.p(
+            b("Re-evaluated records."),
+            f" {len(reev)} cell(s) were re-attacked from their stored networks by ",
+            code("rbconvex evaluate"),
+            "; their records' notes say with which settings (e.g. ",
+            code(", ".join(sorted({f"pgd {r['pgd_steps']}x{r['pgd_restarts']}" for _, r in reev}))),
+            ").",
+        )
+
+
+def _dataset_section(
+    doc: _Doc,
+    res: SweepResults,
+    d: str,
+    summaries: list[DatasetSummary],
+    figdir: Path,
+    figures: list[Path],
+) -> None:
+    """One data set: accuracy tables, verified accuracy, training, the robust-accuracy figure
+    and the sanity checks."""
+    summary = next((s for s in summaries if s.dataset == d), None)
+    train_eps = (
+        sorted({r.train_eps for r in summary.rows if r.train_eps is not None}) if summary else []
+    )
+    headline = summary.eps if summary is not None else None
+    doc.h(2, f"Data set: {d}")
+    h, rows = _accuracy_table(res, d, "pgd")
+    ev = res.config.get("evaluation", {})
+    doc.p(
+        b("Robust accuracy under PGD"),
+        f" ({ev.get('pgd_steps')} steps, {ev.get('pgd_restarts')} restarts, random start; "
+        "methods with several seeds: mean ± std over seeds):",
+    )
+    doc.table(h, rows)
+    if (res.records["attack"] == "fgsm").any():
+        h, rows = _accuracy_table(res, d, "fgsm")
+        doc.p(b("Robust accuracy under FGSM:"))
+        doc.table(h, rows)
+    ex = _exact_table(res, d)
+    if ex is not None:
+        doc.p(
+            b("Verified accuracy"),
+            " on the first test points (LP-certified lower bound / exact MILP); "
+            "'sandwich' checks certified => exact-robust => PGD-robust point by point:",
+        )
+        doc.table(*ex)
+    h, rows = _training_table(res, d)
+    doc.p(
+        b("Training."),
+        " 'objective' is what the method optimized (the convex program's objective, or "
+        "the baseline's nominal objective); 'nominal objective' is the same quantity for "
+        "every model: sum of training losses + beta/2 * (||U||^2 + ||b||^2 + "
+        "||alpha||^2). 'certificate': the robust program's loss certifies the robust "
+        "training loss (a margin loss such as the hinge makes that a certificate of "
+        "robust accuracy on the training points).",
+    )
+    doc.table(h, rows)
+    figures.append(plot_robust_accuracy(res, d, figdir / f"robust_accuracy_{d}.png", train_eps))
+    te = ", ".join(f"{e:g}" for e in train_eps) or "none"
+    hl = float("nan") if headline is None else headline
+    doc.img(
+        figures[-1],
+        f"{d}: robust accuracy vs eps (dashed vertical line: training eps {te}; "
+        f"headline eps {hl:g})",
+    )
+    san = _sanity_table(res, d)
+    if san is not None:
+        doc.p(
+            b("Sanity checks of the attack module"),
+            " (",
+            code("attacks.sanity_checks"),
+            ", each method's first seed; a FAIL marks that model UNRELIABLE in the summary):",
+        )
+        doc.table(san[0], san[1])
+        doc.ul(san[2])
+
+
+def _across_section(doc: _Doc, res: SweepResults, figdir: Path, figures: list[Path]) -> None:
+    """Figures across data sets: training time, objective, ADMM convergence."""
+    doc.h(2, "Across data sets")
+    figures.append(plot_training_time(res, figdir / "training_time.png"))
+    doc.img(figures[-1], "training time per method")
+    obj = plot_objective(res, figdir / "objective.png")
+    if obj is not None:
+        figures.append(obj)
+        doc.img(
+            obj,
+            "nominal training objective: convex methods vs SGD seeds (same loss and beta; "
+            "adversarially trained models left out). A sampled convex program is solved to "
+            "global optimality over the networks its sampled patterns allow: its optimum "
+            "upper-bounds the non-convex global optimum, so SGD can reach a lower objective "
+            "when the number of sampled patterns is small",
+        )
+    conv = plot_admm_convergence(res, figdir / "admm_convergence.png")
+    if conv is not None:
+        figures.append(conv)
+        doc.img(
+            conv,
+            "ADMM convergence: relative objective gap |objective - p*| / |p*| and test "
+            "accuracy of the recovered network (ADMM's iterates satisfy the constraints only "
+            "in the limit, so the objective may approach p* from below)",
+        )
