@@ -58,7 +58,7 @@ from robustbench_convex.robust_patterns import (
 
 if TYPE_CHECKING:
     from robustbench_convex.baselines import TrainingRecord
-    from robustbench_convex.solution import ConvexSolution
+    from robustbench_convex.solution import ConvexSolution, SolverResult
     from robustbench_convex.solvers.scp import SCPSolution
 
 __all__ = [
@@ -437,27 +437,37 @@ def _device(settings: Mapping[str, Any]) -> str:
 
 @dataclass
 class _Trained:
-    """What the adapter reads of a trainer's own result type (filled by one reader per type)."""
+    """What the adapter reads of a trainer's own result type (filled by one reader per type):
+    the model, the :class:`TrainingInfo` fields the trainer knows (``objective``, ``raw_status``,
+    ``solver``, ``time``, ``program``, ``is_certificate`` and method-specific ones), its notes,
+    history, and whether the solver saw a collapse."""
 
     model: Any
-    objective: float
-    raw_status: str
-    solver: str
-    seconds: float
-    program: str
-    is_certificate: bool
-    notes: list[str]
-    history: list[dict[str, Any]]
     fields: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
     collapsed: bool = False
 
 
-def _read_convex(solution: ConvexSolution, settings: dict[str, Any]) -> _Trained:
+def _solver_fields(solution: SolverResult) -> dict[str, Any]:
+    """The fields every solver result shares (``solution.SolverResult``)."""
+    return {
+        "objective": float(solution.objective),
+        "raw_status": str(solution.status),
+        "solver": str(solution.solver),
+        "time": float(solution.time),
+    }
+
+
+def _read_convex(solution: ConvexSolution) -> _Trained:
     problem = solution.problem
     notes = list(getattr(problem, "notes", []))
     if solution.message:
         notes.append(f"solver message: {solution.message}")
     fields: dict[str, Any] = {
+        **_solver_fields(solution),
+        "program": str(solution.program),
+        "is_certificate": bool(solution.is_certificate),
         "P": int(problem.P),
         "robust_eps": float(problem.robust_eps),
         "certified_training_loss": solution.certified_training_loss,
@@ -473,54 +483,30 @@ def _read_convex(solution: ConvexSolution, settings: dict[str, Any]) -> _Trained
 
         fields["certified_train_accuracy"] = certified_training_accuracy(solution)
     fields.update({k: solution.info[k] for k in _PRICING_KEYS if k in solution.info})
-    return _Trained(
-        model=solution.to_network(),
-        objective=float(solution.objective),
-        raw_status=str(solution.status),
-        solver=str(solution.solver),
-        seconds=float(solution.time),
-        program=str(solution.program),
-        is_certificate=bool(solution.is_certificate),
-        notes=notes,
-        history=[_plain(h) for h in solution.history],
-        fields=fields,
-        collapsed=bool(solution.collapsed),
-    )
+    history = [_plain(h) for h in solution.history]
+    return _Trained(solution.to_network(), fields, notes, history, bool(solution.collapsed))
 
 
-def _read_scp(solution: SCPSolution, settings: dict[str, Any]) -> _Trained:
-    return _Trained(
-        model=solution.to_network(),
-        objective=float(solution.objective),
-        raw_status=str(solution.status),
-        solver=str(solution.solver),
-        seconds=float(solution.time),
-        program="nominal",
-        is_certificate=False,
-        notes=[],
-        history=[_plain(h) for h in solution.history],
-        fields={},
-    )
+def _read_scp(solution: SCPSolution) -> _Trained:
+    fields = {**_solver_fields(solution), "program": "nominal", "is_certificate": False}
+    return _Trained(solution.to_network(), fields, history=[_plain(h) for h in solution.history])
 
 
 def _read_baseline(model: Any, record: TrainingRecord, settings: dict[str, Any]) -> _Trained:
-    return _Trained(
-        model=model.cpu(),  # evaluated, stored and attacked on the CPU
-        objective=float(record.objective),
-        raw_status=str(record.status),
-        solver=f"torch-{settings['optimizer']}",
-        seconds=float(record.time),
-        program=str(record.method),
-        is_certificate=False,
-        notes=[record.message] if record.message else [],
-        history=[],
-        fields={
-            "robust_objective": record.robust_objective,
-            "certified_train_accuracy": record.certified_train_accuracy,
-            "epochs_run": int(record.epochs_run),
-            "objective_history": [float(v) for v in record.objective_history],
-        },
-    )
+    fields = {
+        "objective": float(record.objective),
+        "raw_status": str(record.status),
+        "solver": f"torch-{settings['optimizer']}",
+        "time": float(record.time),
+        "program": str(record.method),
+        "is_certificate": False,
+        "robust_objective": record.robust_objective,
+        "certified_train_accuracy": record.certified_train_accuracy,
+        "epochs_run": int(record.epochs_run),
+        "objective_history": [float(v) for v in record.objective_history],
+    }
+    # evaluated, stored and attacked on the CPU
+    return _Trained(model.cpu(), fields, [record.message] if record.message else [])
 
 
 TrainerResult = Union["ConvexSolution", "SCPSolution", tuple]
@@ -547,9 +533,9 @@ def _adapt(
     from robustbench_convex.solvers.scp import SCPSolution
 
     if isinstance(result, ConvexSolution):
-        trained = _read_convex(result, settings)
+        trained = _read_convex(result)
     elif isinstance(result, SCPSolution):
-        trained = _read_scp(result, settings)
+        trained = _read_scp(result)
     elif isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], TrainingRecord):
         trained = _read_baseline(result[0], result[1], settings)
     else:
@@ -557,29 +543,22 @@ def _adapt(
     model = trained.model
     n_active = int(model.n_active()) if model.width else 0
     collapsed = n_active == 0 or trained.collapsed
-    notes = [*trained.notes, *([COLLAPSE_NOTE] if collapsed else [])]
     info = TrainingInfo(
+        **{**trained.fields, **fields},
         method=method,
         kind=get_method(method).kind,
-        objective=trained.objective,
         nominal_objective=_nominal_objective(
             model, dataset, settings["loss"], float(settings["beta"])
         ),
-        status=_train_status(trained.raw_status, method),
-        raw_status=trained.raw_status,
-        solver=trained.solver,
+        status=_train_status(trained.fields["raw_status"], method),
         solver_kind=solver_kind,
         device=device,
-        time=trained.seconds,
-        program=trained.program,
-        is_certificate=trained.is_certificate,
         n_active=n_active,
         width=int(model.width),
         collapsed=collapsed,
         train_acc=_accuracy(model, dataset.X_train, dataset.y_train),
-        notes=notes,
+        notes=[*trained.notes, *([COLLAPSE_NOTE] if collapsed else [])],
         settings=dict(settings),
-        **{**trained.fields, **fields},
     )
     warned = [RecordWarning("collapse", COLLAPSE_NOTE)] if collapsed else []
     return TrainOutput(model=model, info=info, history=trained.history, warnings=warned)
@@ -728,9 +707,19 @@ def _fit_priced(dataset: Any, settings: dict[str, Any], seed: int, solver: str, 
     return fit.solution
 
 
-def _solver_device(settings: Mapping[str, Any], solver: str) -> str:
-    """The device a convex solve runs on (CVXPY: always the CPU)."""
-    return _device(settings) if solver in ("admm", "ipm") else "cpu"
+def _adapt_convex(
+    solution: ConvexSolution,
+    dataset: Any,
+    settings: dict[str, Any],
+    method: str,
+    solver: SolverKind,
+    **fields: Any,
+) -> TrainOutput:
+    """:func:`_adapt` for a convex solve by ``solver`` (its device: CVXPY runs on the CPU)."""
+    device = _device(settings) if solver in ("admm", "ipm") else "cpu"
+    return _adapt(
+        solution, dataset, settings, method=method, solver_kind=solver, device=device, **fields
+    )
 
 
 def _train_convex_nominal(solver: SolverKind, method: str):
@@ -740,14 +729,7 @@ def _train_convex_nominal(solver: SolverKind, method: str):
             solution = _fit_priced(dataset, settings, seed, solver, strategy)
         else:
             solution = _solve(_problem(dataset, settings, seed), dataset, settings, solver)
-        return _adapt(
-            solution,
-            dataset,
-            settings,
-            method=method,
-            solver_kind=solver,
-            device=_solver_device(settings, solver),
-        )
+        return _adapt_convex(solution, dataset, settings, method, solver)
 
     return train
 
@@ -809,15 +791,7 @@ def _train_convex_robust(program: str, method: str):
                 pattern_seconds=seeded.seconds,
                 pattern_seed_width=seeded.seed_width,
             )
-        return _adapt(
-            solution,
-            dataset,
-            settings,
-            method=method,
-            solver_kind=solver,
-            device=_solver_device(settings, solver),
-            **extra_info,
-        )
+        return _adapt_convex(solution, dataset, settings, method, solver, **extra_info)
 
     return train
 
@@ -910,110 +884,114 @@ def _entry(
 
 # Cost hints (CostHint): seconds at the reference settings in the comment, fitted to the
 # committed quick-preset timings (results/quick, a quiet 2-core machine).
-METHODS: dict[str, MethodEntry] = {
-    e.key: e
-    for e in (
-        _entry(
-            "convex-admm",
-            "convex",
-            "sampled convex program (C_s), nominal, solved by ADMM",
-            {**_CONVEX_COMMON, **_ADMM, **_PRICING, **_DEVICE},
-            _train_convex_nominal("admm", "convex-admm"),
-            CostHint(0.3, _admm_scale),  # max_iter 1000, 32 patterns
-        ),
-        _entry(
-            "convex-cvxpy",
-            "convex",
-            "sampled convex program (C_s), nominal, solved by CVXPY (MOSEK if licensed, Clarabel)",
-            {**_CONVEX_COMMON, **_CVXPY, **_PRICING},
-            _train_convex_nominal("cvxpy", "convex-cvxpy"),
-            CostHint(15.0, _patterns_scale),  # 32 patterns
-        ),
-        _entry(
-            "convex-ipm",
-            "convex",
-            "sampled convex program (C_s), nominal squared loss, structured interior point "
-            "(certified)",
-            {**_CONVEX_COMMON, **_IPM, **_PRICING, **_DEVICE},
-            _train_convex_nominal("ipm", "convex-ipm"),
-            CostHint(1.4, _patterns_scale),  # 32 patterns
-        ),
-        _entry(
-            "convex-scp",
-            "convex",
-            "sampled convex program via solve_scp",
-            {**_SCP, **_DEVICE},
-            _train_scp,
-            CostHint(0.15, _scp_scale),  # 64 neurons
-        ),
-        _entry(
-            "convex-robust-certified",
-            "convex",
-            "robust convex program with hard/soft stability constraints (certifies the loss)",
-            {**_CERTIFIED_CONVEX, **_ROBUST, **_STABILITY, **_ADMM, **_CVXPY, **_DEVICE},
-            _train_convex_robust("certified", "convex-robust-certified"),
-            # an IBP-seeded pattern set and the soft-stability ladder (up to two solves)
-            CostHint(50.0, _robust_scale),
-        ),
-        _entry(
-            "convex-robust-relaxed",
-            "convex",
-            "relaxed robust convex program (no certificate)",
-            {**_CONVEX_COMMON, **_ROBUST, **_ADMM, **_CVXPY, **_DEVICE},
-            _train_convex_robust("relaxed", "convex-robust-relaxed"),
-            CostHint(3.7, _robust_scale),  # ADMM, max_iter 500, 32 patterns (CVXPY: x4)
-        ),
-        _entry(
-            "convex-robust-class-aware",
-            "convex",
-            "class-aware robust convex program (certifies the loss), soft stability and "
-            "IBP-seeded patterns by default",
-            {**_CERTIFIED_CONVEX, **_ROBUST, **_STABILITY, **_ADMM, **_CVXPY, **_DEVICE},
-            _train_convex_robust("class-aware", "convex-robust-class-aware"),
-            CostHint(50.0, _robust_scale),
-        ),
-        _entry(
-            "sgd",
-            "baseline",
-            "back-propagation (Adam / SGD)",
-            _SGD,
-            _train_baseline("sgd"),
-            CostHint(0.1, _epochs_scale(300)),  # epochs 300
-        ),
-        _entry(
-            "pgd-at",
-            "baseline",
-            "PGD adversarial training (Madry et al.)",
-            {**_SGD, **_AT, "steps": ParamSpec(10, "int>=1", help="PGD steps")},
-            _train_baseline("pgd-at"),
-            CostHint(0.85, _epochs_scale(100, pgd=True)),  # epochs 100, steps 7
-        ),
-        _entry(
-            "fgsm-at",
-            "baseline",
-            "fast FGSM adversarial training with random start (Wong et al.)",
-            {**_SGD, **_AT},
-            _train_baseline("fgsm-at"),
-            CostHint(0.3, _epochs_scale(100)),  # epochs 100
-        ),
-        _entry(
-            "ibp",
-            "baseline",
-            "certified training by interval bound propagation (Gowal et al.)",
-            _CERTIFIED_TRAINING,
-            _train_baseline("ibp"),
-            CostHint(0.05, _epochs_scale(300)),  # epochs 200
-        ),
-        _entry(
-            "crown-ibp",
-            "baseline",
-            "certified training by CROWN-IBP (Zhang et al.)",
-            _CROWN_IBP,
-            _train_baseline("crown-ibp"),
-            CostHint(0.05, _patterns_scale),  # epochs 200 (fitted without a settings scale)
-        ),
-    )
-}
+def _registry(*entries: MethodEntry) -> dict[str, MethodEntry]:
+    """Entries by key, in the order given (a key may appear once)."""
+    keys = [e.key for e in entries]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"the method registry repeats a key: {keys}")
+    return {e.key: e for e in entries}
+
+
+METHODS: dict[str, MethodEntry] = _registry(
+    _entry(
+        "convex-admm",
+        "convex",
+        "sampled convex program (C_s), nominal, solved by ADMM",
+        {**_CONVEX_COMMON, **_ADMM, **_PRICING, **_DEVICE},
+        _train_convex_nominal("admm", "convex-admm"),
+        CostHint(0.3, _admm_scale),  # max_iter 1000, 32 patterns
+    ),
+    _entry(
+        "convex-cvxpy",
+        "convex",
+        "sampled convex program (C_s), nominal, solved by CVXPY (MOSEK if licensed, Clarabel)",
+        {**_CONVEX_COMMON, **_CVXPY, **_PRICING},
+        _train_convex_nominal("cvxpy", "convex-cvxpy"),
+        CostHint(15.0, _patterns_scale),  # 32 patterns
+    ),
+    _entry(
+        "convex-ipm",
+        "convex",
+        "sampled convex program (C_s), nominal squared loss, structured interior point (certified)",
+        {**_CONVEX_COMMON, **_IPM, **_PRICING, **_DEVICE},
+        _train_convex_nominal("ipm", "convex-ipm"),
+        CostHint(1.4, _patterns_scale),  # 32 patterns
+    ),
+    _entry(
+        "convex-scp",
+        "convex",
+        "sampled convex program via solve_scp",
+        {**_SCP, **_DEVICE},
+        _train_scp,
+        CostHint(0.15, _scp_scale),  # 64 neurons
+    ),
+    _entry(
+        "convex-robust-certified",
+        "convex",
+        "robust convex program with hard/soft stability constraints (certifies the loss)",
+        {**_CERTIFIED_CONVEX, **_ROBUST, **_STABILITY, **_ADMM, **_CVXPY, **_DEVICE},
+        _train_convex_robust("certified", "convex-robust-certified"),
+        # an IBP-seeded pattern set and the soft-stability ladder (up to two solves)
+        CostHint(50.0, _robust_scale),
+    ),
+    _entry(
+        "convex-robust-relaxed",
+        "convex",
+        "relaxed robust convex program (no certificate)",
+        {**_CONVEX_COMMON, **_ROBUST, **_ADMM, **_CVXPY, **_DEVICE},
+        _train_convex_robust("relaxed", "convex-robust-relaxed"),
+        CostHint(3.7, _robust_scale),  # ADMM, max_iter 500, 32 patterns (CVXPY: x4)
+    ),
+    _entry(
+        "convex-robust-class-aware",
+        "convex",
+        "class-aware robust convex program (certifies the loss), soft stability and "
+        "IBP-seeded patterns by default",
+        {**_CERTIFIED_CONVEX, **_ROBUST, **_STABILITY, **_ADMM, **_CVXPY, **_DEVICE},
+        _train_convex_robust("class-aware", "convex-robust-class-aware"),
+        CostHint(50.0, _robust_scale),
+    ),
+    _entry(
+        "sgd",
+        "baseline",
+        "back-propagation (Adam / SGD)",
+        _SGD,
+        _train_baseline("sgd"),
+        CostHint(0.1, _epochs_scale(300)),  # epochs 300
+    ),
+    _entry(
+        "pgd-at",
+        "baseline",
+        "PGD adversarial training (Madry et al.)",
+        {**_SGD, **_AT, "steps": ParamSpec(10, "int>=1", help="PGD steps")},
+        _train_baseline("pgd-at"),
+        CostHint(0.85, _epochs_scale(100, pgd=True)),  # epochs 100, steps 7
+    ),
+    _entry(
+        "fgsm-at",
+        "baseline",
+        "fast FGSM adversarial training with random start (Wong et al.)",
+        {**_SGD, **_AT},
+        _train_baseline("fgsm-at"),
+        CostHint(0.3, _epochs_scale(100)),  # epochs 100
+    ),
+    _entry(
+        "ibp",
+        "baseline",
+        "certified training by interval bound propagation (Gowal et al.)",
+        _CERTIFIED_TRAINING,
+        _train_baseline("ibp"),
+        CostHint(0.05, _epochs_scale(300)),  # epochs 200
+    ),
+    _entry(
+        "crown-ibp",
+        "baseline",
+        "certified training by CROWN-IBP (Zhang et al.)",
+        _CROWN_IBP,
+        _train_baseline("crown-ibp"),
+        CostHint(0.05, _patterns_scale),  # epochs 200 (fitted without a settings scale)
+    ),
+)
 
 
 def list_methods() -> list[str]:

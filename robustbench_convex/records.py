@@ -17,7 +17,8 @@ Schema versions of a cell payload (``payload["schema_version"]``):
 Any other version (a newer robustbench-convex, a hand-edited file) is refused by
 :func:`upgrade_payload` with a message naming the version found and the version expected.
 
-This module imports nothing of the package (it sits below every layer that uses it).
+This module imports only ``solution`` (for the solvers' status vocabulary) of the package: it sits
+below every layer that uses it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import dataclasses
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal, get_args
+
+from robustbench_convex.solution import SolveStatus
 
 __all__ = [
     "COLLAPSE_NOTE",
@@ -54,19 +57,10 @@ SolverKind = Literal["admm", "ipm", "cvxpy", "scp", "torch"]
 sampled convex program (``solve_scp``), or back-propagation in torch."""
 SOLVER_KINDS: tuple[str, ...] = get_args(SolverKind)
 
-TrainStatus = Literal[
-    "converged",
-    "inaccurate",
-    "max_iter",
-    "time_limit",
-    "diverged",
-    "failed",
-    "completed",
-    "early_stopped",
-]
-"""One vocabulary for every trainer: the convex solvers' ``SolveStatus`` and the back-propagation
-trainers' ``completed`` (every epoch ran) / ``early_stopped``; ``diverged`` and ``failed`` mean the
-same for both."""
+TrainStatus = Literal[SolveStatus, "completed", "early_stopped"]
+"""One vocabulary for every trainer: the convex solvers' ``solution.SolveStatus`` and the
+back-propagation trainers' ``completed`` (every epoch ran) / ``early_stopped``; ``diverged`` and
+``failed`` mean the same for both."""
 TRAIN_STATUSES: tuple[str, ...] = get_args(TrainStatus)
 
 COLLAPSE_NOTE = "collapsed: no effective ReLU neuron (a constant or linear predictor)"

@@ -19,7 +19,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from robustbench_convex.records import EvaluationRow
 from robustbench_convex.store import (
@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 ReattackName = Literal["fgsm", "pgd", "exact"]
-REATTACKS: tuple[str, ...] = ("fgsm", "pgd", "exact")
+REATTACKS: tuple[str, ...] = get_args(ReattackName)
 
 NETWORK_KEY = "network"  # payload key that carries the weights from a worker to the driver
 

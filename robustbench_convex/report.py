@@ -152,6 +152,15 @@ def _mark_train_eps(ax: Any, train_eps: Sequence[float]) -> None:
         )
 
 
+def _accuracy_axis(ax: Any, title: str, xlabel: str, ylabel: str) -> None:
+    """Title, labels, the [0, 1] range and the grid of an accuracy-vs-eps panel."""
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+
+
 def plot_robust_accuracy(
     res: SweepResults, dataset: str, path: Path, train_eps: Sequence[float] = ()
 ) -> Path:
@@ -184,15 +193,13 @@ def plot_robust_accuracy(
     _mark_train_eps(ax, train_eps)
     n_eval = int(recs[recs["attack"] == "pgd"]["n_eval"].max()) if len(recs) else 0
     ev = res.config.get("evaluation", {})
-    ax.set_title(
+    _accuracy_axis(
+        ax,
         f"{dataset}: PGD ({ev.get('pgd_steps', '?')} steps x {ev.get('pgd_restarts', '?')} "
         f"restarts), {n_eval} test points",
-        fontsize=10,
+        "eps (l_inf radius, input units; 0 = clean; methods offset by 1% for visibility)",
+        "robust accuracy",
     )
-    ax.set_xlabel("eps (l_inf radius, input units; 0 = clean; methods offset by 1% for visibility)")
-    ax.set_ylabel("robust accuracy")
-    ax.set_ylim(-0.02, 1.02)
-    ax.grid(alpha=0.3)
     if has_exact:
         ax2 = axes[0, 1]
         for m in methods:
@@ -217,14 +224,12 @@ def plot_robust_accuracy(
             )
         _mark_train_eps(ax2, train_eps)
         k = int(recs[recs["attack"] == "exact"]["n_eval"].max())
-        ax2.set_title(
+        _accuracy_axis(
+            ax2,
             f"{dataset}: exact (MILP, solid, hollow) and LP-certified (dotted, filled), {k} points",
-            fontsize=10,
+            "eps (l_inf radius, input units; 0 = clean)",
+            "verified accuracy",
         )
-        ax2.set_xlabel("eps (l_inf radius, input units; 0 = clean)")
-        ax2.set_ylabel("verified accuracy")
-        ax2.set_ylim(-0.02, 1.02)
-        ax2.grid(alpha=0.3)
     handles, labels = ax.get_legend_handles_labels()
     fig.legend(
         handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, title="method"
@@ -295,38 +300,52 @@ def plot_clean_vs_certified(
     return _save(fig, path)
 
 
-def plot_training_time(res: SweepResults, path: Path) -> Path:
+def _panels(
+    cells: pd.DataFrame,
+    column: str,
+    datasets: Sequence[str],
+    methods: Sequence[str],
+    size: tuple[float, float, float],
+):
+    """The figure, and per data set ``(ax, d, panel, rows)``: ``panel`` the cells of ``d``,
+    ``rows`` the ``(i, method, values)`` of the methods with values of ``column`` (floats);
+    ``size``: (panel width, height per method, extra height)."""
     plt = _plt()
-    cells = res.cells
-    datasets = res.dataset_order()
+    width, per_method, extra = size
+    fig, axes = plt.subplots(
+        1,
+        len(datasets),
+        figsize=(width * len(datasets), per_method * len(methods) + extra),
+        squeeze=False,
+    )
+    out = []
+    for ax, d in zip(axes[0], datasets):
+        panel = cells[cells["dataset"] == d]
+        rows = [
+            (i, m, panel[panel["method"] == m][column].astype(float)) for i, m in enumerate(methods)
+        ]
+        out.append((ax, d, panel, [(i, m, v) for i, m, v in rows if not v.empty]))
+        ax.set_yticks(range(len(methods)), methods)
+        ax.grid(axis="x", alpha=0.3)
+    return fig, out
+
+
+def plot_training_time(res: SweepResults, path: Path) -> Path:
     methods = res.method_order()
     styles = _styles(methods)
-    fig, axes = plt.subplots(
-        1, len(datasets), figsize=(5.2 * len(datasets), 0.45 * len(methods) + 1.6), squeeze=False
-    )
-    for ax, d in zip(axes[0], datasets):
-        sub = cells[cells["dataset"] == d]
-        for i, m in enumerate(methods):
-            t = sub[sub["method"] == m]["time"].astype(float)
-            if t.empty:
-                continue
+    fig, panels = _panels(res.cells, "time", res.dataset_order(), methods, (5.2, 0.45, 1.6))
+    for ax, d, _, rows in panels:
+        for i, m, t in rows:
             ax.barh(i, t.mean(), color=styles[m]["color"], alpha=0.8)
             if len(t) > 1:
                 ax.plot(t, np.full(len(t), i), "k|", ms=10)
-            m = t.mean()
-            ax.text(
-                t.max() * 1.15,
-                i,
-                f"{m:.0f} s" if m >= 10 else f"{m:.2g} s",
-                va="center",
-                fontsize=8,
-            )
-        ax.set_yticks(range(len(methods)), methods)
+            mean = t.mean()
+            label = f"{mean:.0f} s" if mean >= 10 else f"{mean:.2g} s"
+            ax.text(t.max() * 1.15, i, label, va="center", fontsize=8)
         ax.invert_yaxis()
         ax.set_xscale("log")
         ax.set_xlabel("seconds (log scale)")
         ax.set_title(f"{d}: training time (bar: mean over seeds; |: each seed)", fontsize=10)
-        ax.grid(axis="x", alpha=0.3)
         lo, hi = ax.get_xlim()
         ax.set_xlim(lo, hi * 3)
     fig.tight_layout()
@@ -335,7 +354,6 @@ def plot_training_time(res: SweepResults, path: Path) -> Path:
 
 def plot_objective(res: SweepResults, path: Path) -> Path | None:
     """Nominal objective of convex methods (nominal program) vs SGD's distribution over seeds."""
-    plt = _plt()
     cells = res.cells
     if cells.empty or "nominal_objective" not in cells:
         return None
@@ -345,15 +363,9 @@ def plot_objective(res: SweepResults, path: Path) -> Path | None:
     datasets = [d for d in res.dataset_order() if d in set(sub["dataset"])]
     methods = [m for m in res.method_order() if m in set(sub["method"])]
     styles = _styles(res.method_order())
-    fig, axes = plt.subplots(
-        1, len(datasets), figsize=(5.4 * len(datasets), 0.5 * len(methods) + 1.8), squeeze=False
-    )
-    for ax, d in zip(axes[0], datasets):
-        s = sub[sub["dataset"] == d]
-        for i, m in enumerate(methods):
-            v = s[s["method"] == m]["nominal_objective"].astype(float)
-            if v.empty:
-                continue
+    fig, panels = _panels(sub, "nominal_objective", datasets, methods, (5.4, 0.5, 1.8))
+    for ax, d, s, rows in panels:
+        for i, m, v in rows:
             st = styles[m]
             if len(v) > 1:  # range over seeds and the median
                 ax.plot([v.min(), v.max()], [i, i], color=st["color"], lw=6, alpha=0.25)
@@ -364,11 +376,9 @@ def plot_objective(res: SweepResults, path: Path) -> Path | None:
         best = s[s["kind"] == "convex"]["nominal_objective"].astype(float)
         if len(best):
             ax.axvline(best.min(), color="0.3", ls="--", lw=1)
-        ax.set_yticks(range(len(methods)), methods)
         ax.set_ylim(len(methods) - 0.5, -0.5)
         ax.set_xlabel("training objective: sum of losses + beta/2 * ||weights||^2")
         ax.set_title(f"{d}: objective reached (dashed: best convex)")
-        ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)
 
@@ -1116,28 +1126,28 @@ def _dataset_section(
         doc.ul(san[2])
 
 
+_OBJECTIVE_CAPTION = (
+    "nominal training objective: convex methods vs SGD seeds (same loss and beta; adversarially "
+    "trained models left out). A sampled convex program is solved to global optimality over the "
+    "networks its sampled patterns allow: its optimum upper-bounds the non-convex global "
+    "optimum, so SGD can reach a lower objective when the number of sampled patterns is small"
+)
+_ADMM_CAPTION = (
+    "ADMM convergence: relative objective gap |objective - p*| / |p*| and test accuracy of the "
+    "recovered network (ADMM's iterates satisfy the constraints only in the limit, so the "
+    "objective may approach p* from below)"
+)
+
+
 def _across_section(doc: _Doc, res: SweepResults, figdir: Path, figures: list[Path]) -> None:
-    """Figures across data sets: training time, objective, ADMM convergence."""
+    """Figures across data sets: training time, objective, ADMM convergence (each when it has
+    something to show)."""
     doc.h(2, "Across data sets")
-    figures.append(plot_training_time(res, figdir / "training_time.png"))
-    doc.img(figures[-1], "training time per method")
-    obj = plot_objective(res, figdir / "objective.png")
-    if obj is not None:
-        figures.append(obj)
-        doc.img(
-            obj,
-            "nominal training objective: convex methods vs SGD seeds (same loss and beta; "
-            "adversarially trained models left out). A sampled convex program is solved to "
-            "global optimality over the networks its sampled patterns allow: its optimum "
-            "upper-bounds the non-convex global optimum, so SGD can reach a lower objective "
-            "when the number of sampled patterns is small",
-        )
-    conv = plot_admm_convergence(res, figdir / "admm_convergence.png")
-    if conv is not None:
-        figures.append(conv)
-        doc.img(
-            conv,
-            "ADMM convergence: relative objective gap |objective - p*| / |p*| and test "
-            "accuracy of the recovered network (ADMM's iterates satisfy the constraints only "
-            "in the limit, so the objective may approach p* from below)",
-        )
+    for figure, caption in (
+        (plot_training_time(res, figdir / "training_time.png"), "training time per method"),
+        (plot_objective(res, figdir / "objective.png"), _OBJECTIVE_CAPTION),
+        (plot_admm_convergence(res, figdir / "admm_convergence.png"), _ADMM_CAPTION),
+    ):
+        if figure is not None:
+            figures.append(figure)
+            doc.img(figure, caption)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 __all__ = ["register"]
 
@@ -65,7 +66,7 @@ def _cmd_methods(args: argparse.Namespace) -> int:
         print(
             'Device: `device = "cpu"` (default), "cuda" or "auto" (CUDA when available) for '
             f"the methods that train with torch ({', '.join(torch_methods)}); per method, in "
-            "[sweep] for every such method, or `rbconvex train --device`. \"cuda\" without "
+            '[sweep] for every such method, or `rbconvex train --device`. "cuda" without '
             "CUDA is refused before any work starts; the device is recorded in every record."
         )
         return 0
@@ -114,16 +115,26 @@ def _cmd_preset(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command(
+    sub: argparse._SubParsersAction, name: str, func: Any, text: str, description: str | None = None
+) -> argparse.ArgumentParser:
+    """A sub-command ``name`` (``text``: its one-line help) that runs ``func(args)``."""
+    p = sub.add_parser(name, help=text, description=description)
+    p.set_defaults(func=func)
+    return p
+
+
+_EVALUATE = (
+    "Load every stored network (cells/*.npz) of a sweep folder, run the given attacks again (same "
+    "settings by default, which reproduces the stored numbers; or stronger ones), replace only "
+    "the re-run (attack, eps) records in each cell file, rewrite results.csv and the report."
+)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``evaluate``, ``methods`` and ``preset`` to the ``rbconvex`` parser."""
-    p = sub.add_parser(
-        "evaluate",
-        help="re-attack the stored models of a sweep folder (no retraining) and update it",
-        description="Load every stored network (cells/*.npz) of a sweep folder, run the given "
-        "attacks again (same settings by default, which reproduces the stored numbers; or "
-        "stronger ones), replace only the re-run (attack, eps) records in each cell file, "
-        "rewrite results.csv and the report.",
-    )
+    text = "re-attack the stored models of a sweep folder (no retraining) and update it"
+    p = _command(sub, "evaluate", _cmd_evaluate, text, _EVALUATE)
     p.add_argument("dir", metavar="DIR", help="a folder written by `rbconvex run`")
     p.add_argument(
         "--attack",
@@ -142,15 +153,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", nargs="+", help="only these data sets")
     p.add_argument("--no-report", action="store_true", help="do not rewrite the report")
     p.add_argument("--quiet", action="store_true", help="no per-cell lines")
-    p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("methods", help="list the training methods, or one method's settings")
+    text = "list the training methods, or one method's settings"
+    p = _command(sub, "methods", _cmd_methods, text)
     p.add_argument("key", nargs="?", metavar="KEY", help="a method key (e.g. convex-admm)")
-    p.set_defaults(func=_cmd_methods)
 
-    p = sub.add_parser(
-        "preset", help="list the shipped presets or print one (a config to start from)"
-    )
+    text = "list the shipped presets or print one (a config to start from)"
+    p = _command(sub, "preset", _cmd_preset, text)
     p.add_argument("action", choices=("list", "show"))
     p.add_argument("name", nargs="?", metavar="NAME", help="a preset name (with show)")
-    p.set_defaults(func=_cmd_preset)

@@ -146,40 +146,22 @@ class ResultRecord:
         cls, cell: Any, row: EvaluationRow, info: TrainingInfo, stamp: RecordStamp
     ) -> ResultRecord:
         """The one constructor of a record: a sweep ``cell`` (``sweep.Cell``), one evaluation
-        ``row``, the model's training ``info`` and the run's ``stamp``."""
+        ``row`` (its attack-specific fields), the model's training ``info`` (the fields named
+        alike, ``time`` as ``train_time``) and the run's ``stamp``."""
+        trained = info.to_dict()
         return cls(
+            **{k: v for k, v in row.to_dict().items() if k in _ROW_FIELDS},
+            **{k: trained[k] for k in _INFO_FIELDS},
+            **dataclasses.asdict(stamp),
+            train_time=float(info.time),
             dataset=cell.dataset.name,
             method=cell.method.name,
             method_kind=cell.method.kind,
-            seed=cell.seed,
-            attack=row.attack,
-            eps=row.eps,
-            norm=cell.evaluation.norm,
-            n_eval=row.n_eval,
-            clean_acc=row.clean_acc,
-            robust_acc=row.robust_acc,
-            certified_acc=row.certified_acc,
-            exact_acc=row.exact_acc,
-            exact_acc_upper=row.exact_acc_upper,
-            sandwich_ok=row.sandwich_ok,
-            train_time=float(info.time),
-            eval_time=row.eval_time,
-            objective=info.objective,
-            nominal_objective=info.nominal_objective,
-            status=str(info.status),
-            solver=str(info.solver),
-            program=str(info.program),
-            is_certificate=bool(info.is_certificate),
-            n_active=int(info.n_active),
-            width=int(info.width),
             method_key=cell.method.method,
+            seed=cell.seed,
+            norm=cell.evaluation.norm,
             cell_id=cell.cell_id,
             config_hash=cell.config_hash,
-            versions=stamp.versions,
-            hardware=stamp.hardware,
-            timestamp=stamp.timestamp,
-            notes=row.notes,
-            device=info.device,
         )
 
     @classmethod
@@ -203,6 +185,20 @@ class ResultRecord:
     def volatile_fields() -> tuple[str, ...]:
         """Fields that legitimately differ between two runs of the same cell."""
         return ("train_time", "eval_time", "hardware", "timestamp", "versions")
+
+
+_ROW_FIELDS = {f.name for f in fields(EvaluationRow)}
+_INFO_FIELDS = (
+    "objective",
+    "nominal_objective",
+    "status",
+    "solver",
+    "program",
+    "is_certificate",
+    "n_active",
+    "width",
+    "device",
+)
 
 
 @dataclass(frozen=True)

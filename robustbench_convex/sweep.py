@@ -390,22 +390,30 @@ def _eps_list(value: Any, where: str) -> tuple[float, ...]:
     return tuple(sorted(eps))
 
 
+def _entries(raw: Any, name: str, fix: str) -> list[tuple[str, dict[str, Any]]]:
+    """``(where, table)`` of each entry of the array of tables ``[[name]]`` (non-empty)."""
+    if raw is None:
+        raise ConfigError(f"{name}: missing; {fix}")
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(f"{name}: must be a non-empty array of tables ([[{name}]])")
+    return [(f"{name}[{i}]", _table(entry, f"{name}[{i}]")) for i, entry in enumerate(raw)]
+
+
+def _pop_required(entry: dict[str, Any], key: str, where: str, valid: str) -> Any:
+    if key not in entry:
+        raise ConfigError(f"{where}.{key}: missing ({valid})")
+    return entry.pop(key)
+
+
 def _parse_datasets(raw: Any) -> tuple[DatasetSpec, ...]:
     from robustbench_convex.data import list_datasets
 
-    if raw is None:
-        raise ConfigError("datasets: missing; add at least one [[datasets]] entry with a name")
-    if not isinstance(raw, list) or not raw:
-        raise ConfigError("datasets: must be a non-empty array of tables ([[datasets]])")
     valid = list_datasets()
     out = []
     seen = set()
-    for i, entry in enumerate(raw):
-        where = f"datasets[{i}]"
-        entry = _table(entry, where)
-        if "name" not in entry:
-            raise ConfigError(f"{where}.name: missing (one of {', '.join(valid)})")
-        name = entry.pop("name")
+    entries = _entries(raw, "datasets", "add at least one [[datasets]] entry with a name")
+    for where, entry in entries:
+        name = _pop_required(entry, "name", where, f"one of {', '.join(valid)}")
         eps = _eps_list(entry.pop("eps"), f"{where}.eps") if "eps" in entry else None
         exact_eps = (
             _eps_list(entry.pop("exact_eps"), f"{where}.exact_eps")
@@ -435,21 +443,14 @@ def _parse_methods(
 ) -> tuple[MethodSpec, ...]:
     from robustbench_convex.methods import METHODS
 
-    if raw is None:
-        raise ConfigError("methods: missing; add at least one [[methods]] entry")
-    if not isinstance(raw, list) or not raw:
-        raise ConfigError("methods: must be a non-empty array of tables ([[methods]])")
+    entries = _entries(raw, "methods", "add at least one [[methods]] entry")
     used = set()
     for key in defaults:
         if not any(key in e.params for e in METHODS.values()):
             raise ConfigError(f"method_defaults.{key}: no method has a setting named {key!r}")
     out = []
-    for i, entry in enumerate(raw):
-        where = f"methods[{i}]"
-        entry = _table(entry, where)
-        if "method" not in entry:
-            raise ConfigError(f"{where}.method: missing (one of {', '.join(METHODS)})")
-        key = entry.pop("method")
+    for where, entry in entries:
+        key = _pop_required(entry, "method", where, f"one of {', '.join(METHODS)}")
         try:
             registry = get_method(key, where=f"{where}.method")
         except ValueError as exc:

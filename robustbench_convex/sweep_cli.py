@@ -363,21 +363,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="start a Dask LocalCluster with N workers",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar or per-cell lines")
-    p.add_argument("--keep-failed", action="store_true", help="do not retry failed cells")
-    p.add_argument(
-        "--fresh",
-        action="store_true",
-        help="recompute every cell, also those already finished in --out (default: resume)",
-    )
-    p.add_argument("--no-report", action="store_true", help="skip writing the report")
-    p.add_argument("--dry-run", action="store_true", help="validate, list the cells and exit")
-    p.add_argument(
-        "--wait",
-        action="store_true",
-        help="if another run is writing --out, wait for it to finish and then resume "
-        "(default: refuse at once)",
-    )
+    for flag, text in (
+        ("--quiet", "no progress bar or per-cell lines"),
+        ("--keep-failed", "do not retry failed cells"),
+        ("--fresh", "recompute every cell, also those already finished in --out (default: resume)"),
+        ("--no-report", "skip writing the report"),
+        ("--dry-run", "validate, list the cells and exit"),
+        (
+            "--wait",
+            "if another run is writing --out, wait for it to finish and then resume "
+            "(default: refuse at once)",
+        ),
+    ):
+        p.add_argument(flag, action="store_true", help=text)
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("report", help="tables, plots, report.md and report.html of a sweep folder")
