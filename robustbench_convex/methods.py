@@ -884,7 +884,7 @@ def _entry(
 
 # Cost hints (CostHint): seconds at the reference settings in the comment, fitted to the
 # committed quick-preset timings (results/quick, a quiet 2-core machine).
-def _registry(*entries: MethodEntry) -> dict[str, MethodEntry]:
+def _registry(entries: tuple[MethodEntry, ...]) -> dict[str, MethodEntry]:
     """Entries by key, in the order given (a key may appear once)."""
     keys = [e.key for e in entries]
     if len(set(keys)) != len(keys):
@@ -893,104 +893,106 @@ def _registry(*entries: MethodEntry) -> dict[str, MethodEntry]:
 
 
 METHODS: dict[str, MethodEntry] = _registry(
-    _entry(
-        "convex-admm",
-        "convex",
-        "sampled convex program (C_s), nominal, solved by ADMM",
-        {**_CONVEX_COMMON, **_ADMM, **_PRICING, **_DEVICE},
-        _train_convex_nominal("admm", "convex-admm"),
-        CostHint(0.3, _admm_scale),  # max_iter 1000, 32 patterns
-    ),
-    _entry(
-        "convex-cvxpy",
-        "convex",
-        "sampled convex program (C_s), nominal, solved by CVXPY (MOSEK if licensed, Clarabel)",
-        {**_CONVEX_COMMON, **_CVXPY, **_PRICING},
-        _train_convex_nominal("cvxpy", "convex-cvxpy"),
-        CostHint(15.0, _patterns_scale),  # 32 patterns
-    ),
-    _entry(
-        "convex-ipm",
-        "convex",
-        "sampled convex program (C_s), nominal squared loss, structured interior point (certified)",
-        {**_CONVEX_COMMON, **_IPM, **_PRICING, **_DEVICE},
-        _train_convex_nominal("ipm", "convex-ipm"),
-        CostHint(1.4, _patterns_scale),  # 32 patterns
-    ),
-    _entry(
-        "convex-scp",
-        "convex",
-        "sampled convex program via solve_scp",
-        {**_SCP, **_DEVICE},
-        _train_scp,
-        CostHint(0.15, _scp_scale),  # 64 neurons
-    ),
-    _entry(
-        "convex-robust-certified",
-        "convex",
-        "robust convex program with hard/soft stability constraints (certifies the loss)",
-        {**_CERTIFIED_CONVEX, **_ROBUST, **_STABILITY, **_ADMM, **_CVXPY, **_DEVICE},
-        _train_convex_robust("certified", "convex-robust-certified"),
-        # an IBP-seeded pattern set and the soft-stability ladder (up to two solves)
-        CostHint(50.0, _robust_scale),
-    ),
-    _entry(
-        "convex-robust-relaxed",
-        "convex",
-        "relaxed robust convex program (no certificate)",
-        {**_CONVEX_COMMON, **_ROBUST, **_ADMM, **_CVXPY, **_DEVICE},
-        _train_convex_robust("relaxed", "convex-robust-relaxed"),
-        CostHint(3.7, _robust_scale),  # ADMM, max_iter 500, 32 patterns (CVXPY: x4)
-    ),
-    _entry(
-        "convex-robust-class-aware",
-        "convex",
-        "class-aware robust convex program (certifies the loss), soft stability and "
-        "IBP-seeded patterns by default",
-        {**_CERTIFIED_CONVEX, **_ROBUST, **_STABILITY, **_ADMM, **_CVXPY, **_DEVICE},
-        _train_convex_robust("class-aware", "convex-robust-class-aware"),
-        CostHint(50.0, _robust_scale),
-    ),
-    _entry(
-        "sgd",
-        "baseline",
-        "back-propagation (Adam / SGD)",
-        _SGD,
-        _train_baseline("sgd"),
-        CostHint(0.1, _epochs_scale(300)),  # epochs 300
-    ),
-    _entry(
-        "pgd-at",
-        "baseline",
-        "PGD adversarial training (Madry et al.)",
-        {**_SGD, **_AT, "steps": ParamSpec(10, "int>=1", help="PGD steps")},
-        _train_baseline("pgd-at"),
-        CostHint(0.85, _epochs_scale(100, pgd=True)),  # epochs 100, steps 7
-    ),
-    _entry(
-        "fgsm-at",
-        "baseline",
-        "fast FGSM adversarial training with random start (Wong et al.)",
-        {**_SGD, **_AT},
-        _train_baseline("fgsm-at"),
-        CostHint(0.3, _epochs_scale(100)),  # epochs 100
-    ),
-    _entry(
-        "ibp",
-        "baseline",
-        "certified training by interval bound propagation (Gowal et al.)",
-        _CERTIFIED_TRAINING,
-        _train_baseline("ibp"),
-        CostHint(0.05, _epochs_scale(300)),  # epochs 200
-    ),
-    _entry(
-        "crown-ibp",
-        "baseline",
-        "certified training by CROWN-IBP (Zhang et al.)",
-        _CROWN_IBP,
-        _train_baseline("crown-ibp"),
-        CostHint(0.05, _patterns_scale),  # epochs 200 (fitted without a settings scale)
-    ),
+    (
+        _entry(
+            "convex-admm",
+            "convex",
+            "sampled convex program (C_s), nominal, solved by ADMM",
+            {**_CONVEX_COMMON, **_ADMM, **_PRICING, **_DEVICE},
+            _train_convex_nominal("admm", "convex-admm"),
+            CostHint(0.3, _admm_scale),  # max_iter 1000, 32 patterns
+        ),
+        _entry(
+            "convex-cvxpy",
+            "convex",
+            "sampled convex program (C_s), nominal, solved by CVXPY (MOSEK if licensed, Clarabel)",
+            {**_CONVEX_COMMON, **_CVXPY, **_PRICING},
+            _train_convex_nominal("cvxpy", "convex-cvxpy"),
+            CostHint(15.0, _patterns_scale),  # 32 patterns
+        ),
+        _entry(
+            "convex-ipm",
+            "convex",
+            "sampled convex program (C_s), nominal squared loss, structured interior point (certified)",
+            {**_CONVEX_COMMON, **_IPM, **_PRICING, **_DEVICE},
+            _train_convex_nominal("ipm", "convex-ipm"),
+            CostHint(1.4, _patterns_scale),  # 32 patterns
+        ),
+        _entry(
+            "convex-scp",
+            "convex",
+            "sampled convex program via solve_scp",
+            {**_SCP, **_DEVICE},
+            _train_scp,
+            CostHint(0.15, _scp_scale),  # 64 neurons
+        ),
+        _entry(
+            "convex-robust-certified",
+            "convex",
+            "robust convex program with hard/soft stability constraints (certifies the loss)",
+            {**_CERTIFIED_CONVEX, **_ROBUST, **_STABILITY, **_ADMM, **_CVXPY, **_DEVICE},
+            _train_convex_robust("certified", "convex-robust-certified"),
+            # an IBP-seeded pattern set and the soft-stability ladder (up to two solves)
+            CostHint(50.0, _robust_scale),
+        ),
+        _entry(
+            "convex-robust-relaxed",
+            "convex",
+            "relaxed robust convex program (no certificate)",
+            {**_CONVEX_COMMON, **_ROBUST, **_ADMM, **_CVXPY, **_DEVICE},
+            _train_convex_robust("relaxed", "convex-robust-relaxed"),
+            CostHint(3.7, _robust_scale),  # ADMM, max_iter 500, 32 patterns (CVXPY: x4)
+        ),
+        _entry(
+            "convex-robust-class-aware",
+            "convex",
+            "class-aware robust convex program (certifies the loss), soft stability and "
+            "IBP-seeded patterns by default",
+            {**_CERTIFIED_CONVEX, **_ROBUST, **_STABILITY, **_ADMM, **_CVXPY, **_DEVICE},
+            _train_convex_robust("class-aware", "convex-robust-class-aware"),
+            CostHint(50.0, _robust_scale),
+        ),
+        _entry(
+            "sgd",
+            "baseline",
+            "back-propagation (Adam / SGD)",
+            _SGD,
+            _train_baseline("sgd"),
+            CostHint(0.1, _epochs_scale(300)),  # epochs 300
+        ),
+        _entry(
+            "pgd-at",
+            "baseline",
+            "PGD adversarial training (Madry et al.)",
+            {**_SGD, **_AT, "steps": ParamSpec(10, "int>=1", help="PGD steps")},
+            _train_baseline("pgd-at"),
+            CostHint(0.85, _epochs_scale(100, pgd=True)),  # epochs 100, steps 7
+        ),
+        _entry(
+            "fgsm-at",
+            "baseline",
+            "fast FGSM adversarial training with random start (Wong et al.)",
+            {**_SGD, **_AT},
+            _train_baseline("fgsm-at"),
+            CostHint(0.3, _epochs_scale(100)),  # epochs 100
+        ),
+        _entry(
+            "ibp",
+            "baseline",
+            "certified training by interval bound propagation (Gowal et al.)",
+            _CERTIFIED_TRAINING,
+            _train_baseline("ibp"),
+            CostHint(0.05, _epochs_scale(300)),  # epochs 200
+        ),
+        _entry(
+            "crown-ibp",
+            "baseline",
+            "certified training by CROWN-IBP (Zhang et al.)",
+            _CROWN_IBP,
+            _train_baseline("crown-ibp"),
+            CostHint(0.05, _patterns_scale),  # epochs 200 (fitted without a settings scale)
+        ),
+    )
 )
 
 
