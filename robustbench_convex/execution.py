@@ -78,9 +78,6 @@ def load_dataset(spec: Any):
     return spec.load()
 
 
-_load_dataset = load_dataset
-
-
 def run_cell(cell: Cell) -> dict[str, Any]:
     """Train and evaluate one cell; return its payload (status "ok" or "error").
 
@@ -119,7 +116,7 @@ def _train_and_evaluate(cell: Cell, payload: CellPayload, stamp: RecordStamp) ->
     from robustbench_convex.evaluation import evaluate_model
     from robustbench_convex.methods import train_validated
 
-    dataset = _load_dataset(cell.dataset)
+    dataset = load_dataset(cell.dataset)
     # the cell's settings were validated once, when the sweep was parsed
     trained = train_validated(cell.method.method, dataset, cell.method.settings, cell.seed)
     info = trained.info
@@ -364,7 +361,7 @@ def _preflight(config: SweepConfig, cells: Sequence[Cell]) -> dict[str, tuple[in
         if spec.name not in needed:
             continue
         try:
-            data = _load_dataset(spec)
+            data = load_dataset(spec)
         except Exception as exc:
             raise ConfigError(f"datasets[{i}] ({spec.name!r}): cannot be loaded: {exc}") from exc
         sizes[spec.name] = (int(data.X_train.shape[0]), int(data.X_train.shape[1]))

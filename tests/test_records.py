@@ -27,7 +27,13 @@ from robustbench_convex.records import (
     upgrade_payload,
     warnings_of,
 )
-from robustbench_convex.store import ResultRecord, ResultStore, StoreError, read_payload
+from robustbench_convex.store import (
+    ResultRecord,
+    ResultStore,
+    StoreError,
+    payload_problem,
+    read_payload,
+)
 from robustbench_convex.sweep import ConfigError, parse_config
 
 DATA = Path(__file__).parent / "data"
@@ -212,4 +218,5 @@ def test_device_is_settable_per_sweep_and_method_and_recorded(tmp_path, capsys):
     assert payload["training"]["device"] == expected
     assert {r["device"] for r in payload["records"]} == {expected}
     assert payload["schema_version"] == SCHEMA_VERSION and "network" not in payload
+    assert payload_problem(payload) is None  # a valid sweep cell file
     assert f"on {expected}" in capsys.readouterr().out
