@@ -75,7 +75,13 @@ class SchemaError(ValueError):
 @dataclass(frozen=True)
 class RecordWarning:
     """A warning attached to a cell: ``kind`` says what failed (the report sorts by it, never by
-    the text); ``message`` is the sentence shown."""
+    the text); ``message`` is the sentence shown.
+
+    Kinds: "soundness" (the sandwich certified <= exact <= attacked failed), "sanity" (a check of
+    ``attacks.sanity_checks`` failed), "collapse" (the model has no effective ReLU neuron),
+    "verification" (exact verification skipped), "convergence" (for a solver's convergence
+    trouble; nothing emits it yet: the status field carries it), "other" (version-1 text that
+    matched none of the above)."""
 
     kind: WarningKind
     message: str
