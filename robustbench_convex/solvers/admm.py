@@ -56,6 +56,18 @@ doubles when the balancing oscillates (before, it could divide ``rho`` by 5 fort
 return the zero network); a blown-up objective restarts the run from its best record and, the
 third time, ends with status ``"diverged"``. ``robustbench_convex.solve`` picks the fastest
 certified solver per program (``solvers/front.py``).
+
+Precision (issue 18, part 2). Where the run stops on the certificate, the iterations run in
+float32 (the u-step factor is formed in float64 and rounded once) while the objectives, the
+dual bound and the duals it is built from (one float64 step from the float32 state) stay
+float64: a float32 u-step solves only to ``cond x 6e-8``, which alone loosened the bound to a
+10% gap. A run whose target falls below float32's resolution moves to float64.
+
+Layout: ``solve_admm`` validates and bundles the settings (``_Penalty``, ``_Budget``,
+``_Numerics``, ``_Output``); ``_Operator`` holds the data and ``K``; ``_Run`` does setup, step
+(``_step``, ``_split``), records (``_record``, ``_residuals``, ``_lower_bound``), stops
+(``_stop_test``, ``_blow_up``), penalty (``_balance``) and result (``_finish``); shared
+utilities (evaluator, checks, threads) live in ``solvers/_common.py``.
 """
 
 from __future__ import annotations
