@@ -457,7 +457,9 @@ def solve_admm(
 
     Memory: the q-system factor (``admm_linsys.memory_bytes``: ``8 (P d)^2`` bytes for
     ``"cholesky"``, ``8 n^2`` for ``"woodbury"``, ``O(n P + P d^2)`` for ``"cg"``) plus about
-    ``12 * 8 * n * P`` bytes of iterates (``+ 6 * 8 * n * d`` for robust programs).
+    ``12 * 8 * n * P`` bytes of iterates (``+ 6 * 8 * n * d`` for robust programs). A float32
+    run that certifies keeps the float64 factor for its certificate beside the float32 copy
+    (1.5 times the float64 factor's bytes).
     """
     dev = _check_args(
         rho,
