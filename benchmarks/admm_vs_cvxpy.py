@@ -3,7 +3,8 @@
 For each seeded synthetic problem (teacher-network labels, ``benchmarks/_admm_problems.py``) it
 solves with Clarabel (``solve_cvxpy(solver="CLARABEL")``) and with ``solve_admm(problem)`` at its
 **default settings** (certified stop: the recovered network within ``gap_tol = 1e-3`` of a
-Lagrange-dual lower bound, for the nominal programs benchmarked here) and with the front door
+Lagrange-dual lower bound, for the nominal programs benchmarked here; float32 iterations with
+the certificate in float64, ``info["dtype"]`` printed) and with the front door
 ``solve(problem)`` (``solver="auto"``: ``solve_ipm`` for the squared loss, ADMM otherwise). No
 reference optimum is used to stop or to score a run: ADMM's time is its wall time to its own
 certificate (setup, factorization and records included); the ratio Clarabel / ADMM is printed
@@ -45,9 +46,10 @@ def _gap(sol) -> float | None:
 def _line(name: str, sol, seconds: float) -> str:
     gap = _gap(sol)
     gap_txt = "no certificate" if gap is None else f"certified gap {gap:.2e}"
+    dtype = f", {sol.info['dtype']}" if "dtype" in sol.info else ""
     return (
         f"  {name}: {sol.status} ({sol.info.get('stop', sol.solver)}), {seconds:.2f} s, "
-        f"{sol.info.get('iterations')} it, objective {sol.objective:.10g}, {gap_txt}"
+        f"{sol.info.get('iterations')} it{dtype}, objective {sol.objective:.10g}, {gap_txt}"
     )
 
 

@@ -63,6 +63,9 @@ def _check_nonneg_scalar(name: str, value: Any) -> float:
     return value
 
 
+check_nonneg_scalar = _check_nonneg_scalar  # public name for the solvers (solve_scp's beta)
+
+
 def check_data_matrix(X: Any, *, name: str = "X") -> np.ndarray:
     """``X`` as a C-contiguous float64 ``(n, d)`` array with n, d >= 1 and finite entries, else a
     ValueError naming ``name``."""

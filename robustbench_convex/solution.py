@@ -120,6 +120,11 @@ class SolverResult:
     def _iterations(self) -> int | None:
         return len(self.history) or self.info.get("iterations")
 
+    def _check_status(self) -> None:
+        """Refuse a status outside ``SOLVE_STATUSES`` (called by the subclasses' post-init)."""
+        if self.status not in SOLVE_STATUSES:
+            raise ValueError(f"status must be one of {SOLVE_STATUSES}, got {self.status!r}")
+
 
 @dataclass
 class ConvexSolution(SolverResult):
@@ -154,8 +159,7 @@ class ConvexSolution(SolverResult):
     info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.status not in SOLVE_STATUSES:
-            raise ValueError(f"status must be one of {SOLVE_STATUSES}, got {self.status!r}")
+        self._check_status()
         if self.status != "failed" and self.program != "nominal" and self.collapsed:
             keep_v, keep_w = self.effective_blocks()
             from robustbench_convex.robust_patterns import collapse_advice

@@ -56,16 +56,27 @@ doubles when the balancing oscillates (before, it could divide ``rho`` by 5 fort
 return the zero network); a blown-up objective restarts the run from its best record and, the
 third time, ends with status ``"diverged"``. ``robustbench_convex.solve`` picks the fastest
 certified solver per program (``solvers/front.py``).
+
+Precision (issue 18, part 2). Where the run stops on the certificate, the iterations run in
+float32 (the u-step factor is formed in float64 and rounded once) while the objectives, the
+dual bound and the duals it is built from (one float64 step from the float32 state) stay
+float64: a float32 u-step solves only to ``cond x 6e-8``, which alone loosened the bound to a
+10% gap. A run whose target falls below float32's resolution moves to float64.
+
+Layout: ``solve_admm`` validates and bundles the settings (``_Penalty``, ``_Budget``,
+``_Numerics``, ``_Output``); ``_Operator`` holds the data and ``K``; ``_Run`` does setup, step
+(``_step``, ``_split``), records (``_record``, ``_residuals``, ``_lower_bound``), stops
+(``_stop_test``, ``_blow_up``), penalty (``_balance``) and result (``_finish``); shared
+utilities (evaluator, checks, threads) live in ``solvers/_common.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
+import copy
 import math
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 import numpy as np
@@ -73,8 +84,14 @@ import torch
 
 from robustbench_convex.duality import LagrangeDual, loss_gradient
 from robustbench_convex.formulations import ConvexReLUProblem
-from robustbench_convex.losses import robust_loss_value
 from robustbench_convex.solution import DEFAULT_RECOVERY_RTOL, ConvexSolution
+from robustbench_convex.solvers._common import (
+    Evaluator,
+    check_budget,
+    check_device,
+    convex_solution,
+    torch_threads,
+)
 from robustbench_convex.solvers.admm_linsys import (
     LinearSolverName,
     RotatedSystem,
@@ -83,9 +100,19 @@ from robustbench_convex.solvers.admm_linsys import (
     memory_bytes,
 )
 from robustbench_convex.solvers.admm_prox import cone_projection, group_soft_threshold, loss_prox
+from robustbench_convex.solvers.anderson import Anderson
 from robustbench_convex.solvers.warm_start import warm_start_blocks
 
-__all__ = ["DEFAULT_GAP_TOL", "DEFAULT_MAX_ITER", "DEFAULT_TOL", "StopReason", "solve_admm"]
+__all__ = [
+    "DEFAULT_GAP_TOL",
+    "DEFAULT_MAX_ITER",
+    "DEFAULT_TOL",
+    "StopReason",
+    "check_budget",
+    "check_device",
+    "solve_admm",
+    "torch_threads",
+]
 
 DEFAULT_MAX_ITER = 5000
 DEFAULT_TOL = 1e-5
@@ -103,39 +130,34 @@ RESTART_RHO_FACTOR = 10.0  # the last restart multiplies the best record's rho b
 CERTIFY_PRIMAL_FRACTION = 0.1  # the certified stop also needs primal residual <= this * gap_tol
 REFINE_WITHIN = 10.0  # refine the lower bound once the gap is within this many gap_tol...
 REFINE_INTERVAL = 200  # ...at most once per this many iterations (50 dual steps cost ~50 its)
+BOUND_EVERY = 5  # far from a stop, the dual bound is computed at every 5th record only
+BOUND_NEAR = 3.0  # ...and at every record once nearly feasible with a gap within 3 gap_tol
+ANDERSON_MEMORY = 5  # pairs kept by the Anderson acceleration
+FLOAT32_RESOLUTION = 100 * 2.0**-23  # float32 runs need gap_tol x objective above this x scale
+GAMMA_MAX = (1.0 + math.sqrt(5.0)) / 2.0  # dual steps in (0, GAMMA_MAX) keep the guarantee
 
 StopReason = Literal["certified", "residuals", "max_iter", "time_limit", "diverged"]
 """Which stop fired (``info["stop"]``): the certified gap, the residual test, a budget, or the
 divergence guard."""
 
-
-@contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run the body with ``torch.set_num_threads(n)`` and restore the previous count."""
-    if n is None:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+Acceleration = Literal["none", "anderson"]
+"""``solve_admm(acceleration=)``: safeguarded Anderson acceleration of the iteration or none."""
 
 
-def _check_args(
-    rho, gamma, relaxation, max_iter, tol, time_limit, device, history_every, rho_range
-):
+def _check_args(rho, gamma, relaxation, budget, device, history_every, rho_range, acceleration):
     if rho is not None:
         if isinstance(rho, bool) or not isinstance(rho, (int, float)):
             raise TypeError(f"rho must be a positive float or None (automatic), got {rho!r}")
         if not math.isfinite(rho) or rho <= 0:
             raise ValueError(f"rho must be > 0 (or None for the automatic default), got {rho}")
-    if not isinstance(gamma, (int, float)) or not (0 < gamma < 2):
-        raise ValueError(f"gamma (dual step) must lie in (0, 2), got {gamma!r}; 1.0 is standard")
+    if not isinstance(gamma, (int, float)) or not (0 < gamma < GAMMA_MAX):
+        raise ValueError(
+            f"gamma (dual step) must lie in (0, {GAMMA_MAX:.4f}) = (0, (1 + sqrt5) / 2), got "
+            f"{gamma!r}; 1.0 is standard"
+        )
     if not isinstance(relaxation, (int, float)) or not (0 < relaxation < 2):
         raise ValueError(f"relaxation must lie in (0, 2), got {relaxation!r}; try 1.6")
-    check_budget(max_iter, tol, time_limit)
+    check_budget(*budget)
     if history_every is not None and (
         isinstance(history_every, bool) or not isinstance(history_every, int) or history_every < 1
     ):
@@ -146,33 +168,26 @@ def _check_args(
         or not (rho_range >= 1 and math.isfinite(rho_range))
     ):
         raise ValueError(f"rho_range must be a finite float >= 1 (1 fixes rho), got {rho_range!r}")
+    if acceleration not in ("auto", "anderson", "none"):
+        raise ValueError(f"acceleration must be 'auto', 'anderson' or 'none', got {acceleration!r}")
+    if acceleration == "anderson" and gamma != 1:
+        raise ValueError("acceleration='anderson' needs gamma=1 (the Douglas-Rachford form)")
     return check_device(device)
 
 
-def check_budget(max_iter: Any, tol: Any, time_limit: Any) -> None:
-    """Validate an iterative solver's budget: ``max_iter`` an int >= 1, ``tol`` in (0, 1),
-    ``time_limit`` > 0 seconds or None (shared by ``solve_admm`` and ``solve_ipm``)."""
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise ValueError(f"max_iter must be an int >= 1, got {max_iter!r}")
-    if not isinstance(tol, (int, float)) or not (0 < tol < 1):
-        raise ValueError(f"tol must lie in (0, 1), got {tol!r}")
-    if time_limit is not None and (not isinstance(time_limit, (int, float)) or not time_limit > 0):
-        raise ValueError(f"time_limit must be > 0 seconds or None, got {time_limit!r}")
-
-
-def check_device(device: Any) -> torch.device:
-    """``torch.device(device)``, refusing unknown devices and CUDA when it is not available."""
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
+def _check_choices(problem, splitting, linear_solver, loss_weight, dtype) -> None:
+    if not isinstance(problem, ConvexReLUProblem):
+        raise TypeError(f"problem must be a ConvexReLUProblem, got {type(problem).__name__}")
+    if splitting not in ("auto", "paper", "loss"):
+        raise ValueError(f"splitting must be 'auto', 'paper' or 'loss', got {splitting!r}")
+    if linear_solver not in ("auto", "cholesky", "woodbury", "cg"):
         raise ValueError(
-            f"device must be a torch device such as 'cpu' or 'cuda', got {device!r}"
-        ) from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' requested but CUDA is not available; use device='cpu'")
-    if dev.type not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"device must be 'cpu', 'cuda' or 'mps', got {device!r}")
-    return dev
+            f"linear_solver must be 'auto', 'cholesky', 'woodbury' or 'cg', got {linear_solver!r}"
+        )
+    if loss_weight is not None and not (isinstance(loss_weight, (int, float)) and loss_weight > 0):
+        raise ValueError(f"loss_weight must be > 0 or None, got {loss_weight!r}")
+    if not (dtype == "auto" or dtype in (torch.float32, torch.float64)):
+        raise ValueError(f"dtype must be 'auto', torch.float32 or torch.float64, got {dtype!r}")
 
 
 def _resolve_certificate(
@@ -203,64 +218,78 @@ def _resolve_certificate(
     return certify, None if gap_tol is None else float(gap_tol)
 
 
-class _Evaluator:
-    """Convex objective at ``v`` and objective of the network recovered from ``v`` (torch, on the
-    solver's device; the same numbers as ``problem.convex_objective`` and
-    ``problem.network_objective(recover_network(...))``, checked in the tests)."""
-
-    def __init__(self, problem: ConvexReLUProblem, Xa, D, y, pert, rtol: float) -> None:
-        self.problem, self.Xa, self.D, self.y, self.pert, self.rtol = problem, Xa, D, y, pert, rtol
-        self.P = D.shape[1]
-        self.eps = problem.robust_eps
-        self.sign = 2.0 * D - 1.0
-
-    def __call__(self, V: torch.Tensor) -> tuple[float, float, int, float]:
-        """``(convex objective, network objective, active neurons, constraint violation)``."""
-        P, pr = self.P, self.problem
-        norms = torch.linalg.vector_norm(V, dim=0)
-        top = norms.max()
-        keep = norms > self.rtol * top if top > 0 else torch.zeros_like(norms, dtype=torch.bool)
-        Vk = V * keep
-        XV = self.Xa @ V
-        Vv, Vw = V[:, :P], V[:, P:]
-        pred = (self.D * (XV[:, :P] - XV[:, P:])).sum(dim=1)
-        XVk = XV * keep
-        relu = torch.clamp(XVk, min=0.0)
-        net_pred = relu[:, :P].sum(dim=1) - relu[:, P:].sum(dim=1)
-        reg = pr.beta * float(norms.sum())
-        reg_net = pr.beta * float(norms[keep].sum())
-        if self.eps == 0:
-            conv = float(_loss(pr.loss, pred, self.y)) + reg
-            net = float(_loss(pr.loss, net_pred, self.y)) + reg_net
-        else:
-            Zc = self.D @ (Vv - Vw)[self.pert].T
-            active = (XVk > 0).to(V.dtype)
-            Vkp = Vk[self.pert]
-            Zn = active[:, :P] @ Vkp[:, :P].T - active[:, P:] @ Vkp[:, P:].T
-            rc = self.eps * Zc.abs().sum(dim=1)
-            rn = self.eps * Zn.abs().sum(dim=1)
-            conv = float(robust_loss_value(pr.loss, pred, self.y, rc)) + reg
-            net = float(robust_loss_value(pr.loss, net_pred, self.y, rn)) + reg_net
-        # constraint violation (hard constraints), as problem.constraint_violation
-        lhs = self.sign.repeat(1, 2) * XV
-        if pr.program in ("certified", "class-aware"):
-            rhs = self.eps * V[self.pert].abs().sum(dim=0)
-        else:
-            rhs = torch.zeros(2 * P, dtype=V.dtype, device=V.device)
-        slack = torch.clamp(rhs[None, :] - lhs, min=0.0)
-        if pr.program == "class-aware":
-            neg = (self.y < 0).to(V.dtype)[:, None]
-            slack = torch.cat([slack[:, :P] * neg, slack[:, P:] * (1.0 - neg)], dim=1)
-        if pr.stability_penalty is None:
-            violation = float(slack.max())
-        else:  # soft stability: the minimal slacks are priced, nothing is violated
-            violation = 0.0
-            conv += pr.stability_penalty * float(slack.sum())
-        return conv, net, int(keep.sum()), violation
+def _warm_blocks(problem: ConvexReLUProblem, warm_start: Any):
+    """``(V, W, multipliers or None)`` of a warm start (None for a cold start)."""
+    blocks = warm_start_blocks(problem, warm_start)
+    if blocks is None:
+        return None
+    mult = warm_start.info.get("multipliers") if isinstance(warm_start, ConvexSolution) else None
+    return (*blocks, None if mult is None else np.asarray(mult, dtype=np.float64))
 
 
-def _loss(name: str, yhat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return robust_loss_value(name, yhat, y, 0.0)
+def _resolve_dtype(dtype: Any, certify: bool, gap_tol: float | None) -> torch.dtype:
+    """``"auto"``: float32 iterations when the run stops on a float64 certificate (nominal
+    programs with a ``gap_tol`` of at least ``1e-4``), float64 otherwise."""
+    if dtype != "auto":
+        return dtype
+    return torch.float32 if certify and gap_tol is not None and gap_tol >= 1e-4 else torch.float64
+
+
+def _threads(num_threads: int | None, problem: ConvexReLUProblem, dev: torch.device):
+    if num_threads is None and dev.type == "cpu":
+        # Small products are latency bound: waking a second BLAS thread costs more than the
+        # arithmetic (measured: 1.3 ms vs 40-110 ms per iteration at n=300, P=8 on 2 busy cores).
+        work = problem.n * problem.d_aug * 2 * problem.P
+        return 1 if work < SMALL_PROBLEM_WORK else None
+    return num_threads
+
+
+@dataclass(frozen=True)
+class _Penalty:
+    """The penalty settings: initial ``rho`` (None: 1), dual step, relaxation, balancing."""
+
+    rho: float | None
+    gamma: float
+    relaxation: float
+    adaptive: bool
+    max_updates: int
+    rho_range: float
+    loss_weight: float | None
+    copy_weight: float | None
+
+
+@dataclass(frozen=True)
+class _Budget:
+    """When to stop: iterations, residual tolerance, seconds, certified gap (None: none)."""
+
+    max_iter: int
+    tol: float
+    time_limit: float | None
+    certify: bool
+    gap_tol: float | None
+
+
+@dataclass(frozen=True)
+class _Numerics:
+    """Where and how the iteration runs."""
+
+    device: torch.device
+    dtype: torch.dtype
+    splitting: str
+    linear_solver: str
+    max_factor_bytes: float
+    accelerate: bool
+    auto_dtype: bool = False  # dtype="auto": a float32 run may move to float64
+
+
+@dataclass(frozen=True)
+class _Output:
+    """What the run records and reports."""
+
+    callback: Callable[[int, dict[str, Any]], dict[str, Any] | None] | None
+    verbose: bool
+    history_every: int
+    recovery_rtol: float
 
 
 def solve_admm(
@@ -272,7 +301,7 @@ def solve_admm(
     tol: float = DEFAULT_TOL,
     time_limit: float | None = None,
     device: str | torch.device = "cpu",
-    dtype: torch.dtype = torch.float64,
+    dtype: torch.dtype | Literal["auto"] = "auto",
     callback: Callable[[int, dict[str, Any]], dict[str, Any] | None] | None = None,
     verbose: bool = False,
     relaxation: float = 1.6,
@@ -290,6 +319,7 @@ def solve_admm(
     gap_tol: float | Literal["auto"] | None = "auto",
     warm_start: ConvexSolution | tuple[np.ndarray, np.ndarray] | None = None,
     rho_range: float = DEFAULT_RHO_RANGE,
+    acceleration: Acceleration = "none",
 ) -> ConvexSolution:
     """Solve a ``ConvexReLUProblem`` by ADMM (see the module docstring for the splitting).
 
@@ -300,14 +330,23 @@ def solve_admm(
             constraints that are all measured in the units of the data (see ``loss_weight``).
             With ``adaptive_rho`` it is then adapted by residual balancing; pass
             ``adaptive_rho=False`` to keep a fixed ``rho``.
-        gamma: dual step in ``(0, 2)`` (1 is standard ADMM).
+        gamma: dual step in ``(0, (1 + sqrt5) / 2)`` (the range of the convergence guarantee;
+            1 is standard ADMM and the only value the Anderson acceleration accepts).
         max_iter: iteration budget (``>= 1``).
         tol: relative tolerance of the primal and dual residuals (relative to the norms of
             ``K u``, ``w`` and ``K^T lambda``); the default reaches about ``1e-5`` relative
             objective accuracy on the data sets we tried (``1e-3`` is the contract).
         time_limit: wall-clock budget in seconds (None: none).
         device: torch device of every tensor (``"cpu"``, ``"cuda"``...). Nothing needs a GPU.
-        dtype: floating type (float64 default; float32 on a GPU is faster and less accurate).
+        dtype: floating type of the iteration. ``"auto"`` (default): float32 when the run stops
+            on the certificate (nominal programs, ``gap_tol >= 1e-4``): the records, the
+            objectives and the dual bound are evaluated in float64 whatever the iteration's
+            dtype, so the certificate stays exact; the run continues in float64 from the first
+            record where ``gap_tol x max(objective, network objective)`` falls below
+            ``FLOAT32_RESOLUTION`` (100 float32 roundoffs) times the zero network's objective
+            (``info["float64_from"]``). float64 otherwise (the residual stop at ``tol = 1e-5``
+            is near float32's resolution). ``torch.float64`` or ``torch.float32`` force one.
+            ``info["dtype"]`` is the dtype the run ended in.
         callback: ``callback(iteration, state) -> dict | None`` called at every recorded
             iteration; ``state`` holds ``V, W`` (numpy, current ``v``) and the record; the returned
             dict is merged into the history record (e.g. test accuracy).
@@ -342,8 +381,13 @@ def solve_admm(
             threads only add wake-up cost), else torch's current setting.
         recovery_rtol: relative threshold of ``recover_network`` used for the recorded network
             objective and active-neuron count.
-        certify: record at every record a certified ``lower_bound`` on the optimum
-            (``duality.LagrangeDual`` from the iteration's dual variables: ``theta`` = the
+        certify: record at every record the best certified ``lower_bound`` on the optimum so
+            far, computed at the first record, at every ``BOUND_EVERY``-th record and at every
+            record where a stop can fire (nearly feasible with the last gap within
+            ``BOUND_NEAR * gap_tol``, residual test met, last iteration): each computation costs
+            about two iterations. The bound comes from ``duality.LagrangeDual`` with the
+            iteration's dual variables (a float32 run takes them from one float64 step from its
+            state, so the certificate is float64 throughout): ``theta`` = the
             multiplier of ``F u = e``, or ``F u - y`` when the squared loss is in the u-step;
             ``lambda = -rho nu``; refined by 50 dual steps, at most every ``REFINE_INTERVAL``
             iterations, once the gap is within ``REFINE_WITHIN * gap_tol``). None (default): on
@@ -371,6 +415,15 @@ def solve_admm(
             and the copy dual from the u-step's stationarity; robust programs start their duals
             at zero. From an accurate solution with multipliers the certified stop fires within
             a few records. None: the cold start at zero.
+        acceleration: ``"none"`` (default): plain ADMM. ``"anderson"`` (needs ``gamma = 1``):
+            safeguarded type-II Anderson acceleration (``solvers/anderson.py``, memory
+            ``ANDERSON_MEMORY``) of the iteration in its Douglas-Rachford form (the prox
+            inputs): an extrapolated point is kept only when the fixed-point residual it yields
+            is not larger than the plain step's, otherwise the plain step is restored and the
+            memory cleared (``info["anderson_steps"]``, ``info["anderson_rejected"]``); every
+            record, stop and certificate is evaluated at a plain step's output. Not the default:
+            measured (benchmarks/README.md) it saved 20% of the iterations to the certificate at
+            n = 2000 and cost more than that per iteration, and took more iterations at n = 500.
         rho_range: ``rho`` stays within ``[rho0 / rho_range, rho0 * rho_range]`` (``rho0`` =
             ``rho`` or 1); 1 fixes it. Default 100.
 
@@ -386,7 +439,8 @@ def solve_admm(
         (``iteration, time`` (seconds since the start, the time spent on the records
         themselves excluded), ``objective`` (convex, at ``v``), ``network_objective`` (of the
         network recovered from ``v``), ``primal_residual``, ``dual_residual`` (relative),
-        ``rho``, ``n_active``, ``constraint_violation``, ``lower_bound`` when certifying,
+        ``rho``, ``n_active``, ``constraint_violation``, ``lower_bound`` (the best so far) when
+        certifying,
         ``event = "blow-up"`` on a record that triggered a restart, and callback extras).
         ``info``: ``stop`` (``StopReason``), ``certified_gap`` (``(upper_bound - lower_bound) /
         lower_bound`` of the returned point, ``upper_bound = max(objective,
@@ -403,92 +457,115 @@ def solve_admm(
 
     Memory: the q-system factor (``admm_linsys.memory_bytes``: ``8 (P d)^2`` bytes for
     ``"cholesky"``, ``8 n^2`` for ``"woodbury"``, ``O(n P + P d^2)`` for ``"cg"``) plus about
-    ``12 * 8 * n * P`` bytes of iterates (``+ 6 * 8 * n * d`` for robust programs).
+    ``12 * 8 * n * P`` bytes of iterates (``+ 6 * 8 * n * d`` for robust programs). A float32
+    run that certifies keeps the float64 factor for its certificate beside the float32 copy
+    (1.5 times the float64 factor's bytes).
     """
     dev = _check_args(
-        rho, gamma, relaxation, max_iter, tol, time_limit, device, history_every, rho_range
+        rho,
+        gamma,
+        relaxation,
+        (max_iter, tol, time_limit),
+        device,
+        history_every,
+        rho_range,
+        acceleration,
     )
-    if not isinstance(problem, ConvexReLUProblem):
-        raise TypeError(f"problem must be a ConvexReLUProblem, got {type(problem).__name__}")
-    if splitting not in ("auto", "paper", "loss"):
-        raise ValueError(f"splitting must be 'auto', 'paper' or 'loss', got {splitting!r}")
-    if linear_solver not in ("auto", "cholesky", "woodbury", "cg"):
-        raise ValueError(
-            f"linear_solver must be 'auto', 'cholesky', 'woodbury' or 'cg', got {linear_solver!r}"
-        )
+    _check_choices(problem, splitting, linear_solver, loss_weight, dtype)
     certify, gap_tol = _resolve_certificate(problem, certify, gap_tol)
-    blocks = warm_start_blocks(problem, warm_start)
-    if blocks is not None:
-        mult = None
-        if isinstance(warm_start, ConvexSolution):
-            mult = warm_start.info.get("multipliers")
-        blocks = (*blocks, None if mult is None else np.asarray(mult, dtype=np.float64))
-    if history_every is None:
-        history_every = 1 if callback is not None else DEFAULT_HISTORY_EVERY
-    if loss_weight is not None and not (isinstance(loss_weight, (int, float)) and loss_weight > 0):
-        raise ValueError(f"loss_weight must be > 0 or None, got {loss_weight!r}")
-    if num_threads is None and dev.type == "cpu":
-        # Small products are latency bound: waking a second BLAS thread costs more than the
-        # arithmetic (measured: 1.3 ms vs 40-110 ms per iteration at n=300, P=8 on 2 busy cores).
-        work = problem.n * problem.d_aug * 2 * problem.P
-        num_threads = 1 if work < SMALL_PROBLEM_WORK else None
-    with torch_threads(num_threads), torch.no_grad():
-        return _solve(
-            problem,
-            rho=rho,
-            gamma=float(gamma),
-            max_iter=int(max_iter),
-            tol=float(tol),
-            time_limit=time_limit,
-            device=dev,
-            dtype=dtype,
-            callback=callback,
-            verbose=verbose,
-            relaxation=float(relaxation),
-            adaptive_rho=adaptive_rho,
-            max_rho_updates=int(max_rho_updates),
-            loss_weight=loss_weight,
-            copy_weight=copy_weight,
-            splitting=splitting,
-            linear_solver=linear_solver,
-            max_factor_bytes=max_factor_bytes,
-            history_every=history_every,
-            recovery_rtol=recovery_rtol,
-            certify=certify,
-            gap_tol=gap_tol,
-            warm_start=blocks,
-            rho_range=float(rho_range),
-        )
+    blocks = _warm_blocks(problem, warm_start)
+    every = history_every or (1 if callback is not None else DEFAULT_HISTORY_EVERY)
+    penalty = _Penalty(
+        rho, float(gamma), float(relaxation), bool(adaptive_rho), int(max_rho_updates),
+        float(rho_range), loss_weight, copy_weight,
+    )  # fmt: skip
+    budget = _Budget(int(max_iter), float(tol), time_limit, certify, gap_tol)
+    accelerate = acceleration == "anderson"
+    auto = dtype == "auto"
+    dtype = _resolve_dtype(dtype, certify, gap_tol)
+    numerics = _Numerics(dev, dtype, splitting, linear_solver, max_factor_bytes, accelerate, auto)
+    output = _Output(callback, verbose, every, recovery_rtol)
+    with torch_threads(_threads(num_threads, problem, dev)), torch.no_grad():
+        return _Run(problem, penalty, budget, numerics, output, blocks).solve()
 
 
 @dataclass
-class _Iterate:
-    """The state that continues an ADMM run: the block-2 variables ``(v, s, e, Z, a)`` and the
-    scaled duals of ``u = v``, ``G u = s``, ``F u = e``, ``A u = Z``, ``E u = a`` (None where the
-    program has no such constraint)."""
+class _Blocks:
+    """A point of the block-2 space (or of the constraint space ``K u``): the copy ``v``
+    ``(d, 2P)``, the sign slacks ``s`` ``(n, 2P)``, the predictions ``e`` ``(n,)``, the
+    perturbable effective weights ``Z`` ``(n, d')`` of robust programs and the perturbable copy
+    ``a`` ``(d', 2P)`` of the certified programs (None where absent)."""
 
     V: torch.Tensor
     S: torch.Tensor
     e: torch.Tensor
-    Zs: torch.Tensor | None
-    Acp: torch.Tensor | None
-    Lam: torch.Tensor
-    Nu: torch.Tensor
-    Mu: torch.Tensor
-    Xi: torch.Tensor | None
-    Kap: torch.Tensor | None
+    Z: torch.Tensor | None
+    A: torch.Tensor | None
+
+    def tensors(self) -> list[torch.Tensor]:
+        return [t for t in (self.V, self.S, self.e, self.Z, self.A) if t is not None]
+
+    def combine(self, fn: Callable[..., torch.Tensor], *others: _Blocks) -> _Blocks:
+        """``fn`` applied field by field (None fields stay None)."""
+        out = []
+        for f in fields(self):
+            own = getattr(self, f.name)
+            out.append(None if own is None else fn(own, *(getattr(o, f.name) for o in others)))
+        return _Blocks(*out)
+
+    def __sub__(self, other: _Blocks) -> _Blocks:
+        return self.combine(torch.sub, other)
+
+    def __add__(self, other: _Blocks) -> _Blocks:
+        return self.combine(torch.add, other)
+
+    def scaled(self, factor: float) -> _Blocks:
+        return self.combine(lambda t: t * factor)
+
+    def sqnorm(self, weights: tuple[float, ...]) -> float:
+        """``sum_k weights[k] ||field_k||^2`` over the present fields (weights per field)."""
+        total = 0.0
+        for f, wt in zip(fields(self), weights, strict=True):
+            t = getattr(self, f.name)
+            if t is not None and wt != 0:
+                total += wt * float(torch.sum(t * t))
+        return total
+
+    def flat(self) -> torch.Tensor:
+        return torch.cat([t.reshape(-1) for t in self.tensors()])
+
+    def unflat(self, vector: torch.Tensor) -> _Blocks:
+        """A ``_Blocks`` of this one's shapes holding ``vector`` (views)."""
+        out, at = [], 0
+        for f in fields(self):
+            t = getattr(self, f.name)
+            if t is None:
+                out.append(None)
+                continue
+            out.append(vector[at : at + t.numel()].view(t.shape))
+            at += t.numel()
+        return _Blocks(*out)
+
+
+@dataclass
+class _Iterate:
+    """The state that continues an ADMM run: the block-2 variables ``w = (v, s, e, Z, a)`` and
+    the scaled duals ``lam`` of ``u = v``, ``G u = s``, ``F u = e``, ``A u = Z``, ``E u = a``."""
+
+    w: _Blocks
+    lam: _Blocks
+
+    @property
+    def V(self) -> torch.Tensor:
+        return self.w.V
 
     def copy(self) -> _Iterate:
-        values = (getattr(self, f.name) for f in dataclasses.fields(self))
-        return _Iterate(*(None if t is None else t.clone() for t in values))
+        clone = lambda t: t.clone()  # noqa: E731
+        return _Iterate(self.w.combine(clone), self.lam.combine(clone))
 
     def rescale_duals(self, ratio: float) -> None:
         """Scaled duals are ``y / rho``: divide them by ``ratio`` when ``rho`` is multiplied by it."""
-        self.Lam, self.Nu, self.Mu = self.Lam / ratio, self.Nu / ratio, self.Mu / ratio
-        if self.Xi is not None:
-            self.Xi = self.Xi / ratio
-        if self.Kap is not None:
-            self.Kap = self.Kap / ratio
+        self.lam = self.lam.scaled(1.0 / ratio)
 
 
 class _RhoControl:
@@ -528,339 +605,534 @@ class _RhoControl:
         self.rho, self.last, self.enabled = rho, it, False
 
 
-def _solve(problem: ConvexReLUProblem, **opt: Any) -> ConvexSolution:
-    t_start = time.perf_counter()
-    dev, dtype = opt["device"], opt["dtype"]
-    pr = problem
-    n, d, P = pr.n, pr.d_aug, pr.P
-    eps = pr.robust_eps
-    robust_loss = eps > 0
-    cone = pr.program in ("certified", "class-aware")
-    as_t = lambda a: torch.as_tensor(a, dtype=dtype, device=dev)  # noqa: E731
-    Xa, D, y = as_t(pr.Xa), as_t(pr.D), as_t(pr.y)
-    pert = torch.as_tensor(pr.perturbable, device=dev)
-    Sgn = (2.0 * D - 1.0).repeat(1, 2)
-    Dpm = torch.cat([D, -D], dim=1)
-    rows = None
-    if pr.program == "class-aware":
-        neg = (y < 0).to(dtype)[:, None].expand(n, P)
-        rows = torch.cat([neg, 1.0 - neg], dim=1)
+class _Operator:
+    """The program's tensors on the solver's device and the constraint operator ``K``: its
+    image of a u-step (``images``), its transpose (``KT``) and the u-step solve (``solve``).
 
-    rho0 = float(opt["rho"]) if opt["rho"] is not None else 1.0
-    control = _RhoControl(rho0, opt["adaptive_rho"], opt["max_rho_updates"], opt["rho_range"])
-    rho = rho0
-    sig = opt["copy_weight"] if opt["copy_weight"] is not None else 1.0
-    path = opt["linear_solver"]
-    itemsize = torch.finfo(dtype).bits // 8
-    if path == "auto":
-        path = choose_linear_solver(
-            n, d, P, robust_loss=robust_loss, max_bytes=opt["max_factor_bytes"], itemsize=itemsize
+    ``paper``: the nominal squared loss stays in the u-step (``c = 1 / rho``, refactored by
+    ``set_rho``); otherwise the predictions are split off with the fixed weight ``c``."""
+
+    def __init__(
+        self, pr: ConvexReLUProblem, num: _Numerics, pen: _Penalty, rho: float, dtype: torch.dtype
+    ) -> None:
+        dev = num.device
+        n, d, P = pr.n, pr.d_aug, pr.P
+        self.n, self.d, self.P = n, d, P
+        self.robust_loss = pr.robust_eps > 0
+        self.cone = pr.program in ("certified", "class-aware")
+        as_t = lambda a: torch.as_tensor(a, dtype=dtype, device=dev)  # noqa: E731
+        self.Xa, self.D, self.y = as_t(pr.Xa), as_t(pr.D), as_t(pr.y)
+        self.pert = torch.as_tensor(pr.perturbable, device=dev)
+        self.Sgn = (2.0 * self.D - 1.0).repeat(1, 2)
+        self.Dpm = torch.cat([self.D, -self.D], dim=1)
+        self.rows = None
+        if pr.program == "class-aware":
+            neg = (self.y < 0).to(dtype)[:, None].expand(n, P)
+            self.rows = torch.cat([neg, 1.0 - neg], dim=1)
+        self.sig = pen.copy_weight if pen.copy_weight is not None else 1.0
+        self.itemsize = torch.finfo(num.dtype).bits // 8  # the iteration's (memory model)
+        self.path = self._path(pr, num)
+        self.splitting = self._splitting(pr, num)
+        self.paper = self.splitting == "paper"
+        self.c = pen.loss_weight if pen.loss_weight is not None else 1.0
+        if self.paper:
+            self.c = 1.0 / rho
+        self.system = self._factor()
+
+    def _path(self, pr: ConvexReLUProblem, num: _Numerics) -> str:
+        n, d, P = self.n, self.d, self.P
+        if num.linear_solver == "auto":
+            return choose_linear_solver(
+                n, d, P, robust_loss=self.robust_loss, max_bytes=num.max_factor_bytes,
+                itemsize=self.itemsize,
+            )  # fmt: skip
+        if num.linear_solver == "woodbury" and self.robust_loss:
+            raise ValueError("linear_solver='woodbury' applies to nominal programs only")
+        return num.linear_solver
+
+    def _splitting(self, pr: ConvexReLUProblem, num: _Numerics) -> str:
+        """``"paper"`` (squared nominal loss in the u-step) or ``"loss"`` (see ``solve_admm``)."""
+        if pr.loss != "squared" or self.robust_loss:
+            return "loss"
+        if num.splitting != "auto":
+            return num.splitting
+        cheap = factor_flops(self.path, self.n, self.d, self.P) <= (
+            REFACTOR_ITERATIONS * 8.0 * self.n * self.d * self.P
         )
-    elif path == "woodbury" and robust_loss:
-        raise ValueError("linear_solver='woodbury' applies to nominal programs only")
-    # "paper": squared nominal loss kept in the u-step (Algorithm 3.1), matrix depends on rho
-    splitting = opt["splitting"]
-    if pr.loss != "squared" or robust_loss:
-        splitting = "loss"
-    elif splitting == "auto":
-        cheap = factor_flops(path, n, d, P) <= REFACTOR_ITERATIONS * 8.0 * n * d * P
-        splitting = "paper" if cheap else "loss"
-    paper = splitting == "paper"
-    c = opt["loss_weight"] if opt["loss_weight"] is not None else 1.0
-    if paper:
-        c = 1.0 / rho
-    make_system = lambda c: RotatedSystem(  # noqa: E731
-        Xa,
-        D,
-        c=c,
-        c_z=c if robust_loss else 0.0,
-        cone_weight=1.0 if cone else 0.0,
-        perturbable=pert,
-        path=path,
-        copy_weight=sig,
-    )
-    system = make_system(c)
-    x = _start(pr, opt["warm_start"], Xa, D, y, Sgn, Dpm, pert, rho, c, sig, paper, cone)
-    setup_time = time.perf_counter() - t_start
+        return "paper" if cheap else "loss"
 
-    def KT(Vp, Sp, ep, Zp, Ap):
-        """K^T applied to a point of the constraint space. ``Sp`` (n, 2P) is overwritten: the
-        callers pass fresh differences, and the n x 2P arrays are the iteration's memory
-        traffic (allocating them costs as much as the arithmetic)."""
-        out = Xa.T @ Sp.mul_(Sgn)
-        pred = (Xa.T * ep[None, :]) @ D  # F^T e without the (n, 2P) array Dpm * e
-        out[:, :P].add_(pred, alpha=c)
-        out[:, P:].sub_(pred, alpha=c)
-        out.add_(Vp, alpha=sig)
-        if Zp is not None:
-            ATz = Zp.T @ D
-            out[pert] += c * torch.cat([ATz, -ATz], dim=1)
-        if Ap is not None:
-            out[pert] += Ap
+    def _factor(self) -> RotatedSystem:
+        return RotatedSystem(
+            self.Xa, self.D, c=self.c, c_z=self.c if self.robust_loss else 0.0,
+            cone_weight=1.0 if self.cone else 0.0, perturbable=self.pert, path=self.path,
+            copy_weight=self.sig,
+        )  # fmt: skip
+
+    def cast(self, dtype: torch.dtype) -> _Operator:
+        """A copy in ``dtype`` (the float32 iteration's operator; the factor rounded once)."""
+        out = copy.copy(self)
+        for name, value in vars(self).items():
+            if isinstance(value, torch.Tensor) and value.is_floating_point():
+                setattr(out, name, value.to(dtype))
+        out.system = self.system.cast(dtype)
+        out.itemsize = torch.finfo(dtype).bits // 8
         return out
 
-    evaluate = _Evaluator(pr, Xa, D, y, pert, opt["recovery_rtol"])
-    zero_objective = evaluate(torch.zeros(d, 2 * P, dtype=dtype, device=dev))[0]
-    label_norm = float(torch.linalg.vector_norm(y))  # the scale of the predictions
-    alpha, gamma, tol, gap_tol = opt["relaxation"], opt["gamma"], opt["tol"], opt["gap_tol"]
-    beta = pr.beta
-    lam_soft = pr.stability_penalty  # soft stability: the cone step becomes a capped prox
-    history: list[dict[str, Any]] = []
-    stop: StopReason = "max_iter"
-    status, message = "max_iter", f"reached max_iter={opt['max_iter']}"
-    record_time = 0.0
-    best_bound = -math.inf
-    dual = LagrangeDual(pr, dev) if opt["certify"] else None
-    every = opt["history_every"]
-    # best record by its feasible-corrected objective max(convex, network): (merit, iteration,
-    # iterate, rho); the restart point after a blow-up and the answer when no stop fires
-    best: tuple[float, int, _Iterate, float] | None = None
-    restarts, last_refine = 0, -REFINE_INTERVAL
-    it = 0
-    r_pri = r_dual = float("nan")
-    for it in range(1, opt["max_iter"] + 1):
-        check = it % every == 0 or it == opt["max_iter"]
-        # ---- u-step: K^T K u = K^T (w - lambda)
-        R = KT(
-            x.V - x.Lam,
-            x.S - x.Nu,
-            x.e - x.Mu,
-            None if x.Zs is None else x.Zs - x.Xi,
-            None if x.Acp is None else x.Acp - x.Kap,
+    def set_rho(self, rho: float) -> None:
+        """``rho`` changed: the paper splitting's u-step matrix (``c = 1 / rho``) is refactored."""
+        if self.paper:
+            self.c = 1.0 / rho
+            self.system = self._factor()
+
+    @property
+    def weights(self) -> tuple[float, ...]:
+        """Weights of the fields of ``_Blocks`` in the constraint-space norm."""
+        return (self.sig, 1.0, 0.0 if self.paper else self.c, self.c, 1.0)
+
+    def KT(self, b: _Blocks) -> torch.Tensor:
+        """``K^T`` applied to a point ``b`` of the constraint space, shape ``(d, 2P)``: the sign
+        and prediction terms in one product ``Xa^T (Sgn o s + c Dpm o e)``."""
+        M = self.Sgn * b.S
+        M.addcmul_(self.Dpm, b.e[:, None], value=self.c)
+        out = self.Xa.T @ M
+        out.add_(b.V, alpha=self.sig)
+        if b.Z is not None:
+            ATz = b.Z.T @ self.D
+            out[self.pert] += self.c * torch.cat([ATz, -ATz], dim=1)
+        if b.A is not None:
+            out[self.pert] += b.A
+        return out
+
+    def images(self, U: torch.Tensor) -> _Blocks:
+        """``K u`` unweighted: ``(u, G u, F u, A u, E u)``."""
+        P = self.P
+        XU = self.Xa @ U
+        FU = (self.Dpm * XU).sum(dim=1)
+        GU = XU.mul_(self.Sgn)  # XU is not needed any more
+        Up = U[self.pert]
+        AU = self.D @ (Up[:, :P] - Up[:, P:]).T if self.robust_loss else None
+        return _Blocks(U, GU, FU, AU, Up if self.cone else None)
+
+    def dual_scale_sq(self, lam: _Blocks) -> float:
+        """Squared size of the terms of ``K^T lambda`` (zero at a solution; their sizes set the
+        scale of the dual residual)."""
+        sq = lambda t: float(torch.sum(t * t))  # noqa: E731
+        parts = self.Xa.T @ torch.cat([self.Sgn * lam.S, self.c * self.Dpm * lam.e[:, None]], dim=1)
+        total = sq(self.sig * lam.V) + sq(parts)
+        if lam.A is not None:
+            total += sq(lam.A)
+        if lam.Z is not None:
+            total += sq(self.c * (lam.Z.T @ self.D))
+        return total
+
+
+class _Run:
+    """One ADMM run: setup (``__init__``), the step (``_step``, ``_split``), the records
+    (``_record``: residuals, objectives, certificate), the stops (``_stop_test``,
+    ``_blow_up``), the penalty balancing (``_balance``), the acceleration (``_accelerate``)
+    and the result (``_finish``)."""
+
+    def __init__(
+        self,
+        problem: ConvexReLUProblem,
+        penalty: _Penalty,
+        budget: _Budget,
+        numerics: _Numerics,
+        output: _Output,
+        warm: tuple | None,
+    ) -> None:
+        self.t_start = time.perf_counter()
+        self.pr, self.pen, self.budget, self.num, self.out = (
+            problem, penalty, budget, numerics, output,
+        )  # fmt: skip
+        self.rho0 = float(penalty.rho) if penalty.rho is not None else 1.0
+        self.rho = self.rho0
+        self.control = _RhoControl(
+            self.rho0, penalty.adaptive, penalty.max_updates, penalty.rho_range
         )
-        U = system.solve(R)
-        XU = Xa @ U
-        FU = (Dpm * XU).sum(dim=1)
-        GU = XU.mul_(Sgn)  # XU is not needed any more
-        Up = U[pert]
-        AU = D @ (Up[:, :P] - Up[:, P:]).T if robust_loss else None
-        if check:
-            old = (x.V, x.S, x.e, x.Zs, x.Acp)
-        # ---- relaxation and block 2
-        Uh = alpha * U + (1 - alpha) * x.V
-        GUh = torch.lerp(x.S, GU, alpha)  # alpha GU + (1 - alpha) S
-        FUh = alpha * FU + (1 - alpha) * x.e
-        x.V = group_soft_threshold(Uh + x.Lam, beta / (rho * sig))
-        if cone:
-            EUh = alpha * Up + (1 - alpha) * x.Acp
-            cap = None if lam_soft is None else lam_soft / rho
-            x.S, x.Acp = cone_projection(GUh + x.Nu, EUh + x.Kap, eps, rows, cap)
-            x.Kap = x.Kap + gamma * (EUh - x.Acp)
-        else:
-            x.S = (GUh + x.Nu).clamp_(min=0.0)
-        if robust_loss:
-            AUh = alpha * AU + (1 - alpha) * x.Zs
-            x.e, x.Zs = loss_prox(pr.loss, FUh + x.Mu, AUh + x.Xi, y, eps, rho * c)
-            x.Xi = x.Xi + gamma * (AUh - x.Zs)
-        elif not paper:
-            x.e, _ = loss_prox(pr.loss, FUh + x.Mu, None, y, 0.0, rho * c)
-        x.Lam = x.Lam + gamma * (Uh - x.V)
-        x.Nu.add_(GUh, alpha=gamma).sub_(x.S, alpha=gamma)
-        if not paper:
-            x.Mu = x.Mu + gamma * (FUh - x.e)
+        # float32 iterations: the float64 operator is factored once and rounded; it stays for
+        # the certificate, whose duals come from one float64 step from the float32 state
+        low = numerics.dtype != torch.float64
+        exact = _Operator(problem, numerics, penalty, self.rho, torch.float64)
+        self.op = exact.cast(numerics.dtype) if low else exact
+        self.exact = exact if low and budget.certify else None
+        self.float64_from: int | None = None  # iteration where a float32 run moved to float64
+        self.x = _start(problem, warm, self.op, self.rho)
+        self._warm = warm is not None
+        self.evaluate = Evaluator(problem, numerics.device, output.recovery_rtol)
+        self.zero_objective = self.evaluate(torch.zeros_like(self.x.V))[0]
+        self.label_norm = float(torch.linalg.vector_norm(self.op.y))  # scale of the predictions
+        self.dual = LagrangeDual(problem, numerics.device) if budget.certify else None
+        self.history: list[dict[str, Any]] = []
+        self.stop: StopReason = "max_iter"
+        self.status, self.message = "max_iter", f"reached max_iter={budget.max_iter}"
+        self.record_time = 0.0
+        self.best_bound = -math.inf
+        self.last_gap = math.inf
+        # best record by its feasible-corrected objective max(convex, network): (merit,
+        # iteration, iterate, rho); the restart point after a blow-up and the answer of a
+        # diverged run
+        self.best: tuple[float, int, _Iterate, float] | None = None
+        self.restarts, self.last_refine, self.records = 0, -REFINE_INTERVAL, 0
+        self.r_pri = self.r_dual = float("nan")
+        self.accel = Anderson(ANDERSON_MEMORY) if numerics.accelerate else None
+        self.xi_in: torch.Tensor | None = None  # the prox input that produced self.x
+        self.saved: tuple[_Iterate, torch.Tensor] | None = None  # plain step behind a pending AA
+        self.ref_residual = math.inf
+        self.aa_steps = self.aa_rejected = 0
+        self.setup_time = time.perf_counter() - self.t_start
 
-        elapsed = time.perf_counter() - t_start
-        if check:
-            t_rec = time.perf_counter()
-            sq = lambda t: 0.0 if t is None else float(torch.sum(t * t))  # noqa: E731
-            cl = 0.0 if paper else c
-            prim = sig * sq(U - x.V) + sq(GU - x.S) + cl * sq(FU - x.e)
-            ku = sig * sq(U) + sq(GU) + cl * sq(FU)
-            wn = sig * sq(x.V) + sq(x.S) + cl * sq(x.e)
-            if robust_loss:
-                prim += c * sq(AU - x.Zs)
-                ku += c * sq(AU)
-                wn += c * sq(x.Zs)
-            if cone:
-                prim += sq(Up - x.Acp)
-                ku += sq(Up)
-                wn += sq(x.Acp)
-            dres = KT(
-                x.V - old[0],
-                x.S - old[1],
-                x.e - old[2],
-                None if x.Zs is None else x.Zs - old[3],
-                None if x.Acp is None else x.Acp - old[4],
-            )
-            # K^T lambda = 0 at a solution; its terms' sizes set the scale of the dual residual
-            parts = Xa.T @ torch.cat([Sgn * x.Nu, c * Dpm * x.Mu[:, None]], dim=1)
-            dual_sq = sq(sig * x.Lam) + sq(parts) + sq(x.Kap)
-            if x.Xi is not None:
-                dual_sq += sq(c * (x.Xi.T @ D))
-            r_pri = math.sqrt(prim) / max(math.sqrt(max(ku, wn)), 1e-300)
-            r_dual = float(torch.linalg.vector_norm(dres)) / max(math.sqrt(dual_sq), 1e-300)
-            conv, net, n_act, viol = evaluate(x.V)
-            merit = max(conv, net)
-            record = {
-                "iteration": it,
-                "time": elapsed - record_time,
-                "objective": conv,
-                "network_objective": net,
-                "primal_residual": r_pri,
-                "dual_residual": r_dual,
-                "rho": rho,
-                "n_active": n_act,
-                "constraint_violation": viol,
-            }
-            # ---- divergence guard: restart from the best record, or give up
-            healthy = all(math.isfinite(t) for t in (conv, net, r_pri, r_dual)) and (
-                conv <= BLOWUP_FACTOR * max(zero_objective, 1e-12)
-            )
-            if not healthy:
-                record["event"] = "blow-up"
-                history.append(record)
-                if restarts >= MAX_RESTARTS:
-                    stop, status = "diverged", "diverged"
-                    message = (
-                        f"diverged: objective {conv:.3g} (the zero network's is "
-                        f"{zero_objective:.3g}) at iteration {it} after {restarts} restarts"
-                    )
-                    record_time += time.perf_counter() - t_rec
+    # ------------------------------------------------------------------ the iteration
+    def solve(self) -> ConvexSolution:
+        it = 0
+        for it in range(1, self.budget.max_iter + 1):
+            x_old = self.x
+            KU, xi = self._step(x_old, self.op)
+            self.x = self._split(xi, x_old.lam, self.op)
+            if it % self.out.history_every == 0 or it == self.budget.max_iter:
+                t_rec = time.perf_counter()
+                outcome = self._record(it, KU, x_old, t_rec - self.t_start)
+                self.record_time += time.perf_counter() - t_rec
+                if outcome == "stop":
                     break
-                restarts += 1
-                if best is not None:
-                    x, new_rho = best[2].copy(), best[3]
-                else:
-                    x = _start(pr, None, Xa, D, y, Sgn, Dpm, pert, rho0, c, sig, paper, cone)
-                    new_rho = rho0
-                if restarts == MAX_RESTARTS:  # second restart: a more damped penalty
-                    x.rescale_duals(RESTART_RHO_FACTOR)
-                    new_rho *= RESTART_RHO_FACTOR
-                rho = new_rho
-                control.reset(rho, it)
-                if paper:
-                    c = 1.0 / rho
-                    system = make_system(c)
-                record_time += time.perf_counter() - t_rec
-                continue
-            if dual is not None:
-                theta = FU - y if paper else (rho * c) * x.Mu
-                mult = (-rho) * x.Nu
-                bound = dual.lower_bound(theta, mult, refine_steps=0).value
-                if gap_tol is not None and bound > 0 and it - last_refine >= REFINE_INTERVAL:
-                    promising = merit <= (1 + REFINE_WITHIN * gap_tol) * bound
-                    if promising and merit > (1 + gap_tol) * max(bound, best_bound):
-                        bound = max(bound, dual.lower_bound(theta, mult).value)
-                        last_refine = it
-                best_bound = max(best_bound, bound)
-                record["lower_bound"] = bound
-            if best is None or merit < best[0]:
-                best = (merit, it, x.copy(), rho)
-            if opt["callback"] is not None:
-                Vn = x.V.detach().cpu().numpy()
-                extra = opt["callback"](
-                    it, {"V": Vn[:, :P], "W": Vn[:, P:], "record": dict(record), "rho": rho}
-                )
-                if extra:
-                    record.update(extra)
-            history.append(record)
-            if opt["verbose"]:
-                print(
-                    f"admm it {it:5d}  obj {conv:.8e}  net {net:.8e}  pri {r_pri:.2e}  "
-                    f"dual {r_dual:.2e}  rho {rho:.3g}  active {n_act}"
-                    + (f"  lb {best_bound:.8e}" if dual is not None else "")
-                )
-            # a convex objective below a certified lower bound proves the iterate infeasible
-            below = dual is not None and conv < best_bound
-            # the certificate is for the network; the convex point must also be nearly feasible
-            # (small primal residual; objective equal to its network's, as on feasible points)
-            g_feas = CERTIFY_PRIMAL_FRACTION * (gap_tol or 0.0)
-            near = r_pri <= g_feas or math.sqrt(prim) <= g_feas * label_norm  # absolute at 0
-            feasible = near and abs(conv - net) <= g_feas * abs(best_bound)
-            if gap_tol is not None and not below and feasible and best_bound > 0:
-                if merit <= (1 + gap_tol) * best_bound:
-                    stop, status = "certified", "converged"
-                    message = (
-                        f"certified: max(convex, network objective) {merit:.10g} <= (1 + "
-                        f"gap_tol={gap_tol:g}) x lower bound {best_bound:.10g}"
-                    )
-                    record_time += time.perf_counter() - t_rec
-                    break
-            if r_pri <= tol and r_dual <= tol and not below:
-                stop, status = "residuals", "converged"
-                message = f"relative residuals below tol={tol:g}"
-                if gap_tol is not None:  # not certified at this point: say so
-                    status = "inaccurate"
-                    message += (
-                        f", but the certified gap {_gap(merit, best_bound):.3g} is above "
-                        f"gap_tol={gap_tol:g}"
-                    )
-                record_time += time.perf_counter() - t_rec
+                if outcome == "restart":
+                    continue
+            limit = self.budget.time_limit
+            if limit is not None and time.perf_counter() - self.t_start >= limit:
+                self.stop, self.status = "time_limit", "time_limit"
+                self.message = f"reached time_limit={limit} s"
                 break
-            # ---- bounded residual balancing (scaled duals rescale with rho)
-            factor = control.propose(it, r_pri, r_dual)
-            if factor is not None:
-                rho = control.rho
-                if paper:
-                    c = 1.0 / rho
-                    system = make_system(c)
-                x.rescale_duals(factor)
-            record_time += time.perf_counter() - t_rec
-        if opt["time_limit"] is not None and time.perf_counter() - t_start >= opt["time_limit"]:
-            stop, status = "time_limit", "time_limit"
-            message = f"reached time_limit={opt['time_limit']} s"
-            break
+            if self.accel is not None and it < self.budget.max_iter:
+                self._accelerate(xi)
+        return self._finish(it)
 
-    returned = it
-    if stop == "diverged" and best is not None:
-        x, returned = best[2], best[1]
-        message += f"; returned the best recorded iterate (iteration {returned})"
-    Vn = x.V.detach().cpu().numpy().astype(np.float64)
-    Vsol, Wsol = np.ascontiguousarray(Vn[:, :P]), np.ascontiguousarray(Vn[:, P:])
-    total = time.perf_counter() - t_start
-    sol = ConvexSolution(
-        V=Vsol,
-        W=Wsol,
-        objective=pr.convex_objective(Vsol, Wsol),
-        status=status,
-        solver="ADMM",
-        time=total,
-        problem=pr,
-        message=message,
-        history=history,
-        info={},
-    )
-    network_objective = pr.network_objective(sol.to_network(opt["recovery_rtol"]))
-    upper = max(sol.objective, network_objective)
-    sol.info.update(
-        {
-            "stop": stop,
-            "linear_solver": path,
-            "splitting": splitting,
-            "factor_bytes": memory_bytes(path, n, d, P, itemsize),
-            "rho": rho,
-            "rho_updates": control.updates,
-            "rho_backoffs": control.backoffs,
-            "rho_bounds": (control.lo, control.hi),
-            "restarts": restarts,
-            "loss_weight": c,
-            "relaxation": alpha,
-            "gamma": gamma,
-            "iterations": it,
-            "returned_iteration": returned,
-            "setup_time": setup_time,
-            "record_time": record_time,
+    def _step(self, x: _Iterate, op: _Operator) -> tuple[_Blocks, _Blocks]:
+        """The u-step ``K^T K u = K^T (w - lambda)`` and the relaxed prox inputs
+        ``xi = alpha K u + (1 - alpha) w + lambda``: ``(K u, xi)``."""
+        alpha = self.pen.relaxation
+        U = op.system.solve(op.KT(x.w - x.lam))
+        KU = op.images(U)
+        xi = KU.combine(lambda k, w, lam: torch.lerp(w, k, alpha).add_(lam), x.w, x.lam)
+        if op.paper:  # the squared loss is in the u-step: e stays y, its dual 0
+            xi.e = x.w.e
+        return KU, xi
+
+    def _split(self, xi: _Blocks, lam_old: _Blocks, op: _Operator) -> _Iterate:
+        """Block 2: ``w = prox(xi)`` (separable), then the dual step
+        ``lambda = (1 - gamma) lambda_old + gamma (xi - w)``."""
+        pr, rho = self.pr, self.rho
+        V = group_soft_threshold(xi.V, pr.beta / (rho * op.sig))
+        A = None
+        if op.cone:
+            cap = None if pr.stability_penalty is None else pr.stability_penalty / rho
+            S, A = cone_projection(xi.S, xi.A, pr.robust_eps, op.rows, cap)
+        else:
+            S = xi.S.clamp(min=0.0)
+        e, Z = xi.e, None
+        if op.robust_loss:
+            e, Z = loss_prox(pr.loss, xi.e, xi.Z, op.y, pr.robust_eps, rho * op.c)
+        elif not op.paper:
+            e, _ = loss_prox(pr.loss, xi.e, None, op.y, 0.0, rho * op.c)
+        w = _Blocks(V, S, e, Z, A)
+        gamma = self.pen.gamma
+        if gamma == 1:
+            lam = xi - w
+        else:
+            lam = xi.combine(lambda x_, w_, l_: torch.lerp(l_, x_ - w_, gamma), w, lam_old)
+        if op.paper:
+            lam.e = torch.zeros_like(lam.e)
+        return _Iterate(w, lam)
+
+    def _accelerate(self, xi: _Blocks) -> None:
+        """Safeguarded Anderson step on the prox inputs (``gamma = 1``: ``xi`` determines the
+        state). A pending extrapolation whose fixed-point residual exceeds the plain step's
+        is rejected: the plain step's output is restored and the memory cleared."""
+        assert self.accel is not None
+        g = xi.flat()
+        if self.xi_in is None:  # a new chain (start, rho change, restart)
+            self.accel.reset()
+            self.xi_in = g
+            return
+        residual = float(torch.linalg.vector_norm(g - self.xi_in))
+        if self.saved is not None and not residual <= self.ref_residual:
+            self.x, self.xi_in = self.saved
+            self.saved = None
+            self.accel.reset()
+            self.aa_rejected += 1
+            return
+        z = self.accel.step(self.xi_in, g)
+        if z is None or not bool(torch.isfinite(z).all()):
+            self.xi_in, self.saved = g, None
+            return
+        self.saved, self.ref_residual = (self.x, g), residual
+        self.x = self._split(xi.unflat(z), self.x.lam, self.op)
+        self.xi_in = z
+        self.aa_steps += 1
+
+    def _chain_broken(self) -> None:
+        """The map changed (rho) or the state was replaced (restart): restart the acceleration."""
+        self.xi_in, self.saved = None, None
+
+    # ------------------------------------------------------------------ the records
+    def _residuals(self, KU: _Blocks, w_old: _Blocks) -> float:
+        """Relative primal and dual residuals (``self.r_pri``, ``self.r_dual``); returns the
+        absolute primal residual ``||K u - w||``."""
+        op, x = self.op, self.x
+        wts = op.weights
+        prim = (KU - x.w).sqnorm(wts)
+        scale = math.sqrt(max(KU.sqnorm(wts), x.w.sqnorm(wts)))
+        dres = op.KT(x.w - w_old)
+        self.r_pri = math.sqrt(prim) / max(scale, 1e-300)
+        dual_scale = math.sqrt(op.dual_scale_sq(x.lam))
+        self.r_dual = float(torch.linalg.vector_norm(dres)) / max(dual_scale, 1e-300)
+        return math.sqrt(prim)
+
+    def _record(self, it: int, KU: _Blocks, x_old: _Iterate, elapsed: float) -> str | None:
+        """Evaluate, record and test the stops at a recorded iteration (``x_old``: the state
+        the last step started from): ``"stop"``, ``"restart"`` (after a blow-up) or None."""
+        self.records += 1
+        prim = self._residuals(KU, x_old.w)
+        r_pri, r_dual = self.r_pri, self.r_dual
+        conv, net, n_act, viol = self.evaluate(self.x.V)
+        merit = max(conv, net)
+        record = {
+            "iteration": it,
+            "time": elapsed - self.record_time,
+            "objective": conv,
+            "network_objective": net,
             "primal_residual": r_pri,
             "dual_residual": r_dual,
-            "constraint_violation": pr.constraint_violation(Vsol, Wsol),
-            "network_objective": network_objective,
-            "upper_bound": upper,
-            "gap_tol": gap_tol,
-            "warm_start": opt["warm_start"] is not None,
-            "threads": torch.get_num_threads(),
-            "device": str(dev),
-            "dtype": str(dtype).replace("torch.", ""),
+            "rho": self.rho,
+            "n_active": n_act,
+            "constraint_violation": viol,
         }
-    )
-    if dual is not None:
-        sol.info["lower_bound"] = best_bound
-        # the sign-constraint multipliers (n, 2P): a dual candidate, and the duals of a warm start
-        sol.info["multipliers"] = ((-rho) * x.Nu).clamp(min=0.0).cpu().numpy().astype(np.float64)
-        sol.info["certified_gap"] = _gap(upper, best_bound)
-    if path == "cg":
-        its = system.cg_iterations
-        sol.info["cg_iterations_mean"] = float(np.mean(its)) if its else 0.0
-    return sol
+        self._precision_guard(it, merit)
+        healthy = all(math.isfinite(t) for t in (conv, net, r_pri, r_dual)) and (
+            conv <= BLOWUP_FACTOR * max(self.zero_objective, 1e-12)
+        )
+        if not healthy:
+            return self._blow_up(it, record, conv)
+        gap_tol = self.budget.gap_tol
+        g_feas = CERTIFY_PRIMAL_FRACTION * (gap_tol or 0.0)
+        near = r_pri <= g_feas or prim <= g_feas * self.label_norm  # absolute at 0
+        residual_stop = r_pri <= self.budget.tol and r_dual <= self.budget.tol
+        if self.dual is not None:
+            if self._bound_due(it, near, residual_stop):
+                self._lower_bound(it, KU, x_old, merit)
+                self.last_gap = _gap(merit, self.best_bound)
+            record["lower_bound"] = self.best_bound
+        if self.best is None or merit < self.best[0]:
+            self.best = (merit, it, self.x.copy(), self.rho)
+        self._report(it, record)
+        if self._stop_test(conv, net, merit, near, residual_stop):
+            return "stop"
+        self._balance(it)
+        return None
+
+    def _precision_guard(self, it: int, merit: float) -> None:
+        """Continue in float64 once float32 cannot resolve the target: ``gap_tol x objective``
+        below ``FLOAT32_RESOLUTION x`` the zero network's objective (the data's scale; measured:
+        breast cancer at beta = 1e-3, optimum 0.062 against 227, i.e. 2.3 float32 roundoffs,
+        stalled at 0.17 in float32; hinge n = 1000 at 750 roundoffs certified as in float64)."""
+        if self.exact is None or self.budget.gap_tol is None or not self.num.auto_dtype:
+            return
+        if self.budget.gap_tol * merit >= FLOAT32_RESOLUTION * self.zero_objective:
+            return
+        self.op, self.exact = self.exact, None
+        self.x = _Iterate(
+            *(b.combine(lambda t: t.to(torch.float64)) for b in (self.x.w, self.x.lam))
+        )
+        self.float64_from = it
+        self._chain_broken()
+
+    def _bound_due(self, it: int, near: bool, residual_stop: bool) -> bool:
+        """Whether this record computes the dual bound: always where a stop may fire (nearly
+        feasible with the last gap within ``BOUND_NEAR`` x gap_tol, the residual test met, the
+        last iteration), else at every ``BOUND_EVERY``-th record (each costs about two
+        iterations: a float64 step and the bound's products)."""
+        gap_tol = self.budget.gap_tol or 0.0
+        close = near and self.last_gap <= BOUND_NEAR * gap_tol
+        final = it == self.budget.max_iter
+        first = self.records == 1
+        return close or residual_stop or final or first or self.records % BOUND_EVERY == 0
+
+    def _lower_bound(self, it: int, KU: _Blocks, x_old: _Iterate, merit: float) -> float:
+        """The Lagrange-dual bound of the iteration's duals (``theta``: the prediction
+        constraint's multiplier, or ``F u - y`` when the squared loss is in the u-step;
+        ``lambda = -rho nu``), refined by 50 dual steps near a certified stop. A float32 run
+        takes them from one float64 step from ``x_old``: the bound's tightness rests on the
+        u-step's optimality, which float32 solves only to ``cond x 6e-8``."""
+        assert self.dual is not None
+        op, x, gap_tol = self.op, self.x, self.budget.gap_tol
+        if self.exact is not None:
+            op = self.exact
+            x_old = _Iterate(
+                *(b.combine(lambda t: t.to(torch.float64)) for b in (x_old.w, x_old.lam))
+            )
+            KU, xi = self._step(x_old, op)
+            x = self._split(xi, x_old.lam, op)
+        theta = KU.e - op.y if op.paper else (self.rho * op.c) * x.lam.e
+        mult = (-self.rho) * x.lam.S
+        bound = self.dual.lower_bound(theta, mult, refine_steps=0).value
+        if gap_tol is not None and bound > 0 and it - self.last_refine >= REFINE_INTERVAL:
+            promising = merit <= (1 + REFINE_WITHIN * gap_tol) * bound
+            if promising and merit > (1 + gap_tol) * max(bound, self.best_bound):
+                bound = max(bound, self.dual.lower_bound(theta, mult).value)
+                self.last_refine = it
+        self.best_bound = max(self.best_bound, bound)
+        return bound
+
+    def _report(self, it: int, record: dict[str, Any]) -> None:
+        """Callback extras, the history, the verbose line."""
+        if self.out.callback is not None:
+            Vn = self.x.V.detach().cpu().numpy().astype(np.float64)
+            P = self.op.P
+            state = {"V": Vn[:, :P], "W": Vn[:, P:], "record": dict(record), "rho": self.rho}
+            extra = self.out.callback(it, state)
+            if extra:
+                record.update(extra)
+        self.history.append(record)
+        if self.out.verbose:
+            print(
+                f"admm it {it:5d}  obj {record['objective']:.8e}  net "
+                f"{record['network_objective']:.8e}  pri {self.r_pri:.2e}  dual "
+                f"{self.r_dual:.2e}  rho {self.rho:.3g}  active {record['n_active']}"
+                + (f"  lb {self.best_bound:.8e}" if self.dual is not None else "")
+            )
+
+    # ------------------------------------------------------------------ stops and penalty
+    def _stop_test(
+        self, conv: float, net: float, merit: float, near: bool, residual_stop: bool
+    ) -> bool:
+        """The certified stop, then the residual stop (sets stop, status and message)."""
+        gap_tol, lb = self.budget.gap_tol, self.best_bound
+        # a convex objective below a certified lower bound proves the iterate infeasible
+        below = self.dual is not None and conv < lb
+        # the certificate is for the network; the convex point must also be nearly feasible
+        # (small primal residual; objective equal to its network's, as on feasible points)
+        g_feas = CERTIFY_PRIMAL_FRACTION * (gap_tol or 0.0)
+        feasible = near and abs(conv - net) <= g_feas * abs(lb)
+        if gap_tol is not None and not below and feasible and lb > 0:
+            if merit <= (1 + gap_tol) * lb:
+                self.stop, self.status = "certified", "converged"
+                self.message = (
+                    f"certified: max(convex, network objective) {merit:.10g} <= (1 + "
+                    f"gap_tol={gap_tol:g}) x lower bound {lb:.10g}"
+                )
+                return True
+        if residual_stop and not below:
+            self.stop, self.status = "residuals", "converged"
+            self.message = f"relative residuals below tol={self.budget.tol:g}"
+            if gap_tol is not None:  # not certified at this point: say so
+                self.status = "inaccurate"
+                self.message += (
+                    f", but the certified gap {_gap(merit, lb):.3g} is above gap_tol={gap_tol:g}"
+                )
+            return True
+        return False
+
+    def _balance(self, it: int) -> None:
+        """Bounded residual balancing (scaled duals rescale with rho)."""
+        factor = self.control.propose(it, self.r_pri, self.r_dual)
+        if factor is not None:
+            self._set_rho(self.control.rho)
+            self.x.rescale_duals(factor)
+
+    def _set_rho(self, rho: float) -> None:
+        self.rho = rho
+        if self.exact is not None and self.op.paper:
+            self.exact.set_rho(rho)
+            self.op = self.exact.cast(self.op.Xa.dtype)
+        else:
+            self.op.set_rho(rho)
+        self._chain_broken()
+
+    def _blow_up(self, it: int, record: dict[str, Any], conv: float) -> str:
+        """Divergence guard: restart from the best record (the last time with a 10x larger
+        rho), or end with status ``"diverged"``."""
+        record["event"] = "blow-up"
+        self.history.append(record)
+        if self.restarts >= MAX_RESTARTS:
+            self.stop, self.status = "diverged", "diverged"
+            self.message = (
+                f"diverged: objective {conv:.3g} (the zero network's is "
+                f"{self.zero_objective:.3g}) at iteration {it} after {self.restarts} restarts"
+            )
+            return "stop"
+        self.restarts += 1
+        if self.best is not None:
+            x, new_rho = self.best[2].copy(), self.best[3]
+        else:
+            x, new_rho = _start(self.pr, None, self.op, self.rho0), self.rho0
+        if self.restarts == MAX_RESTARTS:  # the last restart: a more damped penalty
+            x.rescale_duals(RESTART_RHO_FACTOR)
+            new_rho *= RESTART_RHO_FACTOR
+        self.x = x
+        self._set_rho(new_rho)
+        self.control.reset(new_rho, it)
+        return "restart"
+
+    # ------------------------------------------------------------------ the result
+    def _finish(self, it: int) -> ConvexSolution:
+        pr = self.pr
+        x, returned = self.x, it
+        if self.stop == "diverged" and self.best is not None:
+            x, returned = self.best[2], self.best[1]
+            self.message += f"; returned the best recorded iterate (iteration {returned})"
+        sol = convex_solution(pr, x.V, solver="ADMM", start=self.t_start, run=self, info={})
+        Vsol, Wsol = sol.V, sol.W
+        network_objective = pr.network_objective(sol.to_network(self.out.recovery_rtol))
+        upper = max(sol.objective, network_objective)
+        sol.info.update(self._info(it, returned, x))
+        sol.info.update(
+            constraint_violation=pr.constraint_violation(Vsol, Wsol),
+            network_objective=network_objective,
+            upper_bound=upper,
+        )
+        if self.dual is not None:
+            sol.info["lower_bound"] = self.best_bound
+            sol.info["certified_gap"] = _gap(upper, self.best_bound)
+        return sol
+
+    def _info(self, it: int, returned: int, x: _Iterate) -> dict[str, Any]:
+        op, num = self.op, self.num
+        info: dict[str, Any] = {
+            "stop": self.stop,
+            "linear_solver": op.path,
+            "splitting": op.splitting,
+            "factor_bytes": memory_bytes(op.path, op.n, op.d, op.P, op.itemsize),
+            "rho": self.rho,
+            "rho_updates": self.control.updates,
+            "rho_backoffs": self.control.backoffs,
+            "rho_bounds": (self.control.lo, self.control.hi),
+            "restarts": self.restarts,
+            "loss_weight": op.c,
+            "relaxation": self.pen.relaxation,
+            "gamma": self.pen.gamma,
+            "acceleration": "anderson" if self.accel is not None else "none",
+            "anderson_steps": self.aa_steps,
+            "anderson_rejected": self.aa_rejected,
+            "iterations": it,
+            "returned_iteration": returned,
+            "setup_time": self.setup_time,
+            "record_time": self.record_time,
+            "primal_residual": self.r_pri,
+            "dual_residual": self.r_dual,
+            "gap_tol": self.budget.gap_tol,
+            "warm_start": self._warm,
+            "threads": torch.get_num_threads(),
+            "device": str(num.device),
+            "dtype": str(self.op.Xa.dtype).replace("torch.", ""),
+            "float64_from": self.float64_from,
+        }
+        if self.dual is not None:
+            # the sign-constraint multipliers (n, 2P): a dual candidate, and a warm start's duals
+            mult = ((-self.rho) * x.lam.S).clamp(min=0.0)
+            info["multipliers"] = mult.cpu().numpy().astype(np.float64)
+        if op.path == "cg":
+            its = op.system.cg_iterations
+            info["cg_iterations_mean"] = float(np.mean(its)) if its else 0.0
+        return info
 
 
 def _gap(upper: float, lower: float) -> float:
@@ -868,56 +1140,43 @@ def _gap(upper: float, lower: float) -> float:
     return (upper - lower) / lower if lower > 0 and math.isfinite(upper) else math.inf
 
 
-def _start(pr, blocks, Xa, D, y, Sgn, Dpm, pert, rho, c, sig, paper, cone) -> _Iterate:
+def _start(pr: ConvexReLUProblem, warm: tuple | None, op: _Operator, rho: float) -> _Iterate:
     """The first iterate: zeros (cold), or ``(V, W)`` with the block-2 variables at their
     constraint values and, for nominal programs, the duals that make it a fixed point when it
     is optimal: ``theta = grad l(F u)`` for the loss, the warm start's sign-constraint
     ``multipliers`` (``info["multipliers"]`` of a ``ConvexSolution``, e.g. from ``solve_ipm``)
     or zeros, and ``Lambda = (G^T lambda - F^T theta) / (rho sig)`` (stationarity of the
     u-step)."""
-    dtype, dev = Xa.dtype, Xa.device
-    n, d, P = Xa.shape[0], Xa.shape[1], D.shape[1]
-    zeros = lambda *shape: torch.zeros(*shape, dtype=dtype, device=dev)  # noqa: E731
-    dp = int(pert.sum())
-    robust_loss = pr.robust_eps > 0
-    if blocks is None:
-        return _Iterate(
-            V=zeros(d, 2 * P),
-            S=zeros(n, 2 * P),
-            e=y.clone() if paper else zeros(n),  # paper: enters the u-step as c F^T y
-            Zs=zeros(n, dp) if robust_loss else None,
-            Acp=zeros(dp, 2 * P) if cone else None,
-            Lam=zeros(d, 2 * P),
-            Nu=zeros(n, 2 * P),
-            Mu=zeros(n),
-            Xi=zeros(n, dp) if robust_loss else None,
-            Kap=zeros(dp, 2 * P) if cone else None,
-        )
-    V0, W0, mult = blocks
-    U = torch.as_tensor(np.hstack([V0, W0]), dtype=dtype, device=dev)
-    XU = Xa @ U
-    FU = (Dpm * XU).sum(dim=1)
-    Up = U[pert]
-    x = _Iterate(
-        V=U.clone(),
-        S=(Sgn * XU).clamp_(min=0.0),
-        e=y.clone() if paper else FU.clone(),
-        Zs=D @ (Up[:, :P] - Up[:, P:]).T if robust_loss else None,
-        Acp=Up.clone() if cone else None,
-        Lam=zeros(d, 2 * P),
-        Nu=zeros(n, 2 * P),
-        Mu=zeros(n),
-        Xi=zeros(n, dp) if robust_loss else None,
-        Kap=zeros(dp, 2 * P) if cone else None,
+    Xa, y = op.Xa, op.y
+    n, d, P = op.n, op.d, op.P
+    zeros = lambda *shape: torch.zeros(*shape, dtype=Xa.dtype, device=Xa.device)  # noqa: E731
+    dp = int(op.pert.sum())
+    lam = _Blocks(
+        zeros(d, 2 * P),
+        zeros(n, 2 * P),
+        zeros(n),
+        zeros(n, dp) if op.robust_loss else None,
+        zeros(dp, 2 * P) if op.cone else None,
     )
-    if robust_loss:  # no closed-form duals for the robust losses: they start at zero
-        return x
-    theta = loss_gradient(pr.loss, FU, y)
-    lam = zeros(n, 2 * P)
+    if warm is None:
+        w = lam.combine(torch.zeros_like)
+        if op.paper:  # the labels enter the u-step as c F^T y
+            w.e = y.clone()
+        return _Iterate(w, lam)
+    V0, W0, mult = warm
+    U = torch.as_tensor(np.hstack([V0, W0]), dtype=Xa.dtype, device=Xa.device)
+    KU = op.images(U.clone())
+    w = _Blocks(U, KU.S.clamp_(min=0.0), y.clone() if op.paper else KU.e.clone(), KU.Z, KU.A)
+    if w.A is not None:
+        w.A = w.A.clone()
+    if op.robust_loss:  # no closed-form duals for the robust losses: they start at zero
+        return _Iterate(w, lam)
+    theta = loss_gradient(pr.loss, KU.e, y)
+    sign_mult = zeros(n, 2 * P)
     if mult is not None and tuple(mult.shape) == (n, 2 * P):
-        lam = torch.as_tensor(mult, dtype=dtype, device=dev).clamp(min=0.0)
-    x.Nu = -lam / rho
-    if not paper:
-        x.Mu = theta / (rho * c)
-    x.Lam = (Xa.T @ (Sgn * lam - Dpm * theta[:, None])) / (rho * sig)
-    return x
+        sign_mult = torch.as_tensor(mult, dtype=Xa.dtype, device=Xa.device).clamp(min=0.0)
+    lam.S = -sign_mult / rho
+    if not op.paper:
+        lam.e = theta / (rho * op.c)
+    lam.V = (Xa.T @ (op.Sgn * sign_mult - op.Dpm * theta[:, None])) / (rho * op.sig)
+    return _Iterate(w, lam)

@@ -27,6 +27,7 @@ with ``F_q = [D_1 Xa, ..., D_P Xa]``. Three ways to solve the q-system, chosen f
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Literal
 
@@ -231,3 +232,13 @@ class RotatedSystem:
         Rp = self.H @ Pm
         Rq = self._apply_q(Qm)
         return torch.cat([(Rp + Rq) / _SQRT2, (Rp - Rq) / _SQRT2], dim=1)
+
+    def cast(self, dtype: torch.dtype) -> RotatedSystem:
+        """A copy whose tensors (data, factors, explicit inverses) are in ``dtype``: the
+        float32 iteration of ``solve_admm`` uses the float64 factorization rounded once."""
+        out = copy.copy(self)
+        for name, value in vars(self).items():
+            if isinstance(value, torch.Tensor) and value.is_floating_point():
+                setattr(out, name, value.to(dtype))
+        out.cg_iterations = self.cg_iterations
+        return out

@@ -46,15 +46,19 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from robustbench_convex.formulations import check_binary_labels, check_data_matrix
+from robustbench_convex.formulations import (
+    check_binary_labels,
+    check_data_matrix,
+    check_nonneg_scalar,
+)
 from robustbench_convex.losses import check_loss, loss_value
 from robustbench_convex.network import TwoLayerReLU
 from robustbench_convex.solution import (
     DEFAULT_RECOVERY_RTOL,
-    SOLVE_STATUSES,
     SolverResult,
     SolveStatus,
 )
+from robustbench_convex.solvers._common import check_time_limit
 
 SCPMethod = Literal["auto", "fista", "cvxpy"]
 SCP_METHODS: tuple[str, ...] = ("auto", "fista", "cvxpy")
@@ -192,8 +196,7 @@ class SCPSolution(SolverResult):
     info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.status not in SOLVE_STATUSES:
-            raise ValueError(f"status must be one of {SOLVE_STATUSES}, got {self.status!r}")
+        self._check_status()
 
     @property
     def n_neurons(self) -> int:
@@ -273,6 +276,72 @@ def _soft(x: torch.Tensor, thr: float) -> torch.Tensor:
     return torch.sign(x) * torch.clamp(x.abs() - thr, min=0.0)
 
 
+@dataclass
+class _Fista:
+    """FISTA's state: the iterate ``x`` and its predictions ``Fx``, the momentum point ``y_pt``
+    and ``Fy``, the momentum parameter ``t``, the Lipschitz estimate and the counters."""
+
+    x: torch.Tensor
+    Fx: torch.Tensor
+    y_pt: torch.Tensor
+    Fy: torch.Tensor
+    t: float = 1.0
+    lip: float = 0.0
+    it: int = 0
+    restarts: int = 0
+    backtracks: int = 0
+
+
+def _hinge_stages(loss: str, hinge_smoothing: float) -> list[float | None]:
+    """The smoothing of each stage: ``mu = 1, 0.1, ...`` down to ``hinge_smoothing`` for the
+    hinge; one unsmoothed stage (None) for the smooth losses."""
+    if loss != "hinge":
+        return [None]
+    mus: list[float | None] = []
+    mu = 1.0
+    while mu > hinge_smoothing * (1 + 1e-12):
+        mus.append(mu)
+        mu /= 10.0
+    mus.append(hinge_smoothing)
+    return mus
+
+
+def _backtracking_step(F, y, loss: str, beta: float, mu, st: _Fista, roundoff: float):
+    """One proximal-gradient step from the momentum point, doubling ``lip`` until the
+    quadratic upper bound holds: ``(x_new, Fx_new, step)``."""
+    f_y, r = _smooth_loss_and_residual(loss, st.Fy, y, mu)
+    g = F.T @ r
+    for _ in range(60):
+        x_new = _soft(st.y_pt - g / st.lip, beta / st.lip)
+        Fx_new = F @ x_new
+        step = x_new - st.y_pt
+        f_new, _ = _smooth_loss_and_residual(loss, Fx_new, y, mu)
+        bound = f_y + g @ step + 0.5 * st.lip * (step @ step)
+        # slack: the two sides agree only up to roundoff of the loss sums
+        if float(f_new) <= float(bound) + roundoff * (abs(float(f_y)) + 1.0):
+            break
+        st.lip *= 2.0  # power-iteration estimate was low: backtrack
+        st.backtracks += 1
+    return x_new, Fx_new, step
+
+
+def _momentum(st: _Fista, x_new: torch.Tensor, Fx_new: torch.Tensor) -> bool:
+    """Nesterov momentum with adaptive restart (gradient scheme: restart when the momentum
+    points against the descent direction); returns whether it restarted."""
+    restart = bool((st.y_pt - x_new) @ (x_new - st.x) > 0)
+    if restart:
+        st.restarts += 1
+        t_new = 1.0
+        st.y_pt, st.Fy = x_new, Fx_new
+    else:
+        t_new = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * st.t * st.t))
+        w = (st.t - 1.0) / t_new
+        st.y_pt = x_new + w * (x_new - st.x)
+        st.Fy = Fx_new + w * (Fx_new - st.Fx)
+    st.x, st.Fx, st.t = x_new, Fx_new, t_new
+    return restart
+
+
 def _fista(
     F: torch.Tensor,
     y: torch.Tensor,
@@ -291,105 +360,78 @@ def _fista(
     n, N = F.shape
     sigma2 = _power_iteration(F, seed)
     smooth = {"squared": 1.0, "logistic": 0.25}.get(loss)
-    mus: list[float | None]
-    if loss == "hinge":
-        mus = []
-        mu = 1.0
-        while mu > hinge_smoothing * (1 + 1e-12):
-            mus.append(mu)
-            mu /= 10.0
-        mus.append(hinge_smoothing)
-    else:
-        mus = [None]
-
-    def true_objective(Fx: torch.Tensor, x: torch.Tensor) -> float:
-        return float(loss_value(loss, Fx, y)) + beta * float(x.abs().sum())
-
+    mus = _hinge_stages(loss, hinge_smoothing)
     roundoff = 10.0 * n * torch.finfo(F.dtype).eps
-    x = torch.zeros(N, dtype=F.dtype, device=F.device)
-    Fx = torch.zeros(n, dtype=F.dtype, device=F.device)
+    zeros = torch.zeros(N, dtype=F.dtype, device=F.device)
+    Fzero = torch.zeros(n, dtype=F.dtype, device=F.device)
+    st = _Fista(zeros, Fzero, zeros, Fzero)
     # scale of the stopping rule: the gradient mapping's largest possible size at alpha = 0
-    _, r0 = _smooth_loss_and_residual(loss, Fx, y, mus[-1])
+    _, r0 = _smooth_loss_and_residual(loss, Fzero, y, mus[-1])
     scale = max(float((F.T @ r0).norm()), 1e-300)
-
+    # below ~100 machine epsilons the mapping norm is roundoff (float32: ~1e-5)
+    floor = 100.0 * torch.finfo(F.dtype).eps
     history: list[dict[str, Any]] = []
     status, message = "max_iter", f"reached max_iter={max_iter}"
-    it = 0
-    restarts = 0
-    backtracks = 0
-    lip = 0.0
     for stage, mu in enumerate(mus):
-        lip = max(1.01 * sigma2 * (smooth if mu is None else 1.0 / mu), 1e-12)
+        st.lip = max(1.01 * sigma2 * (smooth if mu is None else 1.0 / mu), 1e-12)
         final_stage = stage == len(mus) - 1
-        # below ~100 machine epsilons the mapping norm is roundoff (float32: ~1e-5)
-        floor = 100.0 * torch.finfo(F.dtype).eps
         stage_tol = max(tol, floor) if final_stage else max(tol, 1e-3)
-        y_pt, Fy = x.clone(), Fx.clone()
-        t = 1.0
-        stage_done = False
-        while it < max_iter:
-            it += 1
-            f_y, r = _smooth_loss_and_residual(loss, Fy, y, mu)
-            g = F.T @ r
-            for _ in range(60):
-                x_new = _soft(y_pt - g / lip, beta / lip)
-                Fx_new = F @ x_new
-                step = x_new - y_pt
-                f_new, _ = _smooth_loss_and_residual(loss, Fx_new, y, mu)
-                bound = f_y + g @ step + 0.5 * lip * (step @ step)
-                # slack: the two sides agree only up to roundoff of the loss sums
-                if float(f_new) <= float(bound) + roundoff * (abs(float(f_y)) + 1.0):
-                    break
-                lip *= 2.0  # power-iteration estimate was low: backtrack
-                backtracks += 1
-            gmap = lip * float(step.norm())
-            # adaptive restart, gradient scheme: momentum points against the descent direction
-            restart = bool((y_pt - x_new) @ (x_new - x) > 0)
-            if restart:
-                restarts += 1
-                t_new = 1.0
-                y_pt, Fy = x_new, Fx_new
-            else:
-                t_new = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
-                w = (t - 1.0) / t_new
-                y_pt = x_new + w * (x_new - x)
-                Fy = Fx_new + w * (Fx_new - Fx)
-            x, Fx, t = x_new, Fx_new, t_new
-            elapsed = time.perf_counter() - t0
-            record = {
-                "iteration": it,
-                "objective": true_objective(Fx, x),
-                "grad_map_norm": gmap / scale,
-                "lipschitz": lip,
-                "restart": restart,
-                "mu": mu,
-                "time": elapsed,
-            }
-            history.append(record)
-            if verbose and (it % 100 == 0 or it == 1):
-                print(
-                    f"[SCP-FISTA] it {it:6d}  obj {record['objective']:.8e}  "
-                    f"gmap {record['grad_map_norm']:.2e}  mu {mu}"
-                )
-            if not math.isfinite(record["objective"]):
-                return x, "failed", f"non-finite objective at iteration {it}", history, {}
-            if gmap <= stage_tol * scale:
-                stage_done = True
-                break
-            if callback is not None:
-                state = {"alpha": x.detach().cpu().numpy().copy(), "record": record}
-                extra = callback(it, state)
-                if extra:
-                    record.update(extra)
-            if time_limit is not None and elapsed > time_limit:
-                status, message = "time_limit", f"reached time_limit={time_limit} s"
-                return x, status, message, history, _info(it, restarts, backtracks, lip, scale)
-        if not stage_done:
+        st.y_pt, st.Fy, st.t = st.x.clone(), st.Fx.clone(), 1.0
+        opts = (loss, beta, mu, roundoff, stage_tol * scale, scale, max_iter, time_limit)
+        outcome = _fista_stage(F, y, st, opts, history, callback, verbose, t0)
+        if outcome == "failed":
+            return st.x, "failed", f"non-finite objective at iteration {st.it}", history, {}
+        if outcome == "time_limit":
+            message = f"reached time_limit={time_limit} s"
+            return st.x, "time_limit", message, history, _fista_info(st, scale)
+        if outcome != "done":
             break
         if final_stage:
             status = "converged"
-            message = f"prox-gradient mapping norm <= tol * scale after {it} iterations"
-    return x, status, message, history, _info(it, restarts, backtracks, lip, scale)
+            message = f"prox-gradient mapping norm <= tol * scale after {st.it} iterations"
+    return st.x, status, message, history, _fista_info(st, scale)
+
+
+def _fista_stage(F, y, st: _Fista, opts: tuple, history, callback, verbose, t0) -> str:
+    """Iterate one smoothing stage until the gradient-mapping norm is at most ``threshold``:
+    ``"done"``, ``"max_iter"``, ``"time_limit"`` or ``"failed"`` (non-finite objective)."""
+    loss, beta, mu, roundoff, threshold, scale, max_iter, time_limit = opts
+    while st.it < max_iter:
+        st.it += 1
+        x_new, Fx_new, step = _backtracking_step(F, y, loss, beta, mu, st, roundoff)
+        gmap = st.lip * float(step.norm())
+        restart = _momentum(st, x_new, Fx_new)
+        elapsed = time.perf_counter() - t0
+        record = {
+            "iteration": st.it,
+            "objective": float(loss_value(loss, st.Fx, y)) + beta * float(st.x.abs().sum()),
+            "grad_map_norm": gmap / scale,
+            "lipschitz": st.lip,
+            "restart": restart,
+            "mu": mu,
+            "time": elapsed,
+        }
+        history.append(record)
+        if verbose and (st.it % 100 == 0 or st.it == 1):
+            print(
+                f"[SCP-FISTA] it {st.it:6d}  obj {record['objective']:.8e}  "
+                f"gmap {record['grad_map_norm']:.2e}  mu {mu}"
+            )
+        if not math.isfinite(record["objective"]):
+            return "failed"
+        if gmap <= threshold:
+            return "done"
+        if callback is not None:
+            extra = callback(st.it, {"alpha": st.x.detach().cpu().numpy().copy(), "record": record})
+            if extra:
+                record.update(extra)
+        if time_limit is not None and elapsed > time_limit:
+            return "time_limit"
+    return "max_iter"
+
+
+def _fista_info(st: _Fista, scale: float) -> dict[str, Any]:
+    return _info(st.it, st.restarts, st.backtracks, st.lip, scale)
 
 
 def _info(it: int, restarts: int, backtracks: int, lip: float, scale: float) -> dict[str, Any]:
@@ -433,6 +475,42 @@ def _cvxpy_solve(
         return None, "failed", f"{solver} returned status {st!r}"
     status = "converged" if st == cp.OPTIMAL else "inaccurate"
     return np.asarray(a.value, dtype=np.float64), status, f"{solver}: {st}"
+
+
+def _check_scp_args(beta, method, loss, max_iter, tol, hinge_smoothing, time_limit):
+    """Validate ``solve_scp``'s scalar arguments; returns ``(beta, method)`` with ``"auto"``
+    resolved (CVXPY for the hinge, FISTA otherwise)."""
+    beta = check_nonneg_scalar("beta", beta)
+    if method not in SCP_METHODS:
+        raise ValueError(f"method must be one of {SCP_METHODS}, got {method!r}")
+    if method == "auto":
+        method = "cvxpy" if loss == "hinge" else "fista"
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive int, got {max_iter!r}")
+    if not (isinstance(tol, (int, float)) and tol > 0):
+        raise ValueError(f"tol must be a positive number, got {tol!r}")
+    if not 0 < float(hinge_smoothing) <= 1:
+        raise ValueError(f"hinge_smoothing must lie in (0, 1], got {hinge_smoothing}")
+    check_time_limit(time_limit)
+    return beta, method
+
+
+def _scp_neurons(neurons: Any, n_neurons: int | None, d_aug: int, seed: int) -> np.ndarray:
+    """The ``(N, d_aug)`` unit-norm neurons: the given ones normalized, or ``n_neurons``
+    sampled uniformly on the sphere."""
+    if neurons is None:
+        if n_neurons is None:
+            raise ValueError("n_neurons is required (see scenario_sample_size for a count)")
+        return sample_neurons(n_neurons, d_aug, seed)
+    U = np.asarray(neurons, dtype=np.float64)
+    if U.ndim != 2 or U.shape[1] != d_aug or U.shape[0] < 1:
+        raise ValueError(f"neurons must have shape (N, {d_aug}), got {U.shape}")
+    if n_neurons is not None and n_neurons != U.shape[0]:
+        raise ValueError(f"n_neurons={n_neurons} but neurons has {U.shape[0]} rows")
+    norms = np.linalg.norm(U, axis=1, keepdims=True)
+    if not np.all(np.isfinite(U)) or np.any(norms == 0):
+        raise ValueError("neurons must be finite and non-zero")
+    return U / norms
 
 
 # ------------------------------------------------------------------------------------ entry point
@@ -499,62 +577,19 @@ def solve_scp(
     X = check_data_matrix(X)
     y_arr, _ = check_binary_labels(y, X.shape[0])
     loss = check_loss(loss)
-    try:
-        beta = float(beta)
-    except (TypeError, ValueError):
-        raise TypeError(f"beta must be a real number, got {beta!r}") from None
-    if not math.isfinite(beta) or beta < 0:
-        raise ValueError(f"beta must be finite and >= 0, got {beta}")
-    if method not in SCP_METHODS:
-        raise ValueError(f"method must be one of {SCP_METHODS}, got {method!r}")
-    if method == "auto":
-        method = "cvxpy" if loss == "hinge" else "fista"
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive int, got {max_iter!r}")
-    if not (isinstance(tol, (int, float)) and tol > 0):
-        raise ValueError(f"tol must be a positive number, got {tol!r}")
-    if not 0 < float(hinge_smoothing) <= 1:
-        raise ValueError(f"hinge_smoothing must lie in (0, 1], got {hinge_smoothing}")
-    if time_limit is not None and not time_limit > 0:
-        raise ValueError(f"time_limit must be > 0 seconds or None, got {time_limit!r}")
-    bias = bool(bias)
-    seed = int(seed)
-    d_aug = X.shape[1] + (1 if bias else 0)
-    if neurons is not None:
-        U = np.asarray(neurons, dtype=np.float64)
-        if U.ndim != 2 or U.shape[1] != d_aug or U.shape[0] < 1:
-            raise ValueError(f"neurons must have shape (N, {d_aug}), got {U.shape}")
-        if n_neurons is not None and n_neurons != U.shape[0]:
-            raise ValueError(f"n_neurons={n_neurons} but neurons has {U.shape[0]} rows")
-        norms = np.linalg.norm(U, axis=1, keepdims=True)
-        if not np.all(np.isfinite(U)) or np.any(norms == 0):
-            raise ValueError("neurons must be finite and non-zero")
-        U = U / norms
-    else:
-        if n_neurons is None:
-            raise ValueError("n_neurons is required (see scenario_sample_size for a count)")
-        U = sample_neurons(n_neurons, d_aug, seed)
+    beta, method = _check_scp_args(beta, method, loss, max_iter, tol, hinge_smoothing, time_limit)
+    bias, seed = bool(bias), int(seed)
+    U = _scp_neurons(neurons, n_neurons, X.shape[1] + (1 if bias else 0), seed)
     F_np = scp_features(X, U, bias=bias)
-
-    history: list[dict[str, Any]] = []
     info: dict[str, Any] = {"method": method, "n_neurons": int(U.shape[0])}
     if method == "fista":
         F = torch.as_tensor(F_np, dtype=dtype, device=device)
         yt = torch.as_tensor(y_arr, dtype=dtype, device=device)
         x, status, message, history, extra = _fista(
-            F,
-            yt,
-            loss=loss,
-            beta=beta,
-            max_iter=int(max_iter),
-            tol=float(tol),
-            time_limit=time_limit,
-            hinge_smoothing=float(hinge_smoothing),
-            seed=seed,
-            callback=callback,
-            verbose=verbose,
-            t0=t0,
-        )
+            F, yt, loss=loss, beta=beta, max_iter=int(max_iter), tol=float(tol),
+            time_limit=time_limit, hinge_smoothing=float(hinge_smoothing), seed=seed,
+            callback=callback, verbose=verbose, t0=t0,
+        )  # fmt: skip
         alpha = x.detach().cpu().numpy().astype(np.float64)
         info.update(extra, tol=float(tol), device=str(device), dtype=str(dtype))
         if loss == "hinge":
@@ -563,19 +598,12 @@ def solve_scp(
     else:
         from robustbench_convex.solvers._solver_select import choose_solver
 
-        name, choice_note = choose_solver(cvxpy_solver)
-        info["solver_choice"] = choice_note
+        name, info["solver_choice"] = choose_solver(cvxpy_solver)
+        options = dict(solver_options or {})
         a, status, message = _cvxpy_solve(
-            F_np,
-            y_arr,
-            loss=loss,
-            beta=beta,
-            solver=name,
-            verbose=verbose,
-            solver_options=dict(solver_options or {}),
+            F_np, y_arr, loss=loss, beta=beta, solver=name, verbose=verbose, solver_options=options
         )
-        alpha = np.zeros(U.shape[0]) if a is None else a
-        solver = f"SCP-{name}"
+        alpha, history, solver = np.zeros(U.shape[0]) if a is None else a, [], f"SCP-{name}"
     if not np.all(np.isfinite(alpha)):
         alpha = np.zeros(U.shape[0])
         status, message = "failed", message + " (non-finite solution replaced by zeros)"
