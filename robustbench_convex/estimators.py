@@ -367,7 +367,7 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
         relu = getattr(result, "n_relu_active", None)
         self.n_relu_neurons_ = int(relu()) if callable(relu) else None
         self.collapsed_ = bool(getattr(result, "collapsed", False)) if eps > 0 else False
-        self.objective_ = self._network_objective(X, y_pm)
+        self.objective_ = self._network_objective(X, y_pm, result)
         if self.solver != "scp" and float(self.robust_eps) == 0 and self.bound != "none":
             self.global_lower_bound_ = result.info.get("global_lower_bound")
             # sampled programs: only on request (the bound's cost is not part of that default)
@@ -457,13 +457,17 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
         # the solver named by the user, or the per-program choice of pricing.resolve_solver
         return self.solver if self.solver in ("ipm", "cvxpy", "admm") else "auto"
 
-    def _network_objective(self, X: np.ndarray, y_pm: np.ndarray) -> float:
-        from robustbench_convex.losses import loss_value
+    def _network_objective(self, X: np.ndarray, y_pm: np.ndarray, result: Any) -> float:
+        """``objective_``: ``ConvexReLUProblem.network_objective`` (nominal) of ``network_``, on
+        the solver's own problem where the result carries one (SCP results do not)."""
+        from robustbench_convex.formulations import ConvexReLUProblem
 
-        logits = self.network_.decision_function(X)
-        return (
-            float(loss_value(self.loss_, logits, y_pm)) + self.beta_ * self.network_.weight_decay()
-        )
+        problem = getattr(result, "problem", None)
+        if problem is None:
+            problem = ConvexReLUProblem(
+                X, y_pm, loss=self.loss_, beta=self.beta_, n_patterns=1, bias=self.bias
+            )
+        return float(problem.network_objective(self.network_, nominal=True))
 
     def _bound_sampled(self, X: np.ndarray, y_pm: np.ndarray, result: Any) -> float | None:
         """The certified bound for a sampled program's solution (``pattern_strategy="sampled"``)."""

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from robustbench_convex.formulations import ConvexReLUProblem
 from robustbench_convex.solution import ConvexSolution, active_blocks
@@ -94,17 +95,87 @@ def _unit_columns(U: np.ndarray) -> np.ndarray:
     return U[:, keep] / norms[keep]
 
 
+def _start_directions(
+    Xa: np.ndarray,
+    theta: np.ndarray,
+    starts: np.ndarray | None,
+    n_random: int,
+    n_data: int,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Unit starting directions of :func:`price`, ``(d_aug, S)``: Gaussian ones, the given
+    ``starts`` with both signs, up to ``n_data`` data points ``x_k`` (largest ``|theta_k|``
+    first: a neuron aligned with one sample it mispredicts) and the data-weighted directions
+    (the best ``u`` for the all-active and the one-sign patterns)."""
+    d = Xa.shape[1]
+    blocks = [rng.standard_normal((d, int(n_random)))] if n_random > 0 else []
+    if starts is not None:
+        starts = np.asarray(starts, dtype=np.float64)
+        if starts.ndim != 2 or starts.shape[0] != d:
+            raise ValueError(f"starts must have shape ({d}, S), got {starts.shape}")
+        blocks += [starts, -starts]
+    if n_data > 0:
+        rows = np.argsort(-np.abs(theta), kind="stable")[: int(n_data)]
+        blocks.append(Xa[rows].T)
+    blocks.append(
+        np.column_stack(
+            [Xa.T @ theta, Xa.T @ np.maximum(theta, 0.0), Xa.T @ np.minimum(theta, 0.0)]
+        )
+    )
+    return _unit_columns(np.hstack(blocks))
+
+
+def _ascend(
+    Xa: np.ndarray, st: np.ndarray, U: np.ndarray, iters: int, step: float, decay: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Damped ascent of ``st^T (Xa u)_+`` on the unit sphere from the columns of ``U``:
+    ``u <- (u + eta_t g / ||g||) / ||.||`` with ``g = Xa^T (1[Xa u >= 0] * st)`` (the
+    gradient) and ``eta_t = step decay^t`` (``step = inf``: the full step ``u <- g / ||g||``).
+    Returns each column's best iterate: ``(patterns (n, S) bool, values (S,), directions)``."""
+    Z = Xa @ U
+    best_v = st @ np.maximum(Z, 0.0)
+    best_p, best_u = Z >= 0, U.copy()
+    eta = float(step)
+    for _ in range(int(iters)):
+        G = _unit_columns_keep(Xa.T @ ((Z >= 0) * st[:, None]))
+        U = _unit_columns_keep(G if not np.isfinite(eta) else U + eta * G)
+        eta *= decay
+        Z = Xa @ U
+        val = st @ np.maximum(Z, 0.0)
+        better = val > best_v
+        if better.any():
+            best_v = np.where(better, val, best_v)
+            best_p[:, better] = Z[:, better] >= 0
+            best_u[:, better] = U[:, better]
+    return best_p, best_v, best_u
+
+
+def _unit_columns_keep(U: np.ndarray) -> np.ndarray:
+    """Columns scaled to unit norm; zero columns stay zero (shapes are kept)."""
+    norms = np.linalg.norm(U, axis=0)
+    return U / np.where(norms > 1e-300, norms, 1.0)
+
+
 def price(
     Xa: np.ndarray,
     theta: np.ndarray,
     *,
     starts: np.ndarray | None = None,
     n_random: int = 256,
-    iters: int = 12,
+    iters: int = 60,
     exclude: np.ndarray | None = None,
     seed: int = 0,
+    n_data: int = 256,
+    step: float = 0.5,
+    decay: float = 0.95,
 ) -> PricingCandidates:
     """Search for unit directions ``u`` maximizing ``|theta^T (Xa u)_+|`` (module docstring).
+
+    From every start and both signs ``s``: damped gradient ascent of ``s theta^T (Xa u)_+`` on
+    the unit sphere (:func:`_ascend`); each start's best iterate is a candidate. Measured on
+    synthetic-teacher (squared, beta 1, 64 seeded patterns): the best value found was 2.47 beta
+    with these defaults against 1.40 beta for the undamped full step (``step=inf``, 12 steps,
+    the earlier rule), whose iterates jump between cells.
 
     Args:
         Xa: ``(n, d_aug)`` data (augmented with the ones column when the network has biases).
@@ -112,9 +183,11 @@ def price(
         starts: ``(d_aug, S)`` extra starting directions (current neurons, a network's neurons);
             each is used with both signs.
         n_random: Gaussian starting directions added to ``starts``.
-        iters: alternating steps per start.
+        iters: ascent steps per start.
         exclude: ``(n, P)`` patterns not to return (those already in the program).
         seed: seed of the random starts.
+        n_data: data points ``x_k`` used as starts (largest ``|theta_k|`` first).
+        step, decay: the ascent's first step (on the unit sphere) and its decay per step.
 
     Returns:
         :class:`PricingCandidates` (see its guarantees: values are attained, so
@@ -122,42 +195,20 @@ def price(
     """
     Xa = np.asarray(Xa, dtype=np.float64)
     theta = np.asarray(theta, dtype=np.float64).reshape(-1)
-    n, d = Xa.shape
+    n = Xa.shape[0]
     if theta.shape != (n,):
         raise ValueError(f"theta must have shape ({n},), got {theta.shape}")
+    if not step > 0 or not 0 < decay <= 1:
+        raise ValueError(f"step must be > 0 and decay in (0, 1], got {step!r}, {decay!r}")
     rng = np.random.default_rng(seed)
-    blocks = [rng.standard_normal((d, int(n_random)))] if n_random > 0 else []
-    if starts is not None:
-        starts = np.asarray(starts, dtype=np.float64)
-        if starts.ndim != 2 or starts.shape[0] != d:
-            raise ValueError(f"starts must have shape ({d}, S), got {starts.shape}")
-        blocks += [starts, -starts]
-    # the data-weighted directions: the best u for the all-active and the one-sign patterns
-    blocks.append(
-        np.column_stack(
-            [Xa.T @ theta, Xa.T @ np.maximum(theta, 0.0), Xa.T @ np.minimum(theta, 0.0)]
-        )
-    )
-    U0 = _unit_columns(np.hstack(blocks))
-    found_p: list[np.ndarray] = []
-    found_v: list[np.ndarray] = []
-    found_u: list[np.ndarray] = []
-    for s in (1.0, -1.0):
-        st = s * theta
-        U = U0
-        for _ in range(int(iters) + 1):
-            Z = Xa @ U
-            val = st @ np.maximum(Z, 0.0)
-            found_p.append(Z >= 0)
-            found_v.append(val)
-            found_u.append(U)
-            G = Xa.T @ ((Z >= 0) * st[:, None])
-            U = _unit_columns(G)
-            if U.shape[1] == 0:
-                break
-    P = np.hstack(found_p)
-    vals = np.concatenate(found_v)
-    Us = np.hstack(found_u)
+    U0 = _start_directions(Xa, theta, starts, n_random, n_data, rng)
+    # many small products: one BLAS thread (measured 10x faster than the default threads on a
+    # shared 2-core machine, and no slower alone)
+    with threadpool_limits(limits=1):
+        found = [_ascend(Xa, s * theta, U0, iters, step, decay) for s in (1.0, -1.0)]
+    P = np.hstack([f[0] for f in found])
+    vals = np.concatenate([f[1] for f in found])
+    Us = np.hstack([f[2] for f in found])
     best_value = float(vals.max(initial=0.0))
     # best value per distinct pattern
     order = np.argsort(-vals, kind="stable")
@@ -440,6 +491,113 @@ def _neuron_starts(V: np.ndarray, W: np.ndarray) -> np.ndarray:
     return np.hstack([V[:, keep_v], W[:, keep_w]])
 
 
+def _check_loop_args(
+    problem: ConvexReLUProblem, max_rounds: Any, patterns_per_round: Any, tol: Any
+) -> None:
+    """The clear errors of :func:`column_generation`, before any work."""
+    if problem.program != "nominal":
+        raise ValueError("column_generation covers the nominal programs only (robust_eps = 0)")
+    if isinstance(max_rounds, bool) or not isinstance(max_rounds, int) or max_rounds < 0:
+        raise ValueError(f"max_rounds must be an int >= 0, got {max_rounds!r}")
+    if (
+        isinstance(patterns_per_round, bool)
+        or not isinstance(patterns_per_round, int)
+        or (patterns_per_round < 1)
+    ):
+        raise ValueError(f"patterns_per_round must be an int >= 1, got {patterns_per_round!r}")
+    if not tol >= 0:
+        raise ValueError(f"tol must be >= 0, got {tol!r}")
+
+
+@dataclass(frozen=True)
+class _Priced:
+    """One pricing step of :func:`column_generation`: the new patterns ``(n, K)``, the best
+    value found over beta, the exact oracle's certified ``M`` (None without it), seconds."""
+
+    new: np.ndarray
+    violation: float
+    M_upper: float | None
+    seconds: float
+
+
+def _pricing_round(
+    problem: ConvexReLUProblem,
+    solution: ConvexSolution,
+    theta: np.ndarray,
+    *,
+    extra_starts: np.ndarray | None,
+    price_options: dict[str, Any],
+    threshold: float,
+    top: int,
+    exact_patterns: np.ndarray | None,
+) -> _Priced:
+    """Price at ``solution``: the heuristic from the current neurons (and ``extra_starts``), then
+    the exact oracle over ``exact_patterns`` when the heuristic finds nothing above
+    ``threshold``; the ``top`` most violated patterns not in the program."""
+    t0 = time.perf_counter()
+    beta = problem.beta
+    starts = _neuron_starts(solution.V, solution.W)
+    if extra_starts is not None:
+        starts = np.hstack([starts, np.asarray(extra_starts, dtype=np.float64)])
+    cands = price(
+        problem.Xa,
+        theta,
+        starts=starts if starts.size else None,
+        exclude=problem.D,
+        **price_options,
+    )
+    violation = cands.best_value / beta if beta > 0 else np.inf
+    new = cands.patterns[:, cands.values > threshold][:, :top]
+    M_upper = None
+    if new.shape[1] == 0 and exact_patterns is not None and beta > 0:
+        new, M_upper, best = _exact_pricing(problem, theta, exact_patterns, threshold, top)
+        violation = max(violation, best / beta)
+    return _Priced(new, float(violation), M_upper, time.perf_counter() - t0)
+
+
+def _stop_reason(
+    new: np.ndarray,
+    M_upper: float | None,
+    rounds: int,
+    max_rounds: int,
+    start: float,
+    time_limit: float | None,
+) -> str | None:
+    """Why :func:`column_generation` stops after this pricing step (None: it goes on)."""
+    if new.shape[1] == 0:
+        return "no violation found" if M_upper is None else "no violation (exact)"
+    if rounds >= max_rounds:
+        return "max_rounds"
+    if time_limit is not None and time.perf_counter() - start >= time_limit:
+        return "time_limit"
+    return None
+
+
+def _next_program(
+    problem: ConvexReLUProblem,
+    solution: ConvexSolution,
+    new: np.ndarray,
+    zero_count: np.ndarray,
+    drop_after: int,
+) -> tuple[ConvexReLUProblem, tuple[np.ndarray, np.ndarray], np.ndarray, int]:
+    """The next restricted program: blocks zero at ``drop_after`` consecutive solutions dropped,
+    ``new`` appended, and the incumbent as its warm start (zero on the new blocks; a feasible
+    point of the new program with the incumbent's objective).
+
+    Returns:
+        ``(problem, warm_start, zero_count, dropped)``.
+    """
+    V, W = solution.V, solution.W
+    keep_v, keep_w = active_blocks(V, W)
+    zero_count = np.where(keep_v | keep_w, 0, zero_count + 1)
+    keep = zero_count < drop_after if drop_after > 0 else np.ones(problem.P, dtype=bool)
+    zeros = np.zeros((problem.d_aug, new.shape[1]))
+    warm = (np.hstack([V[:, keep], zeros]), np.hstack([W[:, keep], zeros]))
+    zero_count = np.concatenate([zero_count[keep], np.zeros(new.shape[1], dtype=int)])
+    problem = _rebuild(problem, np.hstack([problem.D[:, keep], new]))
+    return problem, warm, zero_count, int((~keep).sum())
+
+
 def column_generation(
     problem: ConvexReLUProblem,
     *,
@@ -449,9 +607,9 @@ def column_generation(
     tol: float = 1e-3,
     time_limit: float | None = None,
     n_random: int = 256,
-    iters: int = 12,
+    iters: int = 60,
     extra_starts: np.ndarray | None = None,
-    drop_after: int = 2,
+    drop_after: int = 1,
     initial: ConvexSolution | None = None,
     warm_start: tuple[np.ndarray, np.ndarray] | None = None,
     solver_options: dict[str, Any] | None = None,
@@ -468,7 +626,7 @@ def column_generation(
         patterns_per_round: most violated new patterns added per round.
         tol: stop when no pattern with ``|theta^T (Xa u)_+| > (1 + tol) beta`` is found.
         time_limit: seconds for the whole loop (checked between solves; None: none).
-        n_random, iters: random starts and alternating steps of :func:`price`.
+        n_random, iters: random starts and ascent steps of :func:`price`.
         extra_starts: ``(d_aug, S)`` further starting directions (e.g. a trained network's
             augmented neurons ``[u_j; b_j]``).
         drop_after: a block zero at this many consecutive solutions is dropped (0: never).
@@ -485,21 +643,9 @@ def column_generation(
     Returns:
         :class:`ColumnGenerationResult`.
     """
-    if problem.program != "nominal":
-        raise ValueError("column_generation covers the nominal programs only (robust_eps = 0)")
-    if isinstance(max_rounds, bool) or not isinstance(max_rounds, int) or max_rounds < 0:
-        raise ValueError(f"max_rounds must be an int >= 0, got {max_rounds!r}")
-    if (
-        isinstance(patterns_per_round, bool)
-        or not isinstance(patterns_per_round, int)
-        or (patterns_per_round < 1)
-    ):
-        raise ValueError(f"patterns_per_round must be an int >= 1, got {patterns_per_round!r}")
-    if not tol >= 0:
-        raise ValueError(f"tol must be >= 0, got {tol!r}")
+    _check_loop_args(problem, max_rounds, patterns_per_round, tol)
     start = time.perf_counter()
     options = dict(solver_options or {})
-    beta = problem.beta
     t0 = time.perf_counter()
     solution = (
         initial
@@ -512,32 +658,18 @@ def column_generation(
     added_total = dropped_total = rounds = 0
     stop = "max_rounds"
     while True:
-        V, W = solution.V, solution.W
         theta = dual_vector(solution)
-        t0 = time.perf_counter()
-        starts = _neuron_starts(V, W)
-        if extra_starts is not None:
-            starts = np.hstack([starts, np.asarray(extra_starts, dtype=np.float64)])
-        cands = price(
-            problem.Xa,
+        found = _pricing_round(
+            problem,
+            solution,
             theta,
-            starts=starts if starts.size else None,
-            n_random=n_random,
-            iters=iters,
-            exclude=problem.D,
-            seed=seed + rounds,
+            extra_starts=extra_starts,
+            price_options={"n_random": n_random, "iters": iters, "seed": seed + rounds},
+            threshold=(1.0 + tol) * problem.beta,
+            top=patterns_per_round,
+            exact_patterns=exact_patterns,
         )
-        price_time = time.perf_counter() - t0
-        violation = cands.best_value / beta if beta > 0 else np.inf
-        threshold = (1.0 + tol) * beta
-        new = cands.patterns[:, cands.values > threshold][:, :patterns_per_round]
-        M_upper = None
-        if new.shape[1] == 0 and exact_patterns is not None and beta > 0:
-            new, M_upper, best = _exact_pricing(
-                problem, theta, exact_patterns, threshold, patterns_per_round
-            )
-            violation = max(violation, best / beta)
-            price_time = time.perf_counter() - t0
+        new, violation, M_upper = found.new, found.violation, found.M_upper
         history.append(
             PricingRound(
                 rounds,
@@ -547,34 +679,22 @@ def column_generation(
                 int(new.shape[1]),
                 0,
                 solve_time,
-                price_time,
+                found.seconds,
                 str(solution.status),
             )
         )
         if verbose:
             print(
                 f"round {rounds}: P={problem.P} objective={solution.objective:.6g} "
-                f"violation={violation:.4g} new={new.shape[1]} solve={solve_time:.2f}s"
+                f"violation={violation:.4g} new={new.shape[1]} solve={solve_time:.2f}s "
+                f"price={found.seconds:.2f}s"
             )
-        if new.shape[1] == 0:
-            stop = "no violation found" if M_upper is None else "no violation (exact)"
+        stop = _stop_reason(new, M_upper, rounds, max_rounds, start, time_limit)
+        if stop is not None:
             break
-        if rounds >= max_rounds:
-            stop = "max_rounds"
-            break
-        if time_limit is not None and time.perf_counter() - start >= time_limit:
-            stop = "time_limit"
-            break
-        # drop blocks that stayed zero, add the new patterns, warm start from the incumbent
-        keep_v, keep_w = active_blocks(V, W)
-        zero_count = np.where(keep_v | keep_w, 0, zero_count + 1)
-        keep = zero_count < drop_after if drop_after > 0 else np.ones(problem.P, dtype=bool)
-        D = np.hstack([problem.D[:, keep], new])
-        zeros = np.zeros((problem.d_aug, new.shape[1]))
-        warm = (np.hstack([V[:, keep], zeros]), np.hstack([W[:, keep], zeros]))
-        dropped = int((~keep).sum())
-        zero_count = np.concatenate([zero_count[keep], np.zeros(new.shape[1], dtype=int)])
-        problem = _rebuild(problem, D)
+        problem, warm, zero_count, dropped = _next_program(
+            problem, solution, new, zero_count, drop_after
+        )
         t0 = time.perf_counter()
         solution = solve_restricted(problem, warm, solver=solver, **options)
         solve_time = time.perf_counter() - t0
@@ -654,6 +774,68 @@ def _augmented_neurons(net: Any) -> np.ndarray:
     return Ua.T  # (d_aug, width)
 
 
+@dataclass(frozen=True)
+class _Seeded:
+    """The first restricted program of :func:`fit_convex_network` and what seeded it."""
+
+    problem: ConvexReLUProblem
+    network: Any = None  # the seed network (network strategies), else None
+    objective: float | None = None  # its objective (the program's optimum is no worse)
+    warm_start: tuple[np.ndarray, np.ndarray] | None = None  # the network mapped to the program
+    extra_starts: np.ndarray | None = None  # its augmented neurons (pricing starts)
+
+
+def _initial_program(
+    X: Any,
+    y: Any,
+    loss: str,
+    beta: float,
+    bias: bool,
+    strategy: str,
+    n_patterns: int,
+    sampler: str,
+    seed_epochs: int,
+    seed: int,
+) -> _Seeded:
+    """The network-seeded program (``"network*"``: a quick Adam network's arrangement, the
+    network mapped exactly onto it by ``patterns.network_blocks``) or the sampled one."""
+    from robustbench_convex.patterns import network_blocks, network_seeded_patterns
+
+    if not strategy.startswith("network"):
+        problem = ConvexReLUProblem(
+            X, y, loss=loss, beta=beta, patterns=sampler, n_patterns=int(n_patterns),
+            bias=bias, seed=seed,
+        )  # fmt: skip
+        return _Seeded(problem)
+    D, net = network_seeded_patterns(
+        X, y, loss=loss, beta=beta, width=int(n_patterns), epochs=seed_epochs, bias=bias,
+        seed=seed,
+    )  # fmt: skip
+    problem = ConvexReLUProblem(X, y, loss=loss, beta=beta, patterns=D, bias=bias, seed=seed)
+    return _Seeded(
+        problem,
+        network=net,
+        objective=float(problem.network_objective(net)),
+        warm_start=network_blocks(net, problem.Xa, problem.D),
+        extra_starts=_augmented_neurons(net),
+    )
+
+
+def _all_patterns(problem: ConvexReLUProblem, bound: str) -> np.ndarray | None:
+    """Every pattern of the data where they are enumerable and the bound may use them (for the
+    exact pricing oracle and the bound), else None (``bound="enumeration"``: the error)."""
+    if bound not in ("auto", "enumeration"):
+        return None
+    from robustbench_convex.patterns import enumerate_patterns
+
+    try:
+        return enumerate_patterns(problem.Xa)
+    except ValueError:
+        if bound == "enumeration":
+            raise
+        return None
+
+
 def fit_convex_network(
     X: Any,
     y: Any,
@@ -674,6 +856,7 @@ def fit_convex_network(
     solver_options: dict[str, Any] | None = None,
     seed: int = 0,
     verbose: bool = False,
+    bound_options: dict[str, Any] | None = None,
 ) -> FitResult:
     """Train a one-hidden-layer ReLU network by the convex program with the chosen pattern
     strategy, and certify it against the global optimum of any width.
@@ -702,12 +885,12 @@ def fit_convex_network(
         bound: how to bound ``M`` (``global_bound``), or ``"none"``.
         solver_options: keyword arguments of the restricted solver.
         seed: seed of the network / sampler and of the pricing's random starts.
+        verbose: print one line per pricing round.
+        bound_options: further keyword arguments of ``global_bound.global_lower_bound``.
 
     Returns:
         :class:`FitResult`.
     """
-    from robustbench_convex.patterns import network_blocks, network_seeded_patterns
-
     if strategy not in PATTERN_STRATEGIES:
         raise ValueError(f"strategy must be one of {PATTERN_STRATEGIES}, got {strategy!r}")
     if bound not in ("auto", "enumeration", "relaxation", "none"):
@@ -716,44 +899,13 @@ def fit_convex_network(
         )
     start = time.perf_counter()
     times: dict[str, float] = {}
-    seed_net = seed_objective = warm = extra = None
-    if strategy.startswith("network"):
-        D, seed_net = network_seeded_patterns(
-            X,
-            y,
-            loss=loss,
-            beta=beta,
-            width=int(n_patterns),
-            epochs=seed_epochs,
-            bias=bias,
-            seed=seed,
-        )
-        problem = ConvexReLUProblem(X, y, loss=loss, beta=beta, patterns=D, bias=bias, seed=seed)
-        seed_objective = float(problem.network_objective(seed_net))
-        warm = network_blocks(seed_net, problem.Xa, problem.D)
-        extra = _augmented_neurons(seed_net)
-    else:
-        problem = ConvexReLUProblem(
-            X,
-            y,
-            loss=loss,
-            beta=beta,
-            patterns=sampler,
-            n_patterns=int(n_patterns),
-            bias=bias,
-            seed=seed,
-        )
+    seeded = _initial_program(
+        X, y, loss, beta, bias, strategy, n_patterns, sampler, seed_epochs, seed
+    )
+    problem = seeded.problem
     times["seed"] = time.perf_counter() - start
     t0 = time.perf_counter()
-    all_patterns = None
-    if bound in ("auto", "enumeration") and beta > 0:
-        from robustbench_convex.patterns import enumerate_patterns
-
-        try:
-            all_patterns = enumerate_patterns(problem.Xa)
-        except ValueError:
-            if bound == "enumeration":
-                raise
+    all_patterns = _all_patterns(problem, bound) if beta > 0 else None
     times["enumerate"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     options = dict(solver_options or {})
@@ -766,8 +918,8 @@ def fit_convex_network(
             patterns_per_round=patterns_per_round,
             tol=tol,
             time_limit=time_limit,
-            extra_starts=extra,
-            warm_start=warm,
+            extra_starts=seeded.extra_starts,
+            warm_start=seeded.warm_start,
             solver_options=options,
             exact_patterns=all_patterns,
             seed=seed,
@@ -775,7 +927,7 @@ def fit_convex_network(
         )
         solution, theta = cg.solution, cg.theta
     else:
-        solution = solve_restricted(problem, warm, solver=solver, **options)
+        solution = solve_restricted(problem, seeded.warm_start, solver=solver, **options)
         theta = dual_vector(solution)
     times["solve"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -794,14 +946,15 @@ def fit_convex_network(
             M_lower=None if cg is None else cg.final_violation * beta,
             patterns=all_patterns,
             M_upper=None if cg is None else cg.M_upper,
+            **(bound_options or {}),
         )
     times["bound"] = time.perf_counter() - t0
     times["total"] = time.perf_counter() - start
     result = FitResult(
         solution=solution,
         strategy=strategy,
-        seed_network=seed_net,
-        seed_objective=seed_objective,
+        seed_network=seeded.network,
+        seed_objective=seeded.objective,
         column_generation=cg,
         bound=certificate,
         times=times,
