@@ -213,13 +213,115 @@ def max_violation_enumerated(
 ) -> tuple[float, float]:
     """Upper and lower bounds on ``M(theta)`` over the given ``(n, P)`` patterns (all of them:
     module docstring, "enumeration"); ``M_lower`` a value known to be attained (screens blocks).
+    Data of rank <= 3: every face of the arrangement (:func:`face_candidates`), exact up to
+    float64 rounding (raised by a relative 1e-12); otherwise :func:`block_values`.
 
     Returns:
         ``(upper, lower)``: ``upper`` certified (valid for any NNLS accuracy), ``lower`` attained.
     """
+    if np.linalg.matrix_rank(Xa) <= LOWRANK_MAX_RANK:  # every face: exact, seconds
+        best = float(face_candidates(Xa, theta, patterns).values.max(initial=0.0))
+        lower = max(best, M_lower)
+        return max(best * (1.0 + 1e-12), lower), lower
     upper, attained = block_values(Xa, theta, patterns, threshold=max(M_lower, 0.0))
     lower = max(float(attained.max(initial=0.0)), M_lower)
     return max(float(upper.max(initial=0.0)), lower), lower
+
+
+LOWRANK_MAX_RANK = 3  # faces of every dimension enumerated exactly up to this rank
+
+
+@dataclass(frozen=True)
+class FaceCandidates:
+    """Unit directions of :func:`face_candidates` and their values ``|theta^T (Xa u)_+|``.
+
+    Attributes:
+        directions: ``(d_aug, K)`` unit directions (in the row space of ``Xa``).
+        values: ``(K,)`` ``|theta^T (Xa u)_+|`` at each (attained; their max is ``M(theta)``).
+        patterns: ``(n, K)`` bool ``1[Xa u >= 0]``: a pattern whose closed cone holds ``u``.
+    """
+
+    directions: np.ndarray
+    values: np.ndarray
+    patterns: np.ndarray
+
+
+def _circle_candidates(Z: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """Rank-2 rows ``Z`` ``(n, 2)``: the unit stationary points of ``theta^T (Z w)_+`` on every
+    arc between consecutive breakpoints of the circle, and the breakpoints, ``(2, K)``."""
+    live = np.linalg.norm(Z, axis=1) > 0
+    if not live.any():
+        return np.zeros((2, 0))
+    Zl = Z[live]
+    # breakpoints: the two unit vectors orthogonal to each row
+    angles = np.arctan2(Zl[:, 0], -Zl[:, 1])
+    angles = np.sort(np.mod(np.concatenate([angles, angles + np.pi]), 2 * np.pi))
+    rays = np.vstack([np.cos(angles), np.sin(angles)])
+    mids = np.append(angles[1:], angles[0] + 2 * np.pi)
+    mid = (angles + mids) / 2
+    M = np.vstack([np.cos(mid), np.sin(mid)])  # one point per arc
+    D = (Z @ M) >= 0
+    C = Z.T @ (D * theta[:, None])  # (2, arcs): the gradient on each arc
+    return np.hstack([rays, _unit(C), -_unit(C)])
+
+
+def _unit(U: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(U, axis=0)
+    return U[:, norms > 1e-300] / norms[norms > 1e-300]
+
+
+def face_candidates(
+    Xa: np.ndarray, theta: np.ndarray, patterns: np.ndarray | None = None
+) -> FaceCandidates:
+    """Exact ``M(theta) = max_{||u|| <= 1} |theta^T (Xa u)_+|`` for data of rank <= 3.
+
+    ``f(u) = s theta^T (Xa u)_+`` is linear on every face of the hyperplane arrangement of the
+    rows (cells, the arcs of each hyperplane, the rays where two meet); a maximizer on the
+    sphere lies in the relative interior of one face ``F``, where it is the normalized
+    projection of ``F``'s gradient onto ``span F`` (or ``F`` is a ray). Every such point is
+    generated here: per cell of ``patterns`` (all patterns of the data, e.g.
+    ``patterns.enumerate_patterns``; None computes them), per arc of every row's hyperplane
+    (:func:`_circle_candidates` in its plane) and every ray; ``f`` is then evaluated at the
+    points themselves. **Guarantee:** every value is attained; the largest equals ``M(theta)``
+    up to float64 rounding whenever ``patterns`` holds every cell (it does for data in general
+    position, ``enumerate_patterns``); cost ``O(n^2)`` candidates of ``n`` products each.
+
+    Raises:
+        ValueError: rank above ``LOWRANK_MAX_RANK``.
+    """
+    from robustbench_convex.patterns import enumerate_patterns
+
+    Xa = np.asarray(Xa, dtype=np.float64)
+    theta = np.asarray(theta, dtype=np.float64).reshape(-1)
+    _, sv, Vt = np.linalg.svd(Xa, full_matrices=False)
+    r = int(np.sum(sv > sv[0] * 1e-10)) if sv.size and sv[0] > 0 else 0
+    if r > LOWRANK_MAX_RANK:
+        raise ValueError(f"face_candidates needs data of rank <= {LOWRANK_MAX_RANK}, got {r}")
+    B = Vt[:r].T  # (d_aug, r): u = B w, w unit in R^r
+    Z = Xa @ B
+    if r == 0:
+        U = np.zeros((Xa.shape[1], 0))
+    elif r == 1:
+        U = B @ np.array([[1.0, -1.0]])
+    elif r == 2:
+        U = B @ _circle_candidates(Z, theta)
+    else:
+        D = enumerate_patterns(Xa) if patterns is None else np.asarray(patterns) > 0.5
+        C = Z.T @ (D * theta[:, None])
+        parts = [_unit(C), -_unit(C)]  # stationary points of the cells (both signs)
+        for k in np.flatnonzero(np.linalg.norm(Z, axis=1) > 0):
+            # the plane z_k^T w = 0: an orthonormal basis P (r, 2), then its circle
+            P = np.linalg.svd(Z[k][None, :])[2][1:].T
+            parts.append(P @ _circle_candidates(Z @ P, theta))
+        U = B @ np.hstack(parts)
+    values, pats = [], []
+    for lo in range(0, U.shape[1], 8192):
+        XU = Xa @ U[:, lo : lo + 8192]
+        values.append(np.abs(theta @ np.maximum(XU, 0.0)))
+        pats.append(XU >= 0)
+    if not values:
+        return FaceCandidates(U, np.zeros(0), np.zeros((Xa.shape[0], 0), dtype=bool))
+    return FaceCandidates(U, np.concatenate(values), np.hstack(pats))
 
 
 def _sdp_norm_bound(A: np.ndarray, steps: int = 30) -> float:

@@ -460,18 +460,40 @@ class ColumnGenerationResult:
 
 
 def _exact_pricing(problem, theta, patterns, threshold, top):
-    """The exact oracle: the ``top`` most violated of ``patterns`` not in the program, the
-    certified ``max`` over all of them, and the best attained value."""
-    from robustbench_convex.global_bound import block_values
+    """The exact oracle: the ``top`` most violated patterns not in the program, a certified
+    upper bound on ``M(theta)`` and the best attained value. Rank <= 3 (2-D data with biases):
+    every face of the arrangement (``global_bound.face_candidates``, exact, seconds); otherwise
+    one NNLS per block of ``patterns`` that the screens cannot rule out (``block_values``)."""
+    from robustbench_convex.global_bound import LOWRANK_MAX_RANK, block_values, face_candidates
 
-    upper, attained = block_values(problem.Xa, theta, patterns, threshold=threshold, top=top)
     have = {c.tobytes() for c in np.packbits(problem.D > 0.5, axis=0).T}
-    keys = np.packbits(np.asarray(patterns) > 0.5, axis=0).T
-    order = np.argsort(-attained)
-    violated = [i for i in order if attained[i] > threshold and keys[i].tobytes() not in have]
-    new = np.asarray(patterns, dtype=np.float64)[:, violated[:top]]
-    best = float(attained.max(initial=0.0))
-    return new, max(float(upper.max(initial=0.0)), best), best
+    if np.linalg.matrix_rank(problem.Xa) <= LOWRANK_MAX_RANK:
+        faces = face_candidates(problem.Xa, theta, patterns)
+        values, cands = faces.values, faces.patterns
+        upper = _rounding_margin(float(values.max(initial=0.0)))
+    else:
+        block_upper, values = block_values(
+            problem.Xa, theta, patterns, threshold=threshold, top=top
+        )
+        cands = np.asarray(patterns) > 0.5
+        upper = float(block_upper.max(initial=0.0))
+    keys = np.packbits(cands, axis=0).T
+    violated, seen = [], set()
+    for i in np.argsort(-values, kind="stable"):
+        key = keys[i].tobytes()
+        if values[i] <= threshold or len(violated) == top:
+            break
+        if key not in have and key not in seen:
+            violated.append(i)
+            seen.add(key)
+    new = cands[:, violated].astype(np.float64)
+    best = float(values.max(initial=0.0))
+    return new, max(upper, best), best
+
+
+def _rounding_margin(value: float) -> float:
+    """An attained maximum computed in float64, raised by its rounding error (relative 1e-12)."""
+    return value * (1.0 + 1e-12) + 1e-300
 
 
 def _rebuild(problem: ConvexReLUProblem, D: np.ndarray) -> ConvexReLUProblem:
