@@ -53,17 +53,21 @@ import torch
 from robustbench_convex.duality import _best_scale, _project_theta, conjugate_loss_sum
 from robustbench_convex.losses import check_loss
 
-BoundMethod = Literal["auto", "enumeration", "relaxation"]
-BOUND_METHODS: tuple[str, ...] = ("auto", "enumeration", "relaxation")
+BoundMethod = Literal["auto", "enumeration", "relaxation", "mip"]
+BOUND_METHODS: tuple[str, ...] = ("auto", "enumeration", "relaxation", "mip")
 DEFAULT_MAX_ENUMERATED = 100_000
 
 __all__ = [
     "BOUND_METHODS",
+    "FaceCandidates",
     "GlobalBound",
+    "MipBound",
     "block_values",
     "certified_gap",
+    "face_candidates",
     "global_lower_bound",
     "max_violation_enumerated",
+    "max_violation_mip",
     "max_violation_relaxed",
     "scaled_dual_value",
 ]
@@ -354,6 +358,113 @@ def _sdp_norm_bound(A: np.ndarray, steps: int = 30) -> float:
     return float(np.sqrt(best * (1.0 + 1e-9)))
 
 
+@dataclass(frozen=True)
+class MipBound:
+    """What :func:`max_violation_mip` certifies about ``M(theta)``.
+
+    Attributes:
+        upper: certified upper bound (SCIP's dual bound per sign, raised by its tolerances).
+        lower: the best value attained by SCIP's primal solutions (``<= M``).
+        status: SCIP's status per sign (``"optimal"``, ``"timelimit"``, ...).
+        n_binaries: binaries per sign (samples whose ReLU was modelled exactly).
+        time: seconds.
+    """
+
+    upper: float
+    lower: float
+    status: tuple[str, ...]
+    n_binaries: tuple[int, ...]
+    time: float
+
+
+def _mip_one_sign(
+    Xa: np.ndarray, coef: np.ndarray, time_limit: float, max_binaries: int | None
+) -> tuple[float, float, str, int]:
+    """``max_{||u|| <= 1} coef^T (Xa u)_+`` bounded by SCIP: ``h_k >= x_k^T u, h_k >= 0`` for
+    ``coef_k < 0`` (exact at the optimum), and for ``coef_k > 0`` either the exact big-M model
+    ``h_k <= x_k^T u + B_k (1 - z_k), h_k <= B_k z_k`` (``B_k = ||x_k||`` bounds ``|x_k^T u|``;
+    the ``max_binaries`` largest ``coef_k B_k``) or the concave envelope ``h_k <= (x_k^T u +
+    B_k) / 2`` (a relaxation). Returns ``(dual bound, primal value, status, binaries)``."""
+    import pyscipopt
+
+    d = Xa.shape[1]
+    B = np.linalg.norm(Xa, axis=1)
+    pos = np.flatnonzero((coef > 0) & (B > 0))
+    exact = pos[np.argsort(-coef[pos] * B[pos], kind="stable")]
+    if max_binaries is not None:
+        exact = exact[: int(max_binaries)]
+    exact_set = set(exact.tolist())
+    model = pyscipopt.Model()
+    model.hideOutput()
+    model.setParam("limits/time", float(time_limit))
+    u = [model.addVar(lb=-1.0, ub=1.0, name=f"u{i}") for i in range(d)]
+    model.addCons(pyscipopt.quicksum(ui * ui for ui in u) <= 1.0)
+    objective = []
+    for k in np.flatnonzero((coef != 0) & (B > 0)):
+        a = pyscipopt.quicksum(float(Xa[k, i]) * u[i] for i in range(d) if Xa[k, i] != 0)
+        h = model.addVar(lb=0.0, ub=float(B[k]), name=f"h{k}")
+        if coef[k] < 0:
+            model.addCons(h >= a)
+        elif k in exact_set:
+            z = model.addVar(vtype="B", name=f"z{k}")
+            model.addCons(h <= a + float(B[k]) * (1 - z))
+            model.addCons(h <= float(B[k]) * z)
+        else:
+            model.addCons(2 * h <= a + float(B[k]))
+        objective.append(float(coef[k]) * h)
+    if not objective:
+        return 0.0, 0.0, "trivial", 0
+    model.setObjective(pyscipopt.quicksum(objective), "maximize")
+    model.optimize()
+    dual = float(model.getDualbound())
+    primal = 0.0
+    if model.getNSols() > 0:  # re-evaluate the primal u exactly
+        best = model.getBestSol()
+        uu = np.array([model.getSolVal(best, ui) for ui in u])
+        uu = uu / max(1.0, float(np.linalg.norm(uu)))
+        primal = float(coef @ np.maximum(Xa @ uu, 0.0))
+    # SCIP's tolerances (feasibility 1e-6 on each row): raise the bound by what they can add
+    slack = 1e-6 * float(np.abs(coef) @ (B + 1.0)) + 1e-9 * abs(dual)
+    return dual + slack, primal, str(model.getStatus()), len(exact)
+
+
+def max_violation_mip(
+    Xa: np.ndarray,
+    theta: np.ndarray,
+    *,
+    time_limit: float = 60.0,
+    max_binaries: int | None = None,
+) -> MipBound:
+    """A certified upper bound on ``M(theta)`` by a mixed-integer program (SCIP, ``pyscipopt``:
+    ``pip install robustbench-convex[mip]``), per sign of ``theta`` (:func:`_mip_one_sign`),
+    each within ``time_limit / 2`` seconds: SCIP's dual bound at its time limit is still an
+    upper bound. Exact when SCIP proves optimality with every positive-coefficient sample
+    modelled exactly (``max_binaries`` None); looser, but faster, with fewer binaries.
+
+    Raises:
+        ImportError: pyscipopt is not installed (the message names the extra).
+    """
+    try:
+        import pyscipopt  # noqa: F401
+    except ImportError as err:
+        raise ImportError(
+            "global_bound method='mip' needs SCIP's Python interface: "
+            "pip install 'robustbench-convex[mip]' (or pip install pyscipopt); "
+            "use method='relaxation' without it"
+        ) from err
+    start = time.perf_counter()
+    Xa = np.asarray(Xa, dtype=np.float64)
+    theta = np.asarray(theta, dtype=np.float64).reshape(-1)
+    runs = [_mip_one_sign(Xa, s * theta, time_limit / 2, max_binaries) for s in (1.0, -1.0)]
+    return MipBound(
+        upper=max(r[0] for r in runs),
+        lower=max(r[1] for r in runs),
+        status=tuple(r[2] for r in runs),
+        n_binaries=tuple(r[3] for r in runs),
+        time=time.perf_counter() - start,
+    )
+
+
 def max_violation_relaxed(Xa: np.ndarray, theta: np.ndarray, steps: int = 30) -> float:
     """A certified upper bound on ``M(theta)`` for any data (module docstring, "relaxation")."""
     Xa = np.asarray(Xa, dtype=np.float64)
@@ -378,6 +489,7 @@ def global_lower_bound(
     max_patterns: int = DEFAULT_MAX_ENUMERATED,
     patterns: np.ndarray | None = None,
     M_upper: float | None = None,
+    mip_time_limit: float = 60.0,
 ) -> GlobalBound:
     """Certified lower bound on the objective of every two-layer ReLU network of any width.
 
@@ -389,10 +501,13 @@ def global_lower_bound(
             ``theta_k y_k`` in ``[-1, 0]``).
         loss, beta: the objective's loss (summed) and weight decay (``beta > 0``).
         bias: hidden biases (the ones column; its weight is penalized). No output bias.
-        method: ``"enumeration"``, ``"relaxation"`` or ``"auto"`` (enumeration when the pattern
-            count bound of ``enumerate_patterns`` is at most ``max_patterns``, else relaxation).
+        method: ``"enumeration"``, ``"relaxation"``, ``"mip"`` (the smaller of the relaxation
+            and :func:`max_violation_mip` within ``mip_time_limit`` seconds; needs pyscipopt) or
+            ``"auto"`` (enumeration when the pattern count bound of ``enumerate_patterns`` is at
+            most ``max_patterns``, else relaxation).
         M_lower: a value ``|theta^T (Xa u)_+|`` known to be attained (e.g. the pricing's best),
             recorded for the report only.
+        mip_time_limit: seconds of SCIP for ``method="mip"`` (both signs together).
         max_patterns: enumeration limit.
         patterns: every pattern of the augmented data, already enumerated (skips the
             enumeration; the caller vouches that it is complete).
@@ -453,6 +568,12 @@ def global_lower_bound(
         upper, lower = max_violation_enumerated(Xa, theta, D, M_lower=known)
     else:
         upper = max_violation_relaxed(Xa, theta)
+        if method == "mip":
+            mip = max_violation_mip(Xa, theta, time_limit=mip_time_limit)
+            chosen = "mip" if mip.upper < upper else "relaxation"
+            note = f"SCIP {'/'.join(mip.status)} in {mip.time:.0f} s: M <= {mip.upper:.4g}"
+            upper = min(upper, mip.upper)
+            lower = max(lower, mip.lower) if np.isfinite(lower) else mip.lower
     value, t = scaled_dual_value(loss, theta, y, beta, upper)
     return GlobalBound(
         value=float(value),

@@ -874,7 +874,7 @@ def fit_convex_network(
     tol: float = 1e-3,
     time_limit: float | None = None,
     seed_epochs: int = 300,
-    bound: Literal["auto", "enumeration", "relaxation", "none"] = "auto",
+    bound: Literal["auto", "enumeration", "relaxation", "mip", "none"] = "auto",
     solver_options: dict[str, Any] | None = None,
     seed: int = 0,
     verbose: bool = False,
@@ -915,9 +915,9 @@ def fit_convex_network(
     """
     if strategy not in PATTERN_STRATEGIES:
         raise ValueError(f"strategy must be one of {PATTERN_STRATEGIES}, got {strategy!r}")
-    if bound not in ("auto", "enumeration", "relaxation", "none"):
+    if bound not in ("auto", "enumeration", "relaxation", "mip", "none"):
         raise ValueError(
-            f"bound must be 'auto', 'enumeration', 'relaxation' or 'none', got {bound!r}"
+            f"bound must be 'auto', 'enumeration', 'relaxation', 'mip' or 'none', got {bound!r}"
         )
     start = time.perf_counter()
     times: dict[str, float] = {}
