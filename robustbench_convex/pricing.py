@@ -51,6 +51,10 @@ RestrictedSolver = Literal["auto", "ipm", "cvxpy", "admm"]
 PatternStrategy = Literal["network+pricing", "network", "pricing", "sampled"]
 PATTERN_STRATEGIES: tuple[str, ...] = ("network+pricing", "network", "pricing", "sampled")
 DEFAULT_PATTERN_STRATEGY = "network+pricing"
+# the default budget of the pricing loop: the time limit binds (rounds take 0.5-20 s each on the
+# built-in sets), so that a fit costs about the seed network plus 30 s plus one solve
+DEFAULT_TIME_LIMIT = 30.0
+DEFAULT_MAX_ROUNDS = 100
 
 __all__ = [
     "DEFAULT_PATTERN_STRATEGY",
@@ -584,13 +588,16 @@ def _stop_reason(
     max_rounds: int,
     start: float,
     time_limit: float | None,
+    last_solve: float = 0.0,
 ) -> str | None:
-    """Why :func:`column_generation` stops after this pricing step (None: it goes on)."""
+    """Why :func:`column_generation` stops after this pricing step (None: it goes on): also
+    when the next solve, expected to take as long as the last one (``last_solve`` seconds; they
+    grow with the program), would end past ``time_limit``."""
     if new.shape[1] == 0:
         return "no violation found" if M_upper is None else "no violation (exact)"
     if rounds >= max_rounds:
         return "max_rounds"
-    if time_limit is not None and time.perf_counter() - start >= time_limit:
+    if time_limit is not None and time.perf_counter() - start + last_solve >= time_limit:
         return "time_limit"
     return None
 
@@ -618,6 +625,37 @@ def _next_program(
     zero_count = np.concatenate([zero_count[keep], np.zeros(new.shape[1], dtype=int)])
     problem = _rebuild(problem, np.hstack([problem.D[:, keep], new]))
     return problem, warm, zero_count, int((~keep).sum())
+
+
+def _cut_short(solution: ConvexSolution, incumbent: ConvexSolution) -> bool:
+    """A re-solve that stopped unconverged without beating a converged incumbent."""
+    return (
+        solution.status != "converged"
+        and incumbent.status == "converged"
+        and not solution.objective < incumbent.objective
+    )
+
+
+MIN_SOLVE_SECONDS = 2.0  # the least time a re-solve gets when the pricing budget is nearly spent
+
+
+def _within_budget(
+    problem: ConvexReLUProblem,
+    solver: RestrictedSolver,
+    options: dict[str, Any],
+    start: float,
+    time_limit: float | None,
+) -> dict[str, Any]:
+    """The solver options of a re-solve: ADMM (budget-limited by design, ``ADMM_SOLVE_SECONDS``)
+    gets at most what is left of the loop's ``time_limit`` (at least ``MIN_SOLVE_SECONDS``); a
+    re-solve stopped early still returns the warm start (the incumbent) or better. The exact
+    solvers run to convergence (the loop does not start a solve it expects to overrun,
+    :func:`_stop_reason`)."""
+    if time_limit is None or resolve_solver(problem, solver) != "admm":
+        return options
+    left = max(time_limit - (time.perf_counter() - start), MIN_SOLVE_SECONDS)
+    own = options.get("time_limit")
+    return {**options, "time_limit": left if own is None else min(own, left)}
 
 
 def column_generation(
@@ -711,15 +749,23 @@ def column_generation(
                 f"violation={violation:.4g} new={new.shape[1]} solve={solve_time:.2f}s "
                 f"price={found.seconds:.2f}s"
             )
-        stop = _stop_reason(new, M_upper, rounds, max_rounds, start, time_limit)
+        stop = _stop_reason(new, M_upper, rounds, max_rounds, start, time_limit, solve_time)
         if stop is not None:
             break
+        incumbent = (problem, solution, zero_count)
         problem, warm, zero_count, dropped = _next_program(
             problem, solution, new, zero_count, drop_after
         )
         t0 = time.perf_counter()
-        solution = solve_restricted(problem, warm, solver=solver, **options)
+        budget = _within_budget(problem, solver, options, start, time_limit)
+        solution = solve_restricted(problem, warm, solver=solver, **budget)
         solve_time = time.perf_counter() - t0
+        if _cut_short(solution, incumbent[1]):
+            # the budget ran out inside a solve that did not improve: keep the incumbent, an
+            # exact solution of its own program (theta and the violation are its own)
+            problem, solution, zero_count = incumbent
+            stop = "time_limit"
+            break
         rounds += 1
         added_total += int(new.shape[1])
         dropped_total += dropped
@@ -869,10 +915,10 @@ def fit_convex_network(
     n_patterns: int = 32,
     sampler: str = "gaussian",
     solver: RestrictedSolver = "auto",
-    max_rounds: int = 10,
+    max_rounds: int = DEFAULT_MAX_ROUNDS,
     patterns_per_round: int = 16,
     tol: float = 1e-3,
-    time_limit: float | None = None,
+    time_limit: float | None = DEFAULT_TIME_LIMIT,
     seed_epochs: int = 300,
     bound: Literal["auto", "enumeration", "relaxation", "mip", "none"] = "auto",
     solver_options: dict[str, Any] | None = None,
@@ -903,7 +949,9 @@ def fit_convex_network(
         n_patterns: seed width / sampled pattern count.
         solver: restricted solver (:func:`resolve_solver`).
         max_rounds, patterns_per_round, tol, time_limit: the pricing budget and stop rule
-            (``time_limit`` in seconds for the pricing loop).
+            (``time_limit`` in seconds for the pricing loop: no solve is started that is
+            expected to end past it; ADMM re-solves get what is left of it, at least
+            ``MIN_SOLVE_SECONDS``; None: rounds only).
         bound: how to bound ``M`` (``global_bound``), or ``"none"``.
         solver_options: keyword arguments of the restricted solver.
         seed: seed of the network / sampler and of the pricing's random starts.
