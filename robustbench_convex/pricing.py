@@ -255,60 +255,6 @@ def dual_vector(solution: ConvexSolution) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------- restricted solves
-def _solve_cvxpy_dual(problem: ConvexReLUProblem, solver: str = "CLARABEL", **options: Any):
-    """The nominal program in CVXPY with the predictions as a variable ``z = yhat``, so that the
-    multiplier of that equality is the exact dual vector (``info["theta"]``); used for the hinge
-    loss. Same model as ``solve_cvxpy`` otherwise."""
-    import cvxpy as cp
-
-    start = time.perf_counter()
-    Xa, D, y = problem.Xa, problem.D, problem.y
-    V = cp.Variable((problem.d_aug, problem.P))
-    W = cp.Variable((problem.d_aug, problem.P))
-    z = cp.Variable(problem.n)
-    link = z == cp.sum(cp.multiply(D, Xa @ (V - W)), axis=1)
-    sign = 2.0 * D - 1.0
-    if problem.loss == "hinge":
-        data = cp.sum(cp.pos(1.0 - cp.multiply(y, z)))
-    elif problem.loss == "logistic":
-        data = cp.sum(cp.logistic(-cp.multiply(y, z)))
-    else:
-        data = 0.5 * cp.sum_squares(z - y)
-    reg = problem.beta * (cp.sum(cp.norm(V, 2, axis=0)) + cp.sum(cp.norm(W, 2, axis=0)))
-    prob = cp.Problem(
-        cp.Minimize(data + reg),
-        [link, cp.multiply(sign, Xa @ V) >= 0, cp.multiply(sign, Xa @ W) >= 0],
-    )
-    try:
-        prob.solve(solver=solver, **options)
-    except cp.error.SolverError as err:  # fall back to the reference path
-        from robustbench_convex.solvers.cvxpy_backend import solve_cvxpy
-
-        fallback = solve_cvxpy(problem, solver=solver)
-        fallback.info["theta_note"] = f"no multipliers ({err})"
-        return fallback
-    status = {"optimal": "converged", "optimal_inaccurate": "inaccurate"}.get(prob.status, "failed")
-    if V.value is None or link.dual_value is None:
-        from robustbench_convex.solvers.cvxpy_backend import solve_cvxpy
-
-        return solve_cvxpy(problem, solver=solver)
-    Vv, Wv = np.asarray(V.value), np.asarray(W.value)
-    # CVXPY's multiplier nu of z == yhat enters as + nu^T (z - yhat): grad L(z) = -nu
-    theta = -np.asarray(link.dual_value, dtype=np.float64).reshape(-1)
-    stats = prob.solver_stats
-    return ConvexSolution(
-        V=Vv,
-        W=Wv,
-        objective=problem.convex_objective(Vv, Wv),
-        status=status,
-        solver=str(stats.solver_name),
-        time=time.perf_counter() - start,
-        problem=problem,
-        message=str(prob.status),
-        info={"theta": theta, "iterations": stats.num_iters, "solver_objective": prob.value},
-    )
-
-
 IPM_MAX_ORDER = 4000  # d_aug * P: one dense Cholesky of this order per interior-point iteration
 ADMM_SOLVE_SECONDS = 60.0  # default budget of one restricted ADMM solve (time_limit)
 CVXPY_MAX_SIZE = 2_000_000  # n * P * d_aug: breast-cancer (398 x 31, P = 32) took 15 s in Clarabel
@@ -386,11 +332,12 @@ def solve_restricted(
         solution = solve_admm(problem, warm_start=warm, **options)
     else:
         from robustbench_convex.solvers.cvxpy_backend import solve_cvxpy
+        from robustbench_convex.solvers.cvxpy_dual import solve_cvxpy_dual
 
         name = cvxpy_solver or ("SCS" if problem.loss == "logistic" else "CLARABEL")
         options = {**options, "solver": name}
         if problem.loss == "hinge":
-            solution = _solve_cvxpy_dual(problem, **options)
+            solution = solve_cvxpy_dual(problem, **options)
         else:
             solution = solve_cvxpy(problem, **options)
     if warm is not None:

@@ -136,3 +136,14 @@ def test_default_estimator_is_priced_and_beats_the_sampled_program():
     assert clf.objective_ <= info["seed_objective"] + 1e-6
     assert clf.global_lower_bound_ <= clf.objective_
     assert clf.score(ds.X_test, ds.y_test) >= 0.97
+
+
+def test_time_limit_stops_the_loop_with_a_converged_incumbent():
+    """A budget smaller than one solve: the loop stops on "time_limit" before starting a solve
+    expected to overrun it, and returns the last converged restricted solution."""
+    X, y = xor_data(n=40, seed=6)
+    problem = ConvexReLUProblem(X, y, loss="squared", beta=0.5, n_patterns=4, seed=0)
+    result = column_generation(problem, solver="ipm", max_rounds=50, time_limit=1e-3)
+    assert result.stop_reason == "time_limit" and result.rounds == 0
+    assert result.solution.status == "converged"
+    assert result.final_violation > 1.0  # violated patterns were found, not added: budget spent
