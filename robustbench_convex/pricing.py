@@ -13,9 +13,11 @@ A direction ``u`` that violates this gives the pattern ``d = 1[Xa u >= 0]`` whos
 in the restricted program and whose dual constraint the current ``theta`` violates.
 
 - :func:`price`: heuristic search for violators. From many unit starting directions (random,
-  the current neurons, a trained network's neurons) alternate ``d <- 1[Xa u >= 0]``,
-  ``u <- s Xa^T (d * theta) / ||.||`` for both signs ``s``; every iterate's pattern is a
-  candidate valued by ``s theta^T (Xa u)_+`` (``u`` unit). **Guarantee:** every value returned
+  data points, the current neurons, a trained network's neurons) and both signs ``s``, damped
+  gradient ascent of ``s theta^T (Xa u)_+`` on the unit sphere (``u <- (u + eta_t g/||g||) /
+  ||.||``, ``g = s Xa^T (1[Xa u >= 0] * theta)``); each start's best iterate is a candidate.
+  When every pattern is enumerable, :func:`column_generation` falls back to an exact oracle
+  (``global_bound.face_candidates`` for data of rank <= 3, NNLS per block otherwise). **Guarantee:** every value returned
   is attained by a unit direction, so the best value is a *lower* bound on
   ``M(theta) = max_u |theta^T (Xa u)_+|``; a pattern with value ``> beta`` certainly violates
   the dual constraint. **Not guaranteed:** that the most violated pattern is found, nor that no
@@ -851,6 +853,26 @@ def _all_patterns(problem: ConvexReLUProblem, bound: str) -> np.ndarray | None:
         return None
 
 
+def _certify(
+    problem: ConvexReLUProblem,
+    theta: np.ndarray,
+    bound: str,
+    cg: ColumnGenerationResult | None,
+    all_patterns: np.ndarray | None,
+    options: dict[str, Any],
+) -> Any:
+    """The any-width lower bound at ``theta`` (``global_bound.global_lower_bound``), reusing
+    the pricing's attained value and, where its exact oracle ran last, its certified ``M``."""
+    from robustbench_convex.global_bound import global_lower_bound
+
+    return global_lower_bound(
+        problem.X, problem.y, theta, loss=problem.loss, beta=problem.beta, bias=problem.bias,
+        method=bound, patterns=all_patterns,
+        M_lower=None if cg is None else cg.final_violation * problem.beta,
+        M_upper=None if cg is None else cg.M_upper, **options,
+    )  # fmt: skip
+
+
 def fit_convex_network(
     X: Any,
     y: Any,
@@ -950,21 +972,7 @@ def fit_convex_network(
     t0 = time.perf_counter()
     certificate = None
     if bound != "none" and beta > 0:
-        from robustbench_convex.global_bound import global_lower_bound
-
-        certificate = global_lower_bound(
-            X,
-            y,
-            theta,
-            loss=loss,
-            beta=beta,
-            bias=bias,
-            method=bound,
-            M_lower=None if cg is None else cg.final_violation * beta,
-            patterns=all_patterns,
-            M_upper=None if cg is None else cg.M_upper,
-            **(bound_options or {}),
-        )
+        certificate = _certify(problem, theta, bound, cg, all_patterns, bound_options or {})
     times["bound"] = time.perf_counter() - t0
     times["total"] = time.perf_counter() - start
     result = FitResult(
