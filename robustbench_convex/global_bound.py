@@ -26,6 +26,11 @@ obtained (``GlobalBound.method``):
   whose plain norm ``||Xa^T D_i theta||`` cannot beat the running maximum are skipped. Valid as
   long as the enumeration is complete (it is for data in general position, see
   ``enumerate_patterns``).
+  For data of rank <= 3 (2-D inputs with biases) :func:`face_candidates` replaces the NNLS:
+  the maximizer candidate of every face of the arrangement, exact in seconds.
+- ``"mip"`` (any data; needs ``pyscipopt``, the ``mip`` extra): the smaller of the relaxation
+  below and SCIP's dual bound on a big-M model (:func:`max_violation_mip`), valid at its time
+  limit. Measured on breast-cancer it stayed above the relaxation after 60 s.
 - ``"relaxation"`` (any data; cheap, loose): with ``(a)_+ = (|a| + a) / 2`` and dropping the
   samples whose ``theta_k`` has the wrong sign,
   ``M <= ||Xa^T theta|| / 2 + max_s N(A_s) / 2``, ``A_s`` the rows ``|theta_k| x_k`` with
