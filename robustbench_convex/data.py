@@ -366,13 +366,10 @@ class _Request:
     progress: bool
 
     def load_args(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "seed": self.seed,
-            "n_train": self.n_train,
-            "n_test": self.n_test,
-            "downsample": self.downsample,
-        }
+        """The arguments of :func:`load_dataset` that reproduce the data (not where they are
+        cached, nor how they are fetched)."""
+        keys = ("name", "seed", "n_train", "n_test", "downsample")
+        return {key: getattr(self, key) for key in keys}
 
 
 def _binary_labels(
@@ -651,6 +648,27 @@ class _Spec:
     splits: tuple[Literal["train", "test"], ...] = ()  # download-backed: splits it reads
 
 
+def _official_images(
+    name: str, sizes: tuple[int, int], image_shape: tuple[int, ...], description: str
+) -> _Spec:
+    """The spec of a download-backed "2 vs 8" image set read from its official train and test
+    files (the file family is the name without ``-2v8``)."""
+    n_features = int(np.prod(image_shape))
+    return _Spec(
+        name,
+        "download",
+        sizes[0],
+        sizes[1],
+        n_features,
+        (2, 8),
+        description,
+        _build_official_images,
+        image_shape=image_shape,
+        family=name.removesuffix("-2v8"),
+        splits=("train", "test"),
+    )
+
+
 _SPECS: dict[str, _Spec] = {
     s.name: s
     for s in (
@@ -705,44 +723,20 @@ _SPECS: dict[str, _Spec] = {
             "XOR in [-1, 1]^2 with an l_inf margin of 0.1",
             _build_xor,
         ),
-        _Spec(
-            "mnist-2v8",
-            "download",
-            11809,
-            2006,
-            784,
-            (2, 8),
-            "MNIST 2 vs 8, official train and test files",
-            _build_official_images,
-            image_shape=(28, 28),
-            family="mnist",
-            splits=("train", "test"),
+        _official_images(
+            "mnist-2v8", (11809, 2006), (28, 28), "MNIST 2 vs 8, official train and test files"
         ),
-        _Spec(
+        _official_images(
             "fashion-mnist-2v8",
-            "download",
-            12000,
-            2000,
-            784,
-            (2, 8),
+            (12000, 2000),
+            (28, 28),
             "Fashion-MNIST pullover (2) vs bag (8), official train and test files",
-            _build_official_images,
-            image_shape=(28, 28),
-            family="fashion-mnist",
-            splits=("train", "test"),
         ),
-        _Spec(
+        _official_images(
             "cifar10-2v8",
-            "download",
-            10000,
-            2000,
-            3072,
-            (2, 8),
+            (10000, 2000),
+            (3, 32, 32),
             "CIFAR-10 bird (2) vs ship (8), official train and test batches",
-            _build_official_images,
-            image_shape=(3, 32, 32),
-            family="cifar10",
-            splits=("train", "test"),
         ),
         _Spec(
             "mnist-2v8-t10k",

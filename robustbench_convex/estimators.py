@@ -31,6 +31,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from robustbench_convex.formulations import DEFAULT_N_PATTERNS, ROBUST_PROGRAMS
 from robustbench_convex.losses import LOSSES
+from robustbench_convex.pricing import DEFAULT_TIME_LIMIT as DEFAULT_PRICING_TIME_LIMIT
 from robustbench_convex.robust_patterns import (
     DEFAULT_ROBUST_LOSS,
     DEFAULT_ROBUST_PATTERNS,
@@ -112,19 +113,23 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
         solver_options: extra keyword arguments of the solver function (``solve_admm``,
             ``solve_cvxpy``, ``solve_scp``), e.g. ``{"max_iter": 500}``.
         pattern_strategy: how the activation patterns of the nominal program are chosen
-            (``pricing.fit_convex_network``): ``"sampled"`` (default for now: the existing
-            tests and presets compare sampled programs across solvers; switching the default
-            to ``"auto"`` is left to the integration); ``"auto"`` is ``"network+pricing"`` for
-            nominal training with ``patterns=None`` and ``"sampled"`` otherwise.
+            (``pricing.fit_convex_network``): ``"auto"`` (default) is ``"network+pricing"``
+            for nominal training with ``patterns=None`` and ``"sampled"`` otherwise (robust
+            programs, soft stability, a named sampler).
             ``"network+pricing"``: the arrangement of a quick Adam network (``n_patterns``
             neurons, same loss and beta) plus column generation (dual pricing, at most
             ``max_rounds`` rounds); its objective is then never worse than that network's.
             ``"network"``: without pricing. ``"pricing"``: sampled patterns plus pricing.
             ``"sampled"``: ``n_patterns`` sampled patterns (the earlier behaviour).
-        max_rounds: pricing rounds at most.
+        max_rounds: pricing rounds at most (the time limit binds first by default).
+        pricing_time_limit: seconds for the pricing loop (checked between restricted solves;
+            None: ``max_rounds`` only). The default budget (30 s) bounds the pipeline to about
+            a minute on the built-in tabular sets; the objective reached is never worse than
+            the seed network's, and the bound says how far from the global optimum it is.
         bound: how the certified lower bound ``global_lower_bound_`` is computed
             (``global_bound.global_lower_bound``: exact by pattern enumeration for low-rank data,
-            a cheap loose relaxation otherwise; ``"auto"`` picks, and with
+            a cheap loose relaxation otherwise, ``"mip"`` SCIP within 60 s (needs
+            pyscipopt; rarely tighter, see the method); ``"auto"`` picks, and with
             ``pattern_strategy="sampled"`` computes none), or ``"none"``.
 
     Attributes (after ``fit``):
@@ -165,9 +170,10 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
         solver_options: dict[str, Any] | None = None,
         pattern_strategy: Literal[
             "auto", "network+pricing", "network", "pricing", "sampled"
-        ] = "sampled",
-        max_rounds: int = 10,
-        bound: Literal["auto", "enumeration", "relaxation", "none"] = "auto",
+        ] = "auto",
+        max_rounds: int = 100,
+        bound: Literal["auto", "enumeration", "relaxation", "mip", "none"] = "auto",
+        pricing_time_limit: float | None = DEFAULT_PRICING_TIME_LIMIT,
     ) -> None:
         self.solver = solver
         self.loss = loss
@@ -184,6 +190,7 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
         self.pattern_strategy = pattern_strategy
         self.max_rounds = max_rounds
         self.bound = bound
+        self.pricing_time_limit = pricing_time_limit
 
     # ------------------------------------------------------------------ scikit-learn plumbing
     def __sklearn_tags__(self):
@@ -225,6 +232,15 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
                 "solver='ipm' solves the nominal squared-loss program only (loss='squared', "
                 f"robust_eps=0, stability_penalty=None; got loss={self.loss!r}, robust_eps={eps:g}); "
                 "use solver='admm' or 'cvxpy'"
+            )
+        limit = self.pricing_time_limit
+        if limit is not None and (
+            isinstance(limit, bool)
+            or not isinstance(limit, (int, float, np.integer, np.floating))
+            or not limit > 0
+        ):
+            raise ValueError(
+                f"pricing_time_limit must be a number of seconds > 0 or None, got {limit!r}"
             )
         if self.solver_options is not None and not isinstance(self.solver_options, dict):
             raise TypeError(
@@ -333,6 +349,7 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
                     n_patterns=int(self.n_patterns),
                     solver=self._restricted_solver(),
                     max_rounds=int(self.max_rounds),
+                    time_limit=self.pricing_time_limit,
                     bound="none" if beta == 0 else self.bound,
                     solver_options=options,
                     seed=self.seed,
@@ -367,7 +384,7 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
         relu = getattr(result, "n_relu_active", None)
         self.n_relu_neurons_ = int(relu()) if callable(relu) else None
         self.collapsed_ = bool(getattr(result, "collapsed", False)) if eps > 0 else False
-        self.objective_ = self._network_objective(X, y_pm)
+        self.objective_ = self._network_objective(X, y_pm, result)
         if self.solver != "scp" and float(self.robust_eps) == 0 and self.bound != "none":
             self.global_lower_bound_ = result.info.get("global_lower_bound")
             # sampled programs: only on request (the bound's cost is not part of that default)
@@ -457,13 +474,17 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
         # the solver named by the user, or the per-program choice of pricing.resolve_solver
         return self.solver if self.solver in ("ipm", "cvxpy", "admm") else "auto"
 
-    def _network_objective(self, X: np.ndarray, y_pm: np.ndarray) -> float:
-        from robustbench_convex.losses import loss_value
+    def _network_objective(self, X: np.ndarray, y_pm: np.ndarray, result: Any) -> float:
+        """``objective_``: ``ConvexReLUProblem.network_objective`` (nominal) of ``network_``, on
+        the solver's own problem where the result carries one (SCP results do not)."""
+        from robustbench_convex.formulations import ConvexReLUProblem
 
-        logits = self.network_.decision_function(X)
-        return (
-            float(loss_value(self.loss_, logits, y_pm)) + self.beta_ * self.network_.weight_decay()
-        )
+        problem = getattr(result, "problem", None)
+        if problem is None:
+            problem = ConvexReLUProblem(
+                X, y_pm, loss=self.loss_, beta=self.beta_, n_patterns=1, bias=self.bias
+            )
+        return float(problem.network_objective(self.network_, nominal=True))
 
     def _bound_sampled(self, X: np.ndarray, y_pm: np.ndarray, result: Any) -> float | None:
         """The certified bound for a sampled program's solution (``pattern_strategy="sampled"``)."""

@@ -94,7 +94,9 @@ def test_estimator_objective_and_bound(loss):
     assert clf.objective_ <= info["seed_objective"] + 1e-6
     for key in ("pricing_rounds", "patterns_added", "final_violation", "certified_gap"):
         assert key in info
-    sampled = ConvexReLUClassifier(loss=loss, beta=0.5, bound="relaxation").fit(X, y)
+    sampled = ConvexReLUClassifier(
+        loss=loss, beta=0.5, bound="relaxation", pattern_strategy="sampled"
+    ).fit(X, y)
     assert sampled.global_lower_bound_ <= sampled.objective_ + 1e-9
 
 
@@ -112,3 +114,36 @@ def test_bad_strategy_is_named():
         fit_convex_network(X, y, beta=1.0, strategy="magic")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="pattern_strategy"):
         ConvexReLUClassifier(pattern_strategy="magic").fit(X, y)
+
+
+@pytest.mark.slow  # two fits on digits-2v8, about 40 s on a busy 2-core machine
+def test_default_estimator_is_priced_and_beats_the_sampled_program():
+    """The default ``ConvexReLUClassifier()`` (solver and pattern strategy "auto", 30 s pricing
+    budget) on digits-2v8: network-seeded and priced patterns, converged, a lower training
+    objective than the sampled program at the same beta, a valid bound, paper-level accuracy."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    import robustbench_convex as rbc
+
+    ds = rbc.load_dataset("digits-2v8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf = ConvexReLUClassifier().fit(ds.X_train, ds.y_train)
+    sampled = ConvexReLUClassifier(pattern_strategy="sampled").fit(ds.X_train, ds.y_train)
+    info = clf.result_.info
+    assert info["pattern_strategy"] == "network+pricing" and clf.result_.status == "converged"
+    assert clf.objective_ < sampled.objective_
+    assert clf.objective_ <= info["seed_objective"] + 1e-6
+    assert clf.global_lower_bound_ <= clf.objective_
+    assert clf.score(ds.X_test, ds.y_test) >= 0.97
+
+
+def test_time_limit_stops_the_loop_with_a_converged_incumbent():
+    """A budget smaller than one solve: the loop stops on "time_limit" before starting a solve
+    expected to overrun it, and returns the last converged restricted solution."""
+    X, y = xor_data(n=40, seed=6)
+    problem = ConvexReLUProblem(X, y, loss="squared", beta=0.5, n_patterns=4, seed=0)
+    result = column_generation(problem, solver="ipm", max_rounds=50, time_limit=1e-3)
+    assert result.stop_reason == "time_limit" and result.rounds == 0
+    assert result.solution.status == "converged"
+    assert result.final_violation > 1.0  # violated patterns were found, not added: budget spent

@@ -54,7 +54,7 @@ def test_named_solvers_and_bad_names():
 
 def test_estimator_default_is_auto():
     X, y = xor_data(40, 3, 2)
-    clf = ConvexReLUClassifier(n_patterns=8).fit(X, y)
+    clf = ConvexReLUClassifier(n_patterns=8, pattern_strategy="sampled").fit(X, y)
     assert clf.solver == "auto"
     assert clf.result_.info["front_door"]["solver"] == "ipm"
     assert clf.result_.status == "converged"
