@@ -44,8 +44,8 @@ def _few_rows(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return X, y, np.unique(D[:, keep], axis=1)
 
 
-def _solve(problem: ConvexReLUProblem, epigraph: str) -> tuple[float, int]:
-    prob, V, W = build_cvxpy_program(problem, epigraph=epigraph)
+def _solve(problem: ConvexReLUProblem, epigraph: str, drop: bool = True) -> tuple[float, int]:
+    prob, V, W = build_cvxpy_program(problem, epigraph=epigraph, drop_zero_features=drop)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         prob.solve(solver="CLARABEL", canon_backend=cp.SCIPY_CANON_BACKEND)
@@ -77,6 +77,23 @@ def test_shared_epigraph_has_the_same_optimum_as_one_row_per_point(program, loss
     assert abs(by_rows - by_points) <= TOL * abs(by_points)
     d = problem.perturbable.sum()
     assert vars_points - vars_rows == (problem.n - n_rows) * d  # one epigraph row per distinct row
+
+
+@pytest.mark.parametrize("program, penalty", [("class-aware", 1.0), ("certified", None)])
+def test_dropping_all_zero_input_coordinates_keeps_the_optimum(program, penalty):
+    """Two coordinates zero on every training point (as digits' border pixels): fixing their
+    weights to zero gives the optimum of the program that leaves them free, and fewer
+    variables."""
+    X, y, D = _few_rows(60, 5)
+    X = np.hstack([np.zeros((60, 1)), X, np.zeros((60, 1))])
+    problem = ConvexReLUProblem(
+        X, y, loss="hinge", beta=0.05, patterns=D, robust_eps=EPS, robust=program,
+        stability_penalty=penalty,
+    )  # fmt: skip
+    dropped, vars_dropped = _solve(problem, "rows", drop=True)
+    kept, vars_kept = _solve(problem, "rows", drop=False)
+    assert abs(dropped - kept) <= TOL * abs(kept)
+    assert vars_kept - vars_dropped == 2 * 2 * problem.P  # two coordinates of V and of W
 
 
 def test_epigraph_layout_is_checked():
