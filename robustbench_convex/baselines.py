@@ -1036,6 +1036,108 @@ def _train_certified(
     steps_per_epoch = math.ceil(n / batch)
     total = epochs * steps_per_epoch
     schedule = _Schedule(round(warmup_fraction * total), round(ramp_fraction * total))
+    settings = _certified_settings(
+        method, eps=eps, lower=lower, upper=upper, width=width, loss=loss, beta=beta,
+        optimizer=optimizer, lr=lr, momentum=momentum, epochs=epochs, batch_size=batch_size,
+        seed=seed, bias=bias, output_bias=output_bias, dtype=dtype, device=device,
+        num_threads=num_threads, n=n, d=d, warmup_fraction=warmup_fraction,
+        ramp_fraction=ramp_fraction, kappa_start=kappa_start, kappa_end=kappa_end,
+        crown_weight_start=crown_weight_start, crown_weight_end=crown_weight_end,
+    )  # fmt: skip
+    record = TrainingRecord(method=method, settings=settings)
+
+    as_t = partial(torch.as_tensor, dtype=dtype, device=device)
+    Xt, yt = as_t(X_np), as_t(y_np)
+    lo_t = None if lo is None else as_t(lo)
+    hi_t = None if hi is None else as_t(hi)
+    with torch_threads(num_threads):
+        init_gen = torch.Generator(device="cpu").manual_seed(seed)
+        net = TwoLayerReLU(
+            d, width, bias=bias, output_bias=output_bias, dtype=dtype, device=device,
+            generator=init_gen,
+        )  # fmt: skip
+        if optimizer == "adam":
+            opt: torch.optim.Optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+        else:
+            opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
+        order_gen = torch.Generator().manual_seed(_derive_seed(seed, 1))
+        record.status, record.message = "completed", f"ran all {epochs} epochs"
+        bar = tqdm(range(epochs), desc=method, disable=not verbose, leave=False)
+        step = 0
+        start = time.perf_counter()
+        for epoch in bar:
+            perm = torch.randperm(n, generator=order_gen) if batch < n else torch.arange(n)
+            perm = perm.to(device)
+            epoch_loss = 0.0
+            for first in range(0, n, batch):
+                idx = perm[first : first + batch]
+                xb, yb = Xt[idx], yt[idx]
+                t = schedule.progress(step)
+                eps_t = eps * t
+                kappa = kappa_start + (kappa_end - kappa_start) * t
+                net.train()
+                opt.zero_grad(set_to_none=True)
+                mix = crown_weight_start + (crown_weight_end - crown_weight_start) * t
+                per_point = _certified_per_point_loss(
+                    method, net, loss, xb, yb, eps_t, kappa, mix, lo_t, hi_t
+                )
+                batch_loss = per_point.sum()
+                criterion = batch_loss / idx.numel() + (beta / n) * _weight_decay_tensor(net)
+                criterion.backward()
+                opt.step()
+                step += 1
+                epoch_loss += float(batch_loss.detach())
+                if not math.isfinite(epoch_loss):
+                    break
+            objective = _full_objective(net, loss, beta, Xt, yt)
+            trained = epoch_loss + beta * net.weight_decay()
+            record.loss_history.append(trained)
+            record.objective_history.append(objective)
+            record.epochs_run = epoch + 1
+            if verbose:
+                bar.set_postfix(objective=f"{objective:.4g}")
+            if not (math.isfinite(trained) and math.isfinite(objective)):
+                record.status = "diverged"
+                record.message = f"non-finite loss at epoch {epoch + 1}; lower lr (now {lr:g})"
+                break
+        record.time = time.perf_counter() - start
+        bar.close()
+        net.eval()
+
+        _record_certified_result(record, net, loss, beta, Xt, yt, eps, lo_t, hi_t)
+    return net, record
+
+
+def _certified_settings(
+    method: CertifiedMethod,
+    *,
+    eps: float,
+    lower: Any,
+    upper: Any,
+    width: int,
+    loss: str,
+    beta: float,
+    optimizer: str,
+    lr: float,
+    momentum: float,
+    epochs: int,
+    batch_size: int | None,
+    seed: int,
+    bias: bool,
+    output_bias: bool,
+    dtype: torch.dtype,
+    device: torch.device,
+    num_threads: int | None,
+    n: int,
+    d: int,
+    warmup_fraction: float,
+    ramp_fraction: float,
+    kappa_start: float,
+    kappa_end: float,
+    crown_weight_start: float,
+    crown_weight_end: float,
+) -> dict[str, Any]:
+    """The ``TrainingRecord.settings`` of :func:`_train_certified` (validated values)."""
     settings: dict[str, Any] = {
         "method": method,
         "eps": eps,
@@ -1075,84 +1177,59 @@ def _train_certified(
     if method == "crown-ibp":
         settings["crown_weight_start"] = crown_weight_start
         settings["crown_weight_end"] = crown_weight_end
-    record = TrainingRecord(method=method, settings=settings)
+    return settings
 
-    as_t = partial(torch.as_tensor, dtype=dtype, device=device)
-    Xt, yt = as_t(X_np), as_t(y_np)
-    lo_t = None if lo is None else as_t(lo)
-    hi_t = None if hi is None else as_t(hi)
-    with torch_threads(num_threads):
-        init_gen = torch.Generator(device="cpu").manual_seed(seed)
-        net = TwoLayerReLU(
-            d, width, bias=bias, output_bias=output_bias, dtype=dtype, device=device,
-            generator=init_gen,
-        )  # fmt: skip
-        if optimizer == "adam":
-            opt: torch.optim.Optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-        else:
-            opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
-        order_gen = torch.Generator().manual_seed(_derive_seed(seed, 1))
-        record.status, record.message = "completed", f"ran all {epochs} epochs"
-        bar = tqdm(range(epochs), desc=method, disable=not verbose, leave=False)
-        step = 0
-        start = time.perf_counter()
-        for epoch in bar:
-            perm = torch.randperm(n, generator=order_gen) if batch < n else torch.arange(n)
-            perm = perm.to(device)
-            epoch_loss = 0.0
-            for first in range(0, n, batch):
-                idx = perm[first : first + batch]
-                xb, yb = Xt[idx], yt[idx]
-                t = schedule.progress(step)
-                eps_t = eps * t
-                kappa = kappa_start + (kappa_end - kappa_start) * t
-                net.train()
-                opt.zero_grad(set_to_none=True)
-                natural = _margin_loss(loss, yb * net(xb))
-                per_point = natural
-                if eps_t > 0 and kappa < 1:
-                    if method == "ibp":
-                        m_lo, m_hi = _margin_bounds_tensor(net, xb, yb, eps_t, lo_t, hi_t, "ibp")
-                    else:
-                        mix = crown_weight_start + (crown_weight_end - crown_weight_start) * t
-                        i_lo, i_hi = _margin_bounds_tensor(net, xb, yb, eps_t, lo_t, hi_t, "ibp")
-                        c_lo, c_hi = _margin_bounds_tensor(net, xb, yb, eps_t, lo_t, hi_t, "crown")
-                        m_lo = mix * c_lo + (1 - mix) * i_lo
-                        m_hi = mix * c_hi + (1 - mix) * i_hi
-                    robust = _worst_case_loss(loss, m_lo, m_hi)
-                    per_point = kappa * natural + (1 - kappa) * robust
-                batch_loss = per_point.sum()
-                criterion = batch_loss / idx.numel() + (beta / n) * _weight_decay_tensor(net)
-                criterion.backward()
-                opt.step()
-                step += 1
-                epoch_loss += float(batch_loss.detach())
-                if not math.isfinite(epoch_loss):
-                    break
-            objective = _full_objective(net, loss, beta, Xt, yt)
-            trained = epoch_loss + beta * net.weight_decay()
-            record.loss_history.append(trained)
-            record.objective_history.append(objective)
-            record.epochs_run = epoch + 1
-            if verbose:
-                bar.set_postfix(objective=f"{objective:.4g}")
-            if not (math.isfinite(trained) and math.isfinite(objective)):
-                record.status = "diverged"
-                record.message = f"non-finite loss at epoch {epoch + 1}; lower lr (now {lr:g})"
-                break
-        record.time = time.perf_counter() - start
-        bar.close()
-        net.eval()
 
-        record.objective = _full_objective(net, loss, beta, Xt, yt)
-        with torch.no_grad():
-            record.train_accuracy = float((yt * net(Xt) > 0).double().mean())
-            if record.status != "diverged":
-                m_lo, m_hi = _margin_bounds_tensor(net, Xt, yt, eps, lo_t, hi_t, "best")
-                worst = float(_worst_case_loss(loss, m_lo, m_hi).sum())
-                record.robust_objective = worst + beta * net.weight_decay()
-                record.certified_train_accuracy = float((m_lo > 0).double().mean())
-    return net, record
+def _certified_per_point_loss(
+    method: CertifiedMethod,
+    net: TwoLayerReLU,
+    loss: str,
+    xb: torch.Tensor,
+    yb: torch.Tensor,
+    eps_t: float,
+    kappa: float,
+    mix: float,
+    lo_t: torch.Tensor | None,
+    hi_t: torch.Tensor | None,
+) -> torch.Tensor:
+    """One batch's per-point training loss of :func:`_train_certified`, ``(batch,)``:
+    ``kappa * loss(y f(x)) + (1 - kappa) * L_worst`` with ``L_worst`` the loss at the margin's
+    lower bound over the ``eps_t``-ball (IBP, or for CROWN-IBP the mixture ``mix * CROWN +
+    (1 - mix) * IBP``); the natural loss alone at ``eps_t = 0`` or ``kappa = 1``."""
+    natural = _margin_loss(loss, yb * net(xb))
+    if eps_t <= 0 or kappa >= 1:
+        return natural
+    m_lo, m_hi = _margin_bounds_tensor(net, xb, yb, eps_t, lo_t, hi_t, "ibp")
+    if method == "crown-ibp":
+        c_lo, c_hi = _margin_bounds_tensor(net, xb, yb, eps_t, lo_t, hi_t, "crown")
+        m_lo = mix * c_lo + (1 - mix) * m_lo
+        m_hi = mix * c_hi + (1 - mix) * m_hi
+    robust = _worst_case_loss(loss, m_lo, m_hi)
+    return kappa * natural + (1 - kappa) * robust
+
+
+def _record_certified_result(
+    record: TrainingRecord,
+    net: TwoLayerReLU,
+    loss: str,
+    beta: float,
+    Xt: torch.Tensor,
+    yt: torch.Tensor,
+    eps: float,
+    lo_t: torch.Tensor | None,
+    hi_t: torch.Tensor | None,
+) -> None:
+    """Fill the trained network's full-data objective and training accuracy into ``record``
+    and, unless it diverged, the certified robust objective and certified training accuracy at
+    the full ``eps`` (:func:`margin_bounds` ``"best"``)."""
+    record.objective = _full_objective(net, loss, beta, Xt, yt)
+    with torch.no_grad():
+        record.train_accuracy = float((yt * net(Xt) > 0).double().mean())
+        if record.status != "diverged":
+            m_lo, m_hi = _margin_bounds_tensor(net, Xt, yt, eps, lo_t, hi_t, "best")
+            worst = float(_worst_case_loss(loss, m_lo, m_hi).sum())
+            record.robust_objective = worst + beta * net.weight_decay()
+            record.certified_train_accuracy = float((m_lo > 0).double().mean())
 
 
 _CERTIFIED_ARGS_DOC = """
