@@ -217,6 +217,50 @@ def _full_objective(net: TwoLayerReLU, loss: str, beta: float, X: torch.Tensor, 
 AttackFactory = Callable[[int, int], Callable[..., torch.Tensor]]
 
 
+def _network_and_optimizer(
+    d: int,
+    width: int,
+    bias: bool,
+    output_bias: bool,
+    dtype: torch.dtype,
+    device: torch.device,
+    seed: int,
+    optimizer: str,
+    lr: float,
+    momentum: float,
+) -> tuple[TwoLayerReLU, torch.optim.Optimizer]:
+    """The freshly initialized network (a local generator seeded by ``seed``, never torch's
+    global RNG: cells trained in threads of one process would race on it) and its optimizer."""
+    init_gen = torch.Generator(device="cpu").manual_seed(seed)
+    net = TwoLayerReLU(
+        d, width, bias=bias, output_bias=output_bias, dtype=dtype, device=device,
+        generator=init_gen,
+    )  # fmt: skip
+    if optimizer == "adam":
+        return net, torch.optim.Adam(net.parameters(), lr=lr)
+    return net, torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
+
+
+def _record_epoch(
+    record: TrainingRecord,
+    net: TwoLayerReLU,
+    loss: str,
+    beta: float,
+    Xt: torch.Tensor,
+    yt: torch.Tensor,
+    epoch_loss: float,
+    epoch: int,
+) -> tuple[float, float]:
+    """Append one epoch's full-data objective and trained criterion (summed batch losses plus
+    ``beta * weight_decay``) to ``record``; returns ``(objective, trained)``."""
+    objective = _full_objective(net, loss, beta, Xt, yt)
+    trained = epoch_loss + beta * net.weight_decay()
+    record.loss_history.append(trained)
+    record.objective_history.append(objective)
+    record.epochs_run = epoch + 1
+    return objective, trained
+
+
 def _train(
     method: Method,
     X: Any,
@@ -299,22 +343,9 @@ def _train(
     Xt = torch.as_tensor(X_np, dtype=dtype, device=device)
     yt = torch.as_tensor(y_np, dtype=dtype, device=device)
     with torch_threads(num_threads):
-        # A local generator, never torch's global RNG: cells trained in threads of one process
-        # (a Dask worker) would otherwise race on the global state.
-        init_gen = torch.Generator(device="cpu").manual_seed(seed)
-        net = TwoLayerReLU(
-            d,
-            width,
-            bias=bias,
-            output_bias=output_bias,
-            dtype=dtype,
-            device=device,
-            generator=init_gen,
+        net, opt = _network_and_optimizer(
+            d, width, bias, output_bias, dtype, device, seed, optimizer, lr, momentum
         )
-        if optimizer == "adam":
-            opt: torch.optim.Optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-        else:
-            opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
         order_gen = torch.Generator().manual_seed(_derive_seed(seed, 1))
 
         best = math.inf
@@ -340,11 +371,7 @@ def _train(
                 epoch_loss += float(batch_loss.detach())
                 if not math.isfinite(epoch_loss):
                     break  # diverged: reported below, before any attack sees NaN weights
-            objective = _full_objective(net, loss, beta, Xt, yt)
-            trained = epoch_loss + beta * net.weight_decay()
-            record.loss_history.append(trained)
-            record.objective_history.append(objective)
-            record.epochs_run = epoch + 1
+            objective, trained = _record_epoch(record, net, loss, beta, Xt, yt, epoch_loss, epoch)
             if verbose:
                 bar.set_postfix(objective=f"{objective:.4g}")
             if not (math.isfinite(trained) and math.isfinite(objective)):
@@ -990,15 +1017,9 @@ def _train_certified(
     lo_t = None if lo is None else as_t(lo)
     hi_t = None if hi is None else as_t(hi)
     with torch_threads(num_threads):
-        init_gen = torch.Generator(device="cpu").manual_seed(seed)
-        net = TwoLayerReLU(
-            d, width, bias=bias, output_bias=output_bias, dtype=dtype, device=device,
-            generator=init_gen,
-        )  # fmt: skip
-        if optimizer == "adam":
-            opt: torch.optim.Optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-        else:
-            opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
+        net, opt = _network_and_optimizer(
+            d, width, bias, output_bias, dtype, device, seed, optimizer, lr, momentum
+        )
         order_gen = torch.Generator().manual_seed(_derive_seed(seed, 1))
         record.status, record.message = "completed", f"ran all {epochs} epochs"
         bar = tqdm(range(epochs), desc=method, disable=not verbose, leave=False)
@@ -1028,11 +1049,7 @@ def _train_certified(
                 epoch_loss += float(batch_loss.detach())
                 if not math.isfinite(epoch_loss):
                     break
-            objective = _full_objective(net, loss, beta, Xt, yt)
-            trained = epoch_loss + beta * net.weight_decay()
-            record.loss_history.append(trained)
-            record.objective_history.append(objective)
-            record.epochs_run = epoch + 1
+            objective, trained = _record_epoch(record, net, loss, beta, Xt, yt, epoch_loss, epoch)
             if verbose:
                 bar.set_postfix(objective=f"{objective:.4g}")
             if not (math.isfinite(trained) and math.isfinite(objective)):
