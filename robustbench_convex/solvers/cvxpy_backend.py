@@ -244,6 +244,9 @@ def solve_cvxpy(
         verbose: print the solver's log.
         **solver_options: passed to ``cvxpy.Problem.solve`` (e.g. Clarabel's ``tol_gap_abs``,
             ``tol_gap_rel``, ``tol_feas``, ``max_iter``; SCS's ``eps_abs``, ``max_iters``).
+            Robust programs with Clarabel default to ``direct_solve_method="faer"`` (when the
+            installed Clarabel has it) and ``max_threads`` = torch's thread count; the choice is
+            ``info["clarabel_factorization"]``.
 
     Returns:
         A :class:`~robustbench_convex.solution.ConvexSolution`. ``objective`` is
