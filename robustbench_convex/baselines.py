@@ -48,6 +48,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from robustbench_convex._checks import as_numpy as _as_numpy
+from robustbench_convex._checks import check_data as _check_data
+from robustbench_convex._checks import check_float as _check_float
+from robustbench_convex._checks import check_int as _check_int
 from robustbench_convex._json import jsonable
 from robustbench_convex._threads import torch_threads
 from robustbench_convex.losses import LossName, check_loss, loss_value
@@ -131,72 +135,7 @@ class TrainingRecord:
 
 
 # ------------------------------------------------------------------------------------ validation
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def _check_float(name: str, value: Any, *, positive: bool) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        bound = "> 0" if positive else ">= 0"
-        raise ValueError(f"{name} must be finite and {bound}, got {value}")
-    return value
-
-
-def _as_numpy(value: Any) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
-    return np.asarray(value, dtype=np.float64)
-
-
-def _check_data(
-    X: Any, y: Any, *, x_name: str = "X", y_name: str = "y", both_classes: bool | None = None
-) -> tuple[np.ndarray, ...]:
-    """``(X, y)`` as float64 arrays, checked: ``X`` finite ``(n, d)``, ``y`` ``(n,)`` in {-1, +1}.
-
-    ``both_classes`` (default: only for training labels, ``y_name == "y"``): warn (UserWarning,
-    naming ``y_name``) when the labels hold a single class, on which training fits a constant. A
-    warning, not an error: the arithmetic stays defined and tests of the update rules use it."""
-    X = _as_numpy(X)
-    try:
-        y = _as_numpy(y)
-    except (TypeError, ValueError):
-        kind = np.asarray(y).dtype
-        raise ValueError(
-            f"{y_name} must hold numeric labels in {{-1, +1}}, got dtype {kind}; map your two "
-            "classes to -1/+1 (e.g. y = np.where(labels == positive, 1.0, -1.0))"
-        ) from None
-    if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
-        raise ValueError(f"{x_name} must be a non-empty 2-D array (n, d), got shape {X.shape}")
-    if not np.all(np.isfinite(X)):
-        raise ValueError(f"{x_name} contains NaN or infinite values")
-    if y.ndim != 1 or y.shape[0] != X.shape[0]:
-        raise ValueError(
-            f"{y_name} must be a 1-D array of length {X.shape[0]} (one label per row of {x_name}), "
-            f"got shape {y.shape}"
-        )
-    if not np.all((y == 1.0) | (y == -1.0)):
-        found = np.unique(y[np.isfinite(y)])[:5].tolist()
-        raise ValueError(
-            f"{y_name} must contain binary labels in {{-1, +1}}, found values such as {found}; "
-            "for {0, 1} labels pass 2 * y - 1"
-        )
-    if (y_name == "y" if both_classes is None else both_classes) and np.unique(y).size < 2:
-        import warnings
-
-        warnings.warn(
-            f"{y_name} holds a single class (every label is {y[0]:+g}); training needs "
-            "examples of both classes -1 and +1 (on one class the model fits a constant)",
-            UserWarning,
-            stacklevel=3,
-        )
-    return X, y
+# _check_int / _check_float / _check_data live in robustbench_convex._checks (shared)
 
 
 def _check_bounds(
@@ -276,6 +215,50 @@ def _full_objective(net: TwoLayerReLU, loss: str, beta: float, X: torch.Tensor, 
 
 
 AttackFactory = Callable[[int, int], Callable[..., torch.Tensor]]
+
+
+def _network_and_optimizer(
+    d: int,
+    width: int,
+    bias: bool,
+    output_bias: bool,
+    dtype: torch.dtype,
+    device: torch.device,
+    seed: int,
+    optimizer: str,
+    lr: float,
+    momentum: float,
+) -> tuple[TwoLayerReLU, torch.optim.Optimizer]:
+    """The freshly initialized network (a local generator seeded by ``seed``, never torch's
+    global RNG: cells trained in threads of one process would race on it) and its optimizer."""
+    init_gen = torch.Generator(device="cpu").manual_seed(seed)
+    net = TwoLayerReLU(
+        d, width, bias=bias, output_bias=output_bias, dtype=dtype, device=device,
+        generator=init_gen,
+    )  # fmt: skip
+    if optimizer == "adam":
+        return net, torch.optim.Adam(net.parameters(), lr=lr)
+    return net, torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
+
+
+def _record_epoch(
+    record: TrainingRecord,
+    net: TwoLayerReLU,
+    loss: str,
+    beta: float,
+    Xt: torch.Tensor,
+    yt: torch.Tensor,
+    epoch_loss: float,
+    epoch: int,
+) -> tuple[float, float]:
+    """Append one epoch's full-data objective and trained criterion (summed batch losses plus
+    ``beta * weight_decay``) to ``record``; returns ``(objective, trained)``."""
+    objective = _full_objective(net, loss, beta, Xt, yt)
+    trained = epoch_loss + beta * net.weight_decay()
+    record.loss_history.append(trained)
+    record.objective_history.append(objective)
+    record.epochs_run = epoch + 1
+    return objective, trained
 
 
 def _train(
@@ -360,22 +343,9 @@ def _train(
     Xt = torch.as_tensor(X_np, dtype=dtype, device=device)
     yt = torch.as_tensor(y_np, dtype=dtype, device=device)
     with torch_threads(num_threads):
-        # A local generator, never torch's global RNG: cells trained in threads of one process
-        # (a Dask worker) would otherwise race on the global state.
-        init_gen = torch.Generator(device="cpu").manual_seed(seed)
-        net = TwoLayerReLU(
-            d,
-            width,
-            bias=bias,
-            output_bias=output_bias,
-            dtype=dtype,
-            device=device,
-            generator=init_gen,
+        net, opt = _network_and_optimizer(
+            d, width, bias, output_bias, dtype, device, seed, optimizer, lr, momentum
         )
-        if optimizer == "adam":
-            opt: torch.optim.Optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-        else:
-            opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
         order_gen = torch.Generator().manual_seed(_derive_seed(seed, 1))
 
         best = math.inf
@@ -401,11 +371,7 @@ def _train(
                 epoch_loss += float(batch_loss.detach())
                 if not math.isfinite(epoch_loss):
                     break  # diverged: reported below, before any attack sees NaN weights
-            objective = _full_objective(net, loss, beta, Xt, yt)
-            trained = epoch_loss + beta * net.weight_decay()
-            record.loss_history.append(trained)
-            record.objective_history.append(objective)
-            record.epochs_run = epoch + 1
+            objective, trained = _record_epoch(record, net, loss, beta, Xt, yt, epoch_loss, epoch)
             if verbose:
                 bar.set_postfix(objective=f"{objective:.4g}")
             if not (math.isfinite(trained) and math.isfinite(objective)):
@@ -1036,6 +1002,98 @@ def _train_certified(
     steps_per_epoch = math.ceil(n / batch)
     total = epochs * steps_per_epoch
     schedule = _Schedule(round(warmup_fraction * total), round(ramp_fraction * total))
+    settings = _certified_settings(
+        method, eps=eps, lower=lower, upper=upper, width=width, loss=loss, beta=beta,
+        optimizer=optimizer, lr=lr, momentum=momentum, epochs=epochs, batch_size=batch_size,
+        seed=seed, bias=bias, output_bias=output_bias, dtype=dtype, device=device,
+        num_threads=num_threads, n=n, d=d, warmup_fraction=warmup_fraction,
+        ramp_fraction=ramp_fraction, kappa_start=kappa_start, kappa_end=kappa_end,
+        crown_weight_start=crown_weight_start, crown_weight_end=crown_weight_end,
+    )  # fmt: skip
+    record = TrainingRecord(method=method, settings=settings)
+
+    as_t = partial(torch.as_tensor, dtype=dtype, device=device)
+    Xt, yt = as_t(X_np), as_t(y_np)
+    lo_t = None if lo is None else as_t(lo)
+    hi_t = None if hi is None else as_t(hi)
+    with torch_threads(num_threads):
+        net, opt = _network_and_optimizer(
+            d, width, bias, output_bias, dtype, device, seed, optimizer, lr, momentum
+        )
+        order_gen = torch.Generator().manual_seed(_derive_seed(seed, 1))
+        record.status, record.message = "completed", f"ran all {epochs} epochs"
+        bar = tqdm(range(epochs), desc=method, disable=not verbose, leave=False)
+        step = 0
+        start = time.perf_counter()
+        for epoch in bar:
+            perm = torch.randperm(n, generator=order_gen) if batch < n else torch.arange(n)
+            perm = perm.to(device)
+            epoch_loss = 0.0
+            for first in range(0, n, batch):
+                idx = perm[first : first + batch]
+                xb, yb = Xt[idx], yt[idx]
+                t = schedule.progress(step)
+                eps_t = eps * t
+                kappa = kappa_start + (kappa_end - kappa_start) * t
+                net.train()
+                opt.zero_grad(set_to_none=True)
+                mix = crown_weight_start + (crown_weight_end - crown_weight_start) * t
+                per_point = _certified_per_point_loss(
+                    method, net, loss, xb, yb, eps_t, kappa, mix, lo_t, hi_t
+                )
+                batch_loss = per_point.sum()
+                criterion = batch_loss / idx.numel() + (beta / n) * _weight_decay_tensor(net)
+                criterion.backward()
+                opt.step()
+                step += 1
+                epoch_loss += float(batch_loss.detach())
+                if not math.isfinite(epoch_loss):
+                    break
+            objective, trained = _record_epoch(record, net, loss, beta, Xt, yt, epoch_loss, epoch)
+            if verbose:
+                bar.set_postfix(objective=f"{objective:.4g}")
+            if not (math.isfinite(trained) and math.isfinite(objective)):
+                record.status = "diverged"
+                record.message = f"non-finite loss at epoch {epoch + 1}; lower lr (now {lr:g})"
+                break
+        record.time = time.perf_counter() - start
+        bar.close()
+        net.eval()
+
+        _record_certified_result(record, net, loss, beta, Xt, yt, eps, lo_t, hi_t)
+    return net, record
+
+
+def _certified_settings(
+    method: CertifiedMethod,
+    *,
+    eps: float,
+    lower: Any,
+    upper: Any,
+    width: int,
+    loss: str,
+    beta: float,
+    optimizer: str,
+    lr: float,
+    momentum: float,
+    epochs: int,
+    batch_size: int | None,
+    seed: int,
+    bias: bool,
+    output_bias: bool,
+    dtype: torch.dtype,
+    device: torch.device,
+    num_threads: int | None,
+    n: int,
+    d: int,
+    warmup_fraction: float,
+    ramp_fraction: float,
+    kappa_start: float,
+    kappa_end: float,
+    crown_weight_start: float,
+    crown_weight_end: float,
+) -> dict[str, Any]:
+    """The ``TrainingRecord.settings`` of :func:`_train_certified` (validated values)."""
     settings: dict[str, Any] = {
         "method": method,
         "eps": eps,
@@ -1075,84 +1133,59 @@ def _train_certified(
     if method == "crown-ibp":
         settings["crown_weight_start"] = crown_weight_start
         settings["crown_weight_end"] = crown_weight_end
-    record = TrainingRecord(method=method, settings=settings)
+    return settings
 
-    as_t = partial(torch.as_tensor, dtype=dtype, device=device)
-    Xt, yt = as_t(X_np), as_t(y_np)
-    lo_t = None if lo is None else as_t(lo)
-    hi_t = None if hi is None else as_t(hi)
-    with torch_threads(num_threads):
-        init_gen = torch.Generator(device="cpu").manual_seed(seed)
-        net = TwoLayerReLU(
-            d, width, bias=bias, output_bias=output_bias, dtype=dtype, device=device,
-            generator=init_gen,
-        )  # fmt: skip
-        if optimizer == "adam":
-            opt: torch.optim.Optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-        else:
-            opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum)
-        order_gen = torch.Generator().manual_seed(_derive_seed(seed, 1))
-        record.status, record.message = "completed", f"ran all {epochs} epochs"
-        bar = tqdm(range(epochs), desc=method, disable=not verbose, leave=False)
-        step = 0
-        start = time.perf_counter()
-        for epoch in bar:
-            perm = torch.randperm(n, generator=order_gen) if batch < n else torch.arange(n)
-            perm = perm.to(device)
-            epoch_loss = 0.0
-            for first in range(0, n, batch):
-                idx = perm[first : first + batch]
-                xb, yb = Xt[idx], yt[idx]
-                t = schedule.progress(step)
-                eps_t = eps * t
-                kappa = kappa_start + (kappa_end - kappa_start) * t
-                net.train()
-                opt.zero_grad(set_to_none=True)
-                natural = _margin_loss(loss, yb * net(xb))
-                per_point = natural
-                if eps_t > 0 and kappa < 1:
-                    if method == "ibp":
-                        m_lo, m_hi = _margin_bounds_tensor(net, xb, yb, eps_t, lo_t, hi_t, "ibp")
-                    else:
-                        mix = crown_weight_start + (crown_weight_end - crown_weight_start) * t
-                        i_lo, i_hi = _margin_bounds_tensor(net, xb, yb, eps_t, lo_t, hi_t, "ibp")
-                        c_lo, c_hi = _margin_bounds_tensor(net, xb, yb, eps_t, lo_t, hi_t, "crown")
-                        m_lo = mix * c_lo + (1 - mix) * i_lo
-                        m_hi = mix * c_hi + (1 - mix) * i_hi
-                    robust = _worst_case_loss(loss, m_lo, m_hi)
-                    per_point = kappa * natural + (1 - kappa) * robust
-                batch_loss = per_point.sum()
-                criterion = batch_loss / idx.numel() + (beta / n) * _weight_decay_tensor(net)
-                criterion.backward()
-                opt.step()
-                step += 1
-                epoch_loss += float(batch_loss.detach())
-                if not math.isfinite(epoch_loss):
-                    break
-            objective = _full_objective(net, loss, beta, Xt, yt)
-            trained = epoch_loss + beta * net.weight_decay()
-            record.loss_history.append(trained)
-            record.objective_history.append(objective)
-            record.epochs_run = epoch + 1
-            if verbose:
-                bar.set_postfix(objective=f"{objective:.4g}")
-            if not (math.isfinite(trained) and math.isfinite(objective)):
-                record.status = "diverged"
-                record.message = f"non-finite loss at epoch {epoch + 1}; lower lr (now {lr:g})"
-                break
-        record.time = time.perf_counter() - start
-        bar.close()
-        net.eval()
 
-        record.objective = _full_objective(net, loss, beta, Xt, yt)
-        with torch.no_grad():
-            record.train_accuracy = float((yt * net(Xt) > 0).double().mean())
-            if record.status != "diverged":
-                m_lo, m_hi = _margin_bounds_tensor(net, Xt, yt, eps, lo_t, hi_t, "best")
-                worst = float(_worst_case_loss(loss, m_lo, m_hi).sum())
-                record.robust_objective = worst + beta * net.weight_decay()
-                record.certified_train_accuracy = float((m_lo > 0).double().mean())
-    return net, record
+def _certified_per_point_loss(
+    method: CertifiedMethod,
+    net: TwoLayerReLU,
+    loss: str,
+    xb: torch.Tensor,
+    yb: torch.Tensor,
+    eps_t: float,
+    kappa: float,
+    mix: float,
+    lo_t: torch.Tensor | None,
+    hi_t: torch.Tensor | None,
+) -> torch.Tensor:
+    """One batch's per-point training loss of :func:`_train_certified`, ``(batch,)``:
+    ``kappa * loss(y f(x)) + (1 - kappa) * L_worst`` with ``L_worst`` the loss at the margin's
+    lower bound over the ``eps_t``-ball (IBP, or for CROWN-IBP the mixture ``mix * CROWN +
+    (1 - mix) * IBP``); the natural loss alone at ``eps_t = 0`` or ``kappa = 1``."""
+    natural = _margin_loss(loss, yb * net(xb))
+    if eps_t <= 0 or kappa >= 1:
+        return natural
+    m_lo, m_hi = _margin_bounds_tensor(net, xb, yb, eps_t, lo_t, hi_t, "ibp")
+    if method == "crown-ibp":
+        c_lo, c_hi = _margin_bounds_tensor(net, xb, yb, eps_t, lo_t, hi_t, "crown")
+        m_lo = mix * c_lo + (1 - mix) * m_lo
+        m_hi = mix * c_hi + (1 - mix) * m_hi
+    robust = _worst_case_loss(loss, m_lo, m_hi)
+    return kappa * natural + (1 - kappa) * robust
+
+
+def _record_certified_result(
+    record: TrainingRecord,
+    net: TwoLayerReLU,
+    loss: str,
+    beta: float,
+    Xt: torch.Tensor,
+    yt: torch.Tensor,
+    eps: float,
+    lo_t: torch.Tensor | None,
+    hi_t: torch.Tensor | None,
+) -> None:
+    """Fill the trained network's full-data objective and training accuracy into ``record``
+    and, unless it diverged, the certified robust objective and certified training accuracy at
+    the full ``eps`` (:func:`margin_bounds` ``"best"``)."""
+    record.objective = _full_objective(net, loss, beta, Xt, yt)
+    with torch.no_grad():
+        record.train_accuracy = float((yt * net(Xt) > 0).double().mean())
+        if record.status != "diverged":
+            m_lo, m_hi = _margin_bounds_tensor(net, Xt, yt, eps, lo_t, hi_t, "best")
+            worst = float(_worst_case_loss(loss, m_lo, m_hi).sum())
+            record.robust_objective = worst + beta * net.weight_decay()
+            record.certified_train_accuracy = float((m_lo > 0).double().mean())
 
 
 _CERTIFIED_ARGS_DOC = """

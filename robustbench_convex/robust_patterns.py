@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from robustbench_convex._checks import check_data, check_float, check_int
 from robustbench_convex.patterns import class_aware_patterns, patterns_from_network, unique_patterns
 
 __all__ = [
@@ -136,11 +137,11 @@ def network_seeded_patterns(
     from robustbench_convex import baselines
 
     strategy = check_strategy(strategy)
-    X_np, y_np = baselines._check_data(X, y)
-    eps = baselines._check_float("eps", eps, positive=True)
-    n_patterns = baselines._check_int("n_patterns", n_patterns, 1)
+    X_np, y_np = check_data(X, y)
+    eps = check_float("eps", eps, positive=True)
+    n_patterns = check_int("n_patterns", n_patterns, 1)
     n = X_np.shape[0]
-    beta = 1e-3 * n if beta is None else baselines._check_float("beta", beta, positive=False)
+    beta = 1e-3 * n if beta is None else check_float("beta", beta, positive=False)
     width = 2 * n_patterns
     trainer = {
         "ibp": baselines.train_ibp,
