@@ -417,27 +417,56 @@ def _image_dataset(
     shape: tuple[int, ...],
     max_value: float,
 ) -> Dataset:
+    d = splits[0].shape[1]
+    return _assemble(
+        spec,
+        req,
+        splits,
+        (np.zeros(d), np.ones(d)),
+        _image_preprocessing(full_shape, shape, req.downsample, max_value),
+        shift=0.0,
+        scale=float(max_value),
+        image_shape=shape,
+        downsample=req.downsample or 1,
+    )
+
+
+def _assemble(
+    spec: _Spec,
+    req: _Request,
+    splits: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    bounds: tuple[np.ndarray, np.ndarray],
+    preprocessing: str,
+    *,
+    shift: Any,
+    scale: Any,
+    image_shape: tuple[int, ...] | None = None,
+    **info: Any,
+) -> Dataset:
+    """The one ``Dataset`` constructor of the loaders: ``splits`` = (X_train, y_train, X_test,
+    y_test), ``bounds`` = (lower, upper) per feature, ``shift`` / ``scale`` the preprocessing's
+    affine map (x_model = (x_raw - shift) / scale); ``info`` adds loader-specific entries."""
     X_train, y_train, X_test, y_test = splits
-    d = X_train.shape[1]
+    lower, upper = bounds
     return Dataset(
         name=spec.name,
         X_train=X_train,
         y_train=y_train,
         X_test=X_test,
         y_test=y_test,
-        lower=np.zeros(d),
-        upper=np.ones(d),
-        preprocessing=_image_preprocessing(full_shape, shape, req.downsample, max_value),
+        lower=lower,
+        upper=upper,
+        preprocessing=preprocessing,
         description=spec.description,
         seed=req.seed,
-        image_shape=shape,
+        image_shape=image_shape,
         classes=spec.classes,
         info={
             "source": spec.source,
             "load_args": req.load_args(),
-            "shift": 0.0,
-            "scale": float(max_value),
-            "downsample": req.downsample or 1,
+            "shift": shift,
+            "scale": scale,
+            **info,
         },
     )
 
@@ -464,21 +493,15 @@ def _build_breast_cancer(spec: _Spec, req: _Request) -> Dataset:
     std[std == 0] = 1.0
     X_train = (X_train - mean) / std
     X_test = (X_test - mean) / std
-    lower, upper = _range_bounds(X_train, X_test)
-    return Dataset(
-        name=spec.name,
-        X_train=X_train,
-        y_train=y_train,
-        X_test=X_test,
-        y_test=y_test,
-        lower=lower,
-        upper=upper,
-        preprocessing="standardized with the training mean and standard deviation (ddof=0); "
+    return _assemble(
+        spec,
+        req,
+        (X_train, y_train, X_test, y_test),
+        _range_bounds(X_train, X_test),
+        "standardized with the training mean and standard deviation (ddof=0); "
         "bounds: per-feature range of the standardized training and test data",
-        description=spec.description,
-        seed=req.seed,
-        classes=spec.classes,
-        info={"source": spec.source, "load_args": req.load_args(), "shift": mean, "scale": std},
+        shift=mean,
+        scale=std,
     )
 
 
@@ -542,27 +565,16 @@ def _synthetic_dataset(
     params: dict[str, Any],
 ) -> Dataset:
     X_train, y_train, X_test, y_test = _split_pool(spec.name, X, y, req.seed, None, n_test)
-    lower, upper = bounds if bounds is not None else _range_bounds(X_train, X_test)
-    return Dataset(
-        name=spec.name,
-        X_train=X_train,
-        y_train=y_train,
-        X_test=X_test,
-        y_test=y_test,
-        lower=lower,
-        upper=upper,
-        preprocessing="none (generated in the attacked space)"
+    return _assemble(
+        spec,
+        req,
+        (X_train, y_train, X_test, y_test),
+        bounds if bounds is not None else _range_bounds(X_train, X_test),
+        "none (generated in the attacked space)"
         + ("; bounds: per-feature range of the generated points" if bounds is None else ""),
-        description=spec.description,
-        seed=req.seed,
-        classes=spec.classes,
-        info={
-            "source": spec.source,
-            "load_args": req.load_args(),
-            "shift": 0.0,
-            "scale": 1.0,
-            **params,
-        },
+        shift=0.0,
+        scale=1.0,
+        **params,
     )
 
 
