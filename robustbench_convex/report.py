@@ -886,7 +886,7 @@ def _summary_legend(doc: _Doc, summaries: list[DatasetSummary], math_href: str |
         "the same (models trained with another loss show it instead; adversarially trained "
         "models optimize another objective, so a ratio above 1 is expected there). ",
         b("opt. gap"),
-        ": certified relative optimality gap (objective - global lower bound) / lower bound, "
+        ": certified relative optimality gap (objective - global lower bound) / objective, "
         "where the method computed a lower bound (n/a otherwise). ",
         b("width (ReLU)"),
         ": hidden neurons of the returned network (effective ReLU neurons). ",
