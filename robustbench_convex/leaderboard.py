@@ -256,12 +256,15 @@ def _finite(*values: Any) -> float | None:
 
 
 def _gap(info: TrainingInfo) -> float | None:
-    """The certified optimality gap: the solver's own, else from the global lower bound."""
-    gap = _finite(info.certified_gap, info.extra.get("relative_gap"))
+    """The certified gap to the *global* optimum, ``(objective - bound) / |objective|``, where the
+    method computed a global lower bound (``global_bound.certified_gap``); None otherwise. A
+    solver's own gap to the optimum of its sampled program (ADMM's ``certified_gap`` without a
+    global bound) certifies nothing about other networks and is not shown here."""
     glb = _finite(info.global_lower_bound)
-    if gap is None and glb is not None and glb > 0 and _finite(info.objective):
-        gap = (float(info.objective) - glb) / glb
-    return gap
+    objective = _finite(info.objective)
+    if glb is None or objective is None or objective == 0:
+        return None
+    return (objective - glb) / abs(objective)
 
 
 def _row(label: str, cells: Sequence[Mapping[str, Any]], eps: float | None) -> SummaryRow:

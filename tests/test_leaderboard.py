@@ -303,3 +303,39 @@ def test_admm_gap_reference_is_the_interior_point_optimum(e2e):
     assert len(keys) == 1  # the same sampled program
     assert run["pstar"] == pytest.approx(min(t["objective"] for t in ipm))
     assert math.isfinite(run["pstar"])
+
+
+def _info(**extra):
+    from robustbench_convex.records import TrainingInfo
+
+    base = dict(
+        method="m",
+        kind="convex",
+        objective=10.0,
+        nominal_objective=10.0,
+        status="max_iter",
+        raw_status="max_iter",
+        solver="ADMM",
+        solver_kind="admm",
+        time=1.0,
+        program="nominal",
+        is_certificate=False,
+        n_active=4,
+        width=4,
+        collapsed=False,
+        train_acc=1.0,
+    )
+    return TrainingInfo(**{**base, **extra})
+
+
+def test_opt_gap_is_the_gap_to_a_global_bound_only():
+    from robustbench_convex.global_bound import certified_gap
+    from robustbench_convex.leaderboard import _gap
+
+    # ADMM's gap to its own sampled program's optimum (negative when the recovered network
+    # leaves the program's patterns) certifies nothing about other networks: not an opt. gap
+    assert _gap(_info(certified_gap=-4.9e-3)) is None
+    # a global lower bound: the gap is global_bound.certified_gap's (objective - bound) / objective
+    priced = _info(global_lower_bound=0.86, certified_gap=0.914)
+    assert _gap(priced) == pytest.approx(certified_gap(10.0, 0.86))
+    assert _gap(_info(global_lower_bound=10.0)) == 0.0
