@@ -1,15 +1,80 @@
-"""Argument checks shared by the trainers (``baselines``) and the robust pattern seeding
+"""Argument checks shared by the library, and its one label policy (:data:`LABEL_POLICY`): the
+convex programs, the solvers, the trainers (``baselines``) and the robust pattern seeding
 (``robust_patterns``): each raises a TypeError / ValueError naming the argument and the fix."""
 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["as_numpy", "check_data", "check_float", "check_int"]
+__all__ = [
+    "LABEL_POLICY",
+    "as_numpy",
+    "check_binary_labels",
+    "check_data",
+    "check_float",
+    "check_int",
+]
+
+
+LABEL_POLICY = (
+    "binary labels in {-1, +1}; labels in {0, 1} are converted (0 -> -1) with a note; anything "
+    "else is refused"
+)
+"""The one label policy of the library (the convex programs, the solvers, the baselines)."""
+
+_MAP_HINT = (
+    "map your two classes to -1/+1 (or use ConvexReLUClassifier, which accepts any two labels)"
+)
+
+
+def _binary_labels(y: Any, n: int, name: str) -> tuple[np.ndarray, bool, str | None]:
+    """``(labels in {-1, +1}, converted from {0, 1}?, single-class note or None)``."""
+    if isinstance(y, torch.Tensor):
+        y = y.detach().cpu().numpy()
+    y = np.asarray(y)
+    if y.ndim == 2 and 1 in y.shape:
+        y = y.reshape(-1)
+    if y.ndim != 1:
+        raise ValueError(
+            f"{name} must be a 1-D array of labels (one label per row of X), got shape {y.shape}"
+        )
+    if y.shape[0] != n:
+        raise ValueError(
+            f"{name} has {y.shape[0]} labels but X has {n} rows (one label per row of X)"
+        )
+    try:
+        y = y.astype(np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} must hold numeric labels in {{-1, +1}}, got dtype {y.dtype}; {_MAP_HINT}"
+        ) from None
+    if not np.all(np.isfinite(y)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    values = set(np.unique(y).tolist())
+    single = None
+    if len(values) == 1:
+        single = (
+            f"{name} holds a single class (every label is {next(iter(values)):g}); training "
+            "needs examples of both classes -1 and +1 (on one class the model fits a constant)"
+        )
+    if values <= {-1.0, 1.0}:
+        return y, False, single
+    if values <= {0.0, 1.0}:
+        return 2.0 * y - 1.0, True, single
+    shown = sorted(values)[:5]
+    raise ValueError(
+        f"{name} must hold binary labels in {{-1, +1}} (or {{0, 1}}), got values {shown}"
+        + ("..." if len(values) > 5 else "")
+        + f"; {_MAP_HINT}"
+    )
+
+
+_CONVERTED = "labels in {0, 1} were converted to {-1, +1} (0 -> -1)"
 
 
 def check_int(name: str, value: Any, minimum: int) -> int:
@@ -45,36 +110,28 @@ def check_data(
     naming ``y_name``) when the labels hold a single class, on which training fits a constant. A
     warning, not an error: the arithmetic stays defined and tests of the update rules use it."""
     X = as_numpy(X)
-    try:
-        y = as_numpy(y)
-    except (TypeError, ValueError):
-        kind = np.asarray(y).dtype
-        raise ValueError(
-            f"{y_name} must hold numeric labels in {{-1, +1}}, got dtype {kind}; map your two "
-            "classes to -1/+1 (e.g. y = np.where(labels == positive, 1.0, -1.0))"
-        ) from None
     if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
         raise ValueError(f"{x_name} must be a non-empty 2-D array (n, d), got shape {X.shape}")
     if not np.all(np.isfinite(X)):
         raise ValueError(f"{x_name} contains NaN or infinite values")
-    if y.ndim != 1 or y.shape[0] != X.shape[0]:
-        raise ValueError(
-            f"{y_name} must be a 1-D array of length {X.shape[0]} (one label per row of {x_name}), "
-            f"got shape {y.shape}"
-        )
-    if not np.all((y == 1.0) | (y == -1.0)):
-        found = np.unique(y[np.isfinite(y)])[:5].tolist()
-        raise ValueError(
-            f"{y_name} must contain binary labels in {{-1, +1}}, found values such as {found}; "
-            "for {0, 1} labels pass 2 * y - 1"
-        )
-    if (y_name == "y" if both_classes is None else both_classes) and np.unique(y).size < 2:
-        import warnings
-
-        warnings.warn(
-            f"{y_name} holds a single class (every label is {y[0]:+g}); training needs "
-            "examples of both classes -1 and +1 (on one class the model fits a constant)",
-            UserWarning,
-            stacklevel=3,
-        )
+    y, converted, single = _binary_labels(y, X.shape[0], y_name)
+    if converted:
+        warnings.warn(f"{y_name}: {_CONVERTED}", UserWarning, stacklevel=3)
+    if single is not None and (y_name == "y" if both_classes is None else both_classes):
+        warnings.warn(single, UserWarning, stacklevel=3)
     return X, y
+
+
+def check_binary_labels(
+    y: Any, n: int, *, name: str = "y", both_classes: bool = False
+) -> tuple[np.ndarray, str | None]:
+    """Labels as float64 in {-1, +1}. Labels in {0, 1} are converted (0 -> -1) and a note is
+    returned; anything else raises a ValueError. A single class (on which training fits a
+    constant) raises with ``both_classes=True``, else is returned as a note (which
+    ``formulations.ConvexReLUProblem`` warns and records in ``notes``, so it is never silent)."""
+    y, converted, single = _binary_labels(y, n, name)
+    if single is not None and both_classes:
+        raise ValueError(single)
+    if not converted:
+        return y, single
+    return y, _CONVERTED if single is None else f"{_CONVERTED}; {single}"

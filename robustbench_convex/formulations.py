@@ -43,6 +43,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from robustbench_convex._checks import check_binary_labels
 from robustbench_convex.losses import check_loss, loss_value, robust_loss_value
 from robustbench_convex.patterns import PATTERN_SAMPLERS, call_sampler
 
@@ -79,51 +80,6 @@ def check_data_matrix(X: Any, *, name: str = "X") -> np.ndarray:
     if not np.all(np.isfinite(X)):
         raise ValueError(f"{name} contains NaN or infinite values; impute or drop them first")
     return X
-
-
-def check_binary_labels(
-    y: Any, n: int, *, name: str = "y", both_classes: bool = False
-) -> tuple[np.ndarray, str | None]:
-    """Labels as float64 in {-1, +1}. Labels in {0, 1} are converted (0 -> -1) and a note is
-    returned; anything else raises a ValueError. A single class (on which training fits a
-    constant) raises with ``both_classes=True``, else is returned as a note (which
-    :class:`ConvexReLUProblem` warns and records in ``notes``, so it is never silent)."""
-    y = np.asarray(y)
-    if y.ndim != 1:
-        y = y.reshape(-1) if y.ndim == 2 and 1 in y.shape else y
-    if y.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of labels, got shape {y.shape}")
-    if y.shape[0] != n:
-        raise ValueError(f"{name} has {y.shape[0]} labels but X has {n} rows")
-    try:
-        y = y.astype(np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"{name} must be numeric labels in {{-1, +1}}, got dtype {y.dtype}; map your two "
-            "classes to -1/+1 (or use ConvexReLUClassifier, which accepts any two labels)"
-        ) from None
-    if not np.all(np.isfinite(y)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    values = set(np.unique(y).tolist())
-    single = None
-    if len(values) == 1:
-        single = (
-            f"{name} holds a single class (every label is {next(iter(values)):g}); training "
-            "needs examples of both classes -1 and +1 (on one class the model fits a constant)"
-        )
-        if both_classes:
-            raise ValueError(single)
-    if values <= {-1.0, 1.0}:
-        return y, single
-    if values <= {0.0, 1.0}:
-        note = "labels in {0, 1} were converted to {-1, +1} (0 -> -1)"
-        return 2.0 * y - 1.0, note if single is None else f"{note}; {single}"
-    shown = sorted(values)[:5]
-    raise ValueError(
-        f"{name} must hold binary labels in {{-1, +1}} (or {{0, 1}}), got values {shown}"
-        + ("..." if len(values) > 5 else "")
-        + "; map your two classes to -1/+1 (or use ConvexReLUClassifier, which accepts any two labels)"
-    )
 
 
 class ConvexReLUProblem:

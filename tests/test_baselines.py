@@ -255,8 +255,14 @@ def test_bad_hyperparameters(kwargs, match):
 
 def test_bad_data():
     X, y = _blobs()
-    with pytest.raises(ValueError, match=r"2 \* y - 1"):
-        train_sgd(X, (y + 1) / 2)
+    # one label policy with the convex programs: {0, 1} labels are converted (0 -> -1), and said
+    with pytest.warns(UserWarning, match=r"labels in \{0, 1\} were converted"):
+        net01, _ = train_sgd(X, (y + 1) / 2, epochs=3)
+    net, _ = train_sgd(X, y, epochs=3)
+    for a, b in zip(net01.parameters(), net.parameters()):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="binary labels"):
+        train_sgd(X, y + 2)
     with pytest.raises(ValueError, match="one label per row"):
         train_sgd(X, y[:-1])
     Xn = X.copy()

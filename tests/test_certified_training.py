@@ -175,7 +175,7 @@ def test_bad_input_fails_before_training(kwargs, match):
     with pytest.raises(ValueError, match="crown_weight_end must be"):
         train_crown_ibp(X, y, eps=0.1, crown_weight_end=-1.0)
     with pytest.raises(ValueError, match="binary labels"):
-        train_ibp(X, (y + 1) / 2, eps=0.1)
+        train_ibp(X, y + 2, eps=0.1)
 
 
 def test_margin_bounds_validates_its_arguments():

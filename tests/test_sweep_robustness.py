@@ -551,7 +551,7 @@ def test_training_refuses_a_single_class_and_names_non_numeric_labels():
         train_sgd(X, np.ones(8), width=2, epochs=1)
     with pytest.raises(ValueError, match=r"y must hold numeric labels in .*dtype <U3"):
         train_sgd(X, ["pos", "neg"] * 4, width=2, epochs=1)
-    with pytest.raises(ValueError, match=r"y must be numeric labels in .*dtype <U3"):
+    with pytest.raises(ValueError, match=r"y must hold numeric labels in .*dtype <U3"):
         ConvexReLUProblem(X, ["pos", "neg"] * 4, beta=1e-3)
     # both classes are fine, and a one-class *test* set is not a training set
     ConvexReLUProblem(X, np.array([1.0, -1.0] * 4), beta=1e-3)
