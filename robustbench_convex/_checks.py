@@ -16,8 +16,10 @@ __all__ = [
     "as_numpy",
     "check_binary_labels",
     "check_data",
+    "check_data_matrix",
     "check_float",
     "check_int",
+    "check_nonneg_scalar",
 ]
 
 
@@ -95,6 +97,28 @@ def check_float(name: str, value: Any, *, positive: bool) -> float:
     return value
 
 
+def check_nonneg_scalar(name: str, value: Any) -> float:
+    """A finite real number >= 0 (a penalty, a radius): ``check_float(name, value, positive=False)``."""
+    return check_float(name, value, positive=False)
+
+
+def check_data_matrix(X: Any, *, name: str = "X") -> np.ndarray:
+    """``X`` as a C-contiguous float64 ``(n, d)`` array with n, d >= 1 and finite entries, else a
+    ValueError naming ``name``."""
+    if isinstance(X, torch.Tensor):
+        X = X.detach().cpu().numpy()
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
+        raise ValueError(f"{name} must be a non-empty 2-D array (n, d), got shape {X.shape}")
+    try:
+        X = np.ascontiguousarray(X, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must hold real numbers") from None
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"{name} contains NaN or infinite values; impute or drop them first")
+    return X
+
+
 def as_numpy(value: Any) -> np.ndarray:
     if isinstance(value, torch.Tensor):
         value = value.detach().cpu().numpy()
@@ -109,11 +133,7 @@ def check_data(
     ``both_classes`` (default: only for training labels, ``y_name == "y"``): warn (UserWarning,
     naming ``y_name``) when the labels hold a single class, on which training fits a constant. A
     warning, not an error: the arithmetic stays defined and tests of the update rules use it."""
-    X = as_numpy(X)
-    if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
-        raise ValueError(f"{x_name} must be a non-empty 2-D array (n, d), got shape {X.shape}")
-    if not np.all(np.isfinite(X)):
-        raise ValueError(f"{x_name} contains NaN or infinite values")
+    X = check_data_matrix(X, name=x_name)
     y, converted, single = _binary_labels(y, X.shape[0], y_name)
     if converted:
         warnings.warn(f"{y_name}: {_CONVERTED}", UserWarning, stacklevel=3)

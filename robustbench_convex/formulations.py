@@ -43,7 +43,11 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from robustbench_convex._checks import check_binary_labels
+from robustbench_convex._checks import (
+    check_binary_labels,
+    check_data_matrix,
+    check_nonneg_scalar,
+)
 from robustbench_convex.losses import check_loss, loss_value, robust_loss_value
 from robustbench_convex.patterns import PATTERN_SAMPLERS, call_sampler
 
@@ -52,34 +56,6 @@ ROBUST_PROGRAMS: tuple[str, ...] = ("certified", "relaxed", "class-aware")
 DEFAULT_N_PATTERNS = 32
 
 __all__ = ["DEFAULT_N_PATTERNS", "ROBUST_PROGRAMS", "ConvexReLUProblem", "RobustProgram"]
-
-
-def _check_nonneg_scalar(name: str, value: Any) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number, got {value!r}") from None
-    if not np.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be finite and >= 0, got {value}")
-    return value
-
-
-check_nonneg_scalar = _check_nonneg_scalar  # public name for the solvers (solve_scp's beta)
-
-
-def check_data_matrix(X: Any, *, name: str = "X") -> np.ndarray:
-    """``X`` as a C-contiguous float64 ``(n, d)`` array with n, d >= 1 and finite entries, else a
-    ValueError naming ``name``."""
-    X = np.asarray(X)
-    if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
-        raise ValueError(f"{name} must be a non-empty 2-D array (n, d), got shape {X.shape}")
-    try:
-        X = np.ascontiguousarray(X, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must hold real numbers") from None
-    if not np.all(np.isfinite(X)):
-        raise ValueError(f"{name} contains NaN or infinite values; impute or drop them first")
-    return X
 
 
 class ConvexReLUProblem:
@@ -135,13 +111,13 @@ class ConvexReLUProblem:
             warnings.warn(note, UserWarning, stacklevel=2)
             self.notes.append(note)
         self.loss = check_loss(loss)
-        self.beta = _check_nonneg_scalar("beta", beta)
-        self.robust_eps = _check_nonneg_scalar("robust_eps", robust_eps)
+        self.beta = check_nonneg_scalar("beta", beta)
+        self.robust_eps = check_nonneg_scalar("robust_eps", robust_eps)
         if robust not in ROBUST_PROGRAMS:
             raise ValueError(f"robust must be one of {ROBUST_PROGRAMS}, got {robust!r}")
         self.robust = robust
         if stability_penalty is not None:
-            stability_penalty = _check_nonneg_scalar("stability_penalty", stability_penalty)
+            stability_penalty = check_nonneg_scalar("stability_penalty", stability_penalty)
             if self.robust_eps == 0 or robust == "relaxed":
                 raise ValueError(
                     "stability_penalty applies to the certified and class-aware robust programs "

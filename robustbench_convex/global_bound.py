@@ -522,7 +522,7 @@ def global_lower_bound(
     Returns:
         :class:`GlobalBound`.
     """
-    from robustbench_convex.formulations import check_binary_labels, check_data_matrix
+    from robustbench_convex._checks import check_binary_labels, check_data_matrix
     from robustbench_convex.patterns import enumerate_patterns
 
     start = time.perf_counter()

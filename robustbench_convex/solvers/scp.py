@@ -46,7 +46,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from robustbench_convex.formulations import (
+from robustbench_convex._checks import (
     check_binary_labels,
     check_data_matrix,
     check_nonneg_scalar,
