@@ -261,6 +261,52 @@ def _record_epoch(
     return objective, trained
 
 
+def _fit_settings(
+    width: int,
+    loss: str,
+    beta: float,
+    optimizer: str,
+    lr: float,
+    momentum: float,
+    epochs: int,
+    batch_size: int | None,
+    seed: int,
+) -> dict[str, Any]:
+    """The optimisation entries of every trainer's ``TrainingRecord.settings``."""
+    return {
+        "width": width,
+        "loss": loss,
+        "weight_decay": beta,
+        "optimizer": optimizer,
+        "lr": lr,
+        "momentum": momentum if optimizer == "sgd" else None,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "seed": seed,
+    }
+
+
+def _run_settings(
+    bias: bool,
+    output_bias: bool,
+    dtype: torch.dtype,
+    device: torch.device,
+    num_threads: int | None,
+    n: int,
+    d: int,
+) -> dict[str, Any]:
+    """The network, device and data-size entries of every trainer's ``TrainingRecord.settings``."""
+    return {
+        "bias": bool(bias),
+        "output_bias": bool(output_bias),
+        "dtype": str(dtype).replace("torch.", ""),
+        "device": str(device),
+        "num_threads": num_threads if num_threads is not None else torch.get_num_threads(),
+        "n_train": n,
+        "n_features": d,
+    }
+
+
 def _train(
     method: Method,
     X: Any,
@@ -315,24 +361,10 @@ def _train(
 
     settings: dict[str, Any] = {
         "method": method,
-        "width": width,
-        "loss": loss,
-        "weight_decay": beta,
-        "optimizer": optimizer,
-        "lr": lr,
-        "momentum": momentum if optimizer == "sgd" else None,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "seed": seed,
+        **_fit_settings(width, loss, beta, optimizer, lr, momentum, epochs, batch_size, seed),
         "early_stopping": early_stopping,
         "early_stopping_tol": early_stopping_tol,
-        "bias": bool(bias),
-        "output_bias": bool(output_bias),
-        "dtype": str(dtype).replace("torch.", ""),
-        "device": str(device),
-        "num_threads": num_threads if num_threads is not None else torch.get_num_threads(),
-        "n_train": n,
-        "n_features": d,
+        **_run_settings(bias, output_bias, dtype, device, num_threads, n, d),
         "objective_convention": OBJECTIVE_CONVENTION,
         "minibatch_objective": MINIBATCH_CONVENTION,
         "initialization": "PyTorch default (uniform +-1/sqrt(fan_in)), local generator(seed)",
@@ -1003,13 +1035,19 @@ def _train_certified(
     total = epochs * steps_per_epoch
     schedule = _Schedule(round(warmup_fraction * total), round(ramp_fraction * total))
     settings = _certified_settings(
-        method, eps=eps, lower=lower, upper=upper, width=width, loss=loss, beta=beta,
-        optimizer=optimizer, lr=lr, momentum=momentum, epochs=epochs, batch_size=batch_size,
-        seed=seed, bias=bias, output_bias=output_bias, dtype=dtype, device=device,
-        num_threads=num_threads, n=n, d=d, warmup_fraction=warmup_fraction,
-        ramp_fraction=ramp_fraction, kappa_start=kappa_start, kappa_end=kappa_end,
-        crown_weight_start=crown_weight_start, crown_weight_end=crown_weight_end,
-    )  # fmt: skip
+        method,
+        eps=eps,
+        lower=lower,
+        upper=upper,
+        fit=_fit_settings(width, loss, beta, optimizer, lr, momentum, epochs, batch_size, seed),
+        run=_run_settings(bias, output_bias, dtype, device, num_threads, n, d),
+        warmup_fraction=warmup_fraction,
+        ramp_fraction=ramp_fraction,
+        kappa_start=kappa_start,
+        kappa_end=kappa_end,
+        crown_weight_start=crown_weight_start,
+        crown_weight_end=crown_weight_end,
+    )
     record = TrainingRecord(method=method, settings=settings)
 
     as_t = partial(torch.as_tensor, dtype=dtype, device=device)
@@ -1070,22 +1108,8 @@ def _certified_settings(
     eps: float,
     lower: Any,
     upper: Any,
-    width: int,
-    loss: str,
-    beta: float,
-    optimizer: str,
-    lr: float,
-    momentum: float,
-    epochs: int,
-    batch_size: int | None,
-    seed: int,
-    bias: bool,
-    output_bias: bool,
-    dtype: torch.dtype,
-    device: torch.device,
-    num_threads: int | None,
-    n: int,
-    d: int,
+    fit: dict[str, Any],
+    run: dict[str, Any],
     warmup_fraction: float,
     ramp_fraction: float,
     kappa_start: float,
@@ -1100,22 +1124,8 @@ def _certified_settings(
         "norm": "inf",
         "lower": _bound_setting(lower),
         "upper": _bound_setting(upper),
-        "width": width,
-        "loss": loss,
-        "weight_decay": beta,
-        "optimizer": optimizer,
-        "lr": lr,
-        "momentum": momentum if optimizer == "sgd" else None,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "seed": seed,
-        "bias": bool(bias),
-        "output_bias": bool(output_bias),
-        "dtype": str(dtype).replace("torch.", ""),
-        "device": str(device),
-        "num_threads": num_threads if num_threads is not None else torch.get_num_threads(),
-        "n_train": n,
-        "n_features": d,
+        **fit,
+        **run,
         "warmup_fraction": warmup_fraction,
         "ramp_fraction": ramp_fraction,
         "kappa_start": kappa_start,
