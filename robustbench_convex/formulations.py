@@ -263,6 +263,41 @@ class ConvexReLUProblem:
         Sv, Sw = self.stability_slacks(V, W)
         return float(max(Sv.max(initial=0.0), Sw.max(initial=0.0)))
 
+    def project_feasible(self, V: Any, W: Any) -> tuple[np.ndarray, np.ndarray]:
+        """The Euclidean projection of every block onto its sign cone (nominal constraints).
+
+        Block ``u`` of pattern ``i`` (a column of ``V`` or ``W``) is replaced by the nearest
+        point of ``{u : A u >= 0}``, ``A = (2 D_i - I) Xa``. By Moreau's decomposition the
+        projection is ``u + A^T mu`` with ``mu = argmin_{mu >= 0} ||A^T mu + u||`` (the
+        projection of ``u`` onto the polar cone ``{-A^T mu}``), one non-negative least-squares
+        problem per violated block (``scipy.optimize.nnls`` on a working set of rows, see
+        ``_project_onto_cone``); satisfied blocks are returned unchanged. The result satisfies the constraints up to roundoff
+        (about ``1e-15`` in the units of ``Xa u``), so its objective is an upper bound on the
+        program's optimum: a first-order solver's slightly infeasible iterate, whose own
+        objective can lie below the optimum, becomes a certified upper bound this way.
+
+        Args:
+            V, W: arrays ``(d_aug, P)``.
+
+        Returns:
+            ``(V, W)`` projected, new float64 arrays (the inputs are not modified).
+
+        Raises:
+            ValueError: for robust programs (their stability constraints are not these cones).
+        """
+
+        if self.robust_eps != 0:
+            raise ValueError(
+                "project_feasible covers the nominal sign constraints only (robust_eps = 0)"
+            )
+        V, W = (a.copy() for a in self._check_VW(V, W))
+        sign = 2.0 * self.D - 1.0
+        for M in (V, W):
+            slack = sign * (self.Xa @ M)
+            for i in np.flatnonzero(slack.min(axis=0) < 0):
+                M[:, i] = _project_onto_cone(sign[:, i : i + 1] * self.Xa, M[:, i], slack[:, i])
+        return V, W
+
     # ------------------------------------------------------------------ objectives
     def data_loss(self, V: Any, W: Any) -> float:
         """The loss term: nominal loss of the convex model, or for robust programs its worst case
@@ -371,3 +406,28 @@ class ConvexReLUProblem:
         if not np.all(self.certified_points(V, W, tol=tol)):
             return None
         return self.data_loss(V, W)
+
+
+def _project_onto_cone(A: np.ndarray, u: np.ndarray, slack: np.ndarray) -> np.ndarray:
+    """The Euclidean projection of ``u`` onto ``{x : A x >= 0}`` (``slack = A u``), by NNLS on
+    a working set of rows: the violated rows and the ``2 d`` tightest others first; the
+    projection onto the cone of a subset of the rows is the projection onto the whole cone as
+    soon as it satisfies every row (it is then the nearest point of a larger set that lies in
+    the smaller one), otherwise the rows it violates join the set and it is solved again (at
+    most ``n`` rows in all, when the working set is every row)."""
+    from scipy.optimize import nnls
+
+    n, d = A.shape
+    rows = np.zeros(n, dtype=bool)
+    rows[np.argsort(slack)[: 2 * d]] = True
+    rows |= slack < 0
+    while True:
+        B = A[rows]
+        mu, _ = nnls(B.T, -u, maxiter=50 * max(len(B), 1))
+        x = u + B.T @ mu
+        worse = (A @ x < 0) & ~rows
+        # tolerance: rows at the cone's boundary are zero up to roundoff
+        worse &= A @ x < -1e-12 * max(float(np.abs(A @ x).max(initial=0.0)), 1.0)
+        if not worse.any():
+            return x
+        rows |= worse

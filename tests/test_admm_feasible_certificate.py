@@ -1,0 +1,102 @@
+"""The certified stop of solve_admm rests on a feasible point (issue 18): the iterate is projected
+onto the sign constraints (``ConvexReLUProblem.project_feasible``) and the stop fires only when
+that feasible point's objective is within ``gap_tol`` of the Lagrange-dual bound, so a
+"converged" answer is never below the optimum and its certified gap is a true one."""
+
+from __future__ import annotations
+
+import cvxpy as cp
+import numpy as np
+import pytest
+from convex_fixtures import xor_data
+
+from robustbench_convex.formulations import ConvexReLUProblem
+from robustbench_convex.solvers.admm import solve_admm
+from robustbench_convex.solvers.cvxpy_backend import solve_cvxpy
+from robustbench_convex.solvers.ipm import solve_ipm
+
+
+def _problem(loss="squared", beta=0.1, n=60, d=3, P=8, seed=0, **kw):
+    return ConvexReLUProblem(*xor_data(n, d, seed), loss=loss, beta=beta, n_patterns=P, **kw)
+
+
+def test_project_feasible_is_the_euclidean_projection_onto_each_sign_cone():
+    pr = _problem(n=40, P=5)
+    rng = np.random.default_rng(3)
+    V, W = rng.standard_normal((2, pr.d_aug, pr.P))
+    V0, W0 = V.copy(), W.copy()
+    Vp, Wp = pr.project_feasible(V, W)
+    assert np.array_equal(V, V0) and np.array_equal(W, W0)  # inputs untouched
+    assert pr.constraint_violation(Vp, Wp) <= 1e-12
+    sign = 2.0 * pr.D - 1.0
+    for M, Mp in ((V, Vp), (W, Wp)):
+        for i in range(pr.P):
+            A = sign[:, i : i + 1] * pr.Xa
+            x = cp.Variable(pr.d_aug)
+            cp.Problem(cp.Minimize(cp.sum_squares(x - M[:, i])), [A @ x >= 0]).solve(
+                solver="CLARABEL"
+            )
+            assert np.linalg.norm(Mp[:, i] - x.value) <= 1e-6 * max(1.0, np.linalg.norm(M[:, i]))
+    # feasible points are fixed points
+    Vq, Wq = pr.project_feasible(Vp, Wp)
+    assert np.allclose(Vq, Vp, atol=1e-12) and np.allclose(Wq, Wp, atol=1e-12)
+
+
+def test_project_feasible_refuses_robust_programs():
+    pr = _problem(loss="hinge", robust_eps=0.05, robust="relaxed")
+    with pytest.raises(ValueError, match="nominal"):
+        pr.project_feasible(np.zeros((pr.d_aug, pr.P)), np.zeros((pr.d_aug, pr.P)))
+
+
+@pytest.mark.parametrize(
+    ("loss", "beta"), [("squared", 0.1), ("squared", 1.0), ("hinge", 1.0), ("logistic", 1.0)]
+)
+def test_a_certified_answer_is_feasible_and_never_below_the_optimum(loss, beta):
+    pr = _problem(loss, beta=beta)
+    ref = solve_cvxpy(pr)
+    sol = solve_admm(pr)
+    assert sol.status == "converged" and sol.info["stop"] == "certified", sol.message
+    assert sol.info["feasible_correction"]
+    assert sol.constraint_violation <= 1e-9
+    # feasible: not below the optimum (up to Clarabel's own accuracy) and within gap_tol of it
+    assert sol.objective >= ref.objective * (1 - 1e-6) - 1e-9
+    assert sol.objective <= ref.objective * (1 + 1e-3) + 1e-9
+    # the certified gap is a true one: between a feasible objective and a valid lower bound
+    lb, ub = sol.info["lower_bound"], sol.info["upper_bound"]
+    assert lb <= ref.objective * (1 + 1e-7) + 1e-9 and ub >= ref.objective * (1 - 1e-6) - 1e-9
+    assert 0 <= sol.info["certified_gap"] <= 1e-3
+    # the network the user gets has the objective reported: on a feasible point they agree
+    net = pr.network_objective(sol.to_network())
+    assert abs(net - sol.objective) <= 1e-6 * abs(sol.objective)
+
+
+@pytest.fixture(scope="module")
+def quick_problems():
+    """The nominal program of the quick preset's convex-admm cells (squared loss, beta 1, 32
+    Gaussian patterns, seed 0): their iterates stay slightly infeasible for thousands of
+    iterations, with convex objectives below the optimum."""
+    from robustbench_convex.data import load_dataset
+
+    out = {}
+    for name in ("breast-cancer", "digits-2v8"):
+        ds = load_dataset(name, seed=0)
+        out[name] = ConvexReLUProblem(
+            ds.X_train, ds.y_train, loss="squared", beta=1.0, n_patterns=32, seed=0
+        )
+    return out
+
+
+@pytest.mark.parametrize("name", ["breast-cancer", "digits-2v8"])
+def test_quick_preset_programs_end_certified_or_say_so(quick_problems, name):
+    pr = quick_problems[name]
+    ref = solve_ipm(pr)
+    sol = solve_admm(pr, max_iter=2000)
+    lb, gap = sol.info["lower_bound"], sol.info["certified_gap"]
+    assert lb <= ref.objective * (1 + 1e-9)
+    assert sol.info["upper_bound"] >= ref.objective * (1 - 1e-9)
+    assert gap >= 0
+    if sol.status == "converged":
+        assert sol.constraint_violation <= 1e-9
+        assert ref.objective * (1 - 1e-9) <= sol.objective <= ref.objective * (1 + 1e-3)
+    else:
+        assert sol.status == "max_iter" and gap > 1e-3
