@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.optimize import minimize_scalar
 
 from robustbench_convex.formulations import ConvexReLUProblem
 
@@ -107,7 +108,6 @@ def _best_scale(loss: str, theta: torch.Tensor, y: torch.Tensor, t_max: float) -
         return t_max if tt == 0 else min(t_max, max(0.0, -ty / tt))
     if loss == "hinge":  # linear in t: increasing iff -sum theta y > 0
         return t_max if float(theta @ y) < 0 else 0.0
-    from scipy.optimize import minimize_scalar
 
     def neg_dual(t: float) -> float:
         return conjugate_loss_sum(loss, t * theta, y)

@@ -42,6 +42,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+from scipy.optimize import nnls
 
 from robustbench_convex._checks import (
     check_binary_labels,
@@ -415,8 +416,6 @@ def _project_onto_cone(A: np.ndarray, u: np.ndarray, slack: np.ndarray) -> np.nd
     soon as it satisfies every row (it is then the nearest point of a larger set that lies in
     the smaller one), otherwise the rows it violates join the set and it is solved again (at
     most ``n`` rows in all, when the working set is every row)."""
-    from scipy.optimize import nnls
-
     n, d = A.shape
     rows = np.zeros(n, dtype=bool)
     rows[np.argsort(slack)[: 2 * d]] = True

@@ -130,6 +130,9 @@ def test_beta_sweep_at_defaults_is_accurate_or_honest(dataset, loss):
             if sol.status == "converged":
                 converged += 1
                 assert abs(sol.objective - ref.objective) <= 1e-3 * abs(ref.objective) + 1e-9, case
+                if eps == 0:  # certified on a feasible point: never below the optimum
+                    assert sol.info["feasible_correction"], case
+                    assert sol.objective >= ref.objective * (1 - 1e-6) - 1e-9, case
             else:
                 assert sol.status in ("max_iter", "inaccurate"), case
                 if any(block.any() for block in ref.effective_blocks()):

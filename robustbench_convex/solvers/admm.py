@@ -814,6 +814,7 @@ class _Run:
         # stop, and the time spent on corrections
         self.feasible: torch.Tensor | None = None
         self.projection_time, self.projections, self.next_projection = 0.0, 0, 0
+        self.prox_root: torch.Tensor | None = None  # the last logistic prox's root
         self.best_feasible = math.inf
         self.r_pri = self.r_dual = float("nan")
         self.accel = Anderson(ANDERSON_MEMORY) if numerics.accelerate else None
@@ -873,7 +874,10 @@ class _Run:
         if op.robust_loss:
             e, Z = loss_prox(pr.loss, xi.e, xi.Z, op.y, pr.robust_eps, rho * op.c)
         elif not op.paper:
-            e, _ = loss_prox(pr.loss, xi.e, None, op.y, 0.0, rho * op.c)
+            start = None if self.prox_root is None else self.prox_root.to(xi.e.dtype)
+            e, _ = loss_prox(pr.loss, xi.e, None, op.y, 0.0, rho * op.c, start)
+            if pr.loss == "logistic":  # the next prox starts from this root (same answer)
+                self.prox_root = (op.y * (e - xi.e) * (rho * op.c)).clamp_(0.0, 1.0)
         w = _Blocks(V, S, e, Z, A)
         gamma = self.pen.gamma
         if gamma == 1:

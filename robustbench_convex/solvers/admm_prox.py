@@ -59,15 +59,19 @@ def _l1_soft(b: torch.Tensor, tau: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     return torch.clamp(excess, min=0.0).sum(dim=1), (excess > 0).sum(dim=1).to(b.dtype)
 
 
-def _root(fn, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+def _root(
+    fn, lo: torch.Tensor, hi: torch.Tensor, start: torch.Tensor | None = None
+) -> torch.Tensor:
     """Root of an increasing function in ``[lo, hi]`` (vectorized), ``fn(x) -> (f, f')``:
-    Newton steps from ``lo`` (where ``f <= 0``), safeguarded by bisection of the bracket: an
+    Newton steps from ``start`` (clamped into the bracket; default ``lo``, where ``f <= 0``; a
+    close start, such as the previous ADMM iteration's root, saves most of the steps),
+    safeguarded by bisection of the bracket: an
     entry bisects when its Newton step leaves the bracket or is not at most half the previous
     one (steep, nearly step-like functions such as the logistic prox at a small penalty
     make plain Newton cycle inside the bracket). Piecewise-linear functions are solved exactly
     after a few pieces; smooth ones converge quadratically once Newton takes over. The loop
     stops when every step or bracket is at rounding level (at most ``_MAX_STEPS``)."""
-    x = lo.clone()
+    x = lo.clone() if start is None else torch.minimum(torch.maximum(start, lo), hi)
     at_hi = fn(hi)[0] <= 0  # no root inside: the caller's answer is hi (clamped)
     x = torch.where(at_hi, hi, x)
     # step tolerance: the sums in fn carry rounding of about 1e-14 relative, so asking for
@@ -100,6 +104,7 @@ def loss_prox(
     y: torch.Tensor,
     eps: float,
     t: float,
+    start: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The loss prox of the module docstring.
 
@@ -110,6 +115,8 @@ def loss_prox(
         y: ``(n,)`` labels in {-1, +1}.
         eps: adversary radius (0 for nominal problems).
         t: penalty (``rho * c`` in ADMM).
+        start: ``(n,)`` a guess of the nominal logistic prox's root ``s = y (e - a) t`` in
+            ``[0, 1]`` (e.g. the previous iteration's); the answer does not depend on it.
 
     Returns:
         ``(e, z)`` with ``e`` ``(n,)`` and ``z`` ``(n, d')`` (None when ``b`` is None).
@@ -144,7 +151,7 @@ def loss_prox(
                 sig = torch.sigmoid(-ya - s / t)
                 return s - sig, 1.0 + sig * (1.0 - sig) / t
 
-            s = _root(g, torch.zeros_like(ya), ones)
+            s = _root(g, torch.zeros_like(ya), ones, start)
         e = a + y * s / t
         return e, (None if b is None else b.clone())
 
