@@ -37,6 +37,7 @@ Conventions (the same as the convex problems, so that numbers compare directly):
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -51,6 +52,7 @@ from tqdm.auto import tqdm
 from robustbench_convex._checks import as_numpy as _as_numpy
 from robustbench_convex._checks import check_data as _check_data
 from robustbench_convex._checks import check_float as _check_float
+from robustbench_convex._checks import check_fraction as _check_fraction
 from robustbench_convex._checks import check_int as _check_int
 from robustbench_convex._json import jsonable
 from robustbench_convex._threads import torch_threads
@@ -962,44 +964,38 @@ class _Schedule:
         return min(1.0, (step - self.warmup + 1) / self.ramp)
 
 
-def _check_fraction(name: str, value: Any) -> float:
-    value = _check_float(name, value, positive=False)
-    if value > 1:
-        raise ValueError(f"{name} must be in [0, 1], got {value}")
-    return value
-
-
 def _train_certified(
     method: CertifiedMethod,
     X: Any,
     y: Any,
     *,
     eps: float,
-    lower: Any,
-    upper: Any,
-    width: int,
-    loss: str,
-    weight_decay: float,
-    optimizer: str,
-    epochs: int,
-    batch_size: int | None,
-    lr: float,
-    seed: int,
-    device: torch.device | str,
-    momentum: float,
-    bias: bool,
-    output_bias: bool,
-    dtype: torch.dtype,
-    verbose: bool,
-    num_threads: int | None,
-    warmup_fraction: float,
-    ramp_fraction: float,
-    kappa_start: float,
-    kappa_end: float,
-    crown_weight_start: float,
-    crown_weight_end: float,
+    lower: Any = None,
+    upper: Any = None,
+    width: int = 64,
+    loss: LossName = "logistic",
+    weight_decay: float = 1e-3,
+    optimizer: Optimizer = "adam",
+    epochs: int = 200,
+    batch_size: int | None = None,
+    lr: float = 1e-2,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    momentum: float = 0.9,
+    bias: bool = True,
+    output_bias: bool = False,
+    dtype: torch.dtype = torch.float64,
+    verbose: bool = False,
+    num_threads: int | None = None,
+    warmup_fraction: float = 0.0,
+    ramp_fraction: float = 0.5,
+    kappa_start: float = 1.0,
+    kappa_end: float = 0.5,
+    crown_weight_start: float = 1.0,
+    crown_weight_end: float = 0.0,
 ) -> tuple[TwoLayerReLU, TrainingRecord]:
-    """The training loop of :func:`train_ibp` and :func:`train_crown_ibp` (validation first)."""
+    """The one implementation (and the one typed signature, defaults included) of
+    :func:`train_ibp` and :func:`train_crown_ibp`: validation first, then the training loop."""
     eps = _check_float("eps", eps, positive=False)
     X_np, y_np = _check_data(X, y)
     n, d = X_np.shape
@@ -1222,39 +1218,7 @@ _CERTIFIED_ARGS_DOC = """
 """
 
 
-def _keyword_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
-    """A public trainer's keyword arguments (its ``locals()`` less the data ``X``, ``y``)."""
-    return {name: value for name, value in arguments.items() if name not in ("X", "y")}
-
-
-def train_ibp(
-    X: Any,
-    y: Any,
-    *,
-    eps: float,
-    lower: Any = None,
-    upper: Any = None,
-    width: int = 64,
-    loss: LossName = "logistic",
-    weight_decay: float = 1e-3,
-    optimizer: Optimizer = "adam",
-    epochs: int = 200,
-    batch_size: int | None = None,
-    lr: float = 1e-2,
-    seed: int = 0,
-    device: torch.device | str = "cpu",
-    momentum: float = 0.9,
-    bias: bool = True,
-    output_bias: bool = False,
-    dtype: torch.dtype = torch.float64,
-    verbose: bool = False,
-    num_threads: int | None = None,
-    warmup_fraction: float = 0.0,
-    ramp_fraction: float = 0.5,
-    kappa_start: float = 1.0,
-    kappa_end: float = 0.5,
-) -> tuple[TwoLayerReLU, TrainingRecord]:
-    """Certified training by interval bound propagation (Gowal et al., 2018).
+_IBP_DOC = """Certified training by interval bound propagation (Gowal et al., 2018).
 
     Every step minimizes ``mean_B [kappa * loss(y f(x)) + (1 - kappa) * L_worst] + (beta / n) *
     weight_decay``, where ``L_worst`` is the loss at the IBP lower bound of the margin over the
@@ -1263,42 +1227,9 @@ def train_ibp(
     layer the pre-activation intervals are exact; only the output layer is relaxed. The
     network, conventions and objective are those of :func:`train_pgd_at`. At ``eps = 0`` (or
     ``kappa_start = kappa_end = 1``) this is :func:`train_sgd` step for step.
-    """
-    return _train_certified(
-        "ibp", X, y, **_keyword_arguments(locals()), crown_weight_start=0.0, crown_weight_end=0.0
-    )
+"""
 
-
-def train_crown_ibp(
-    X: Any,
-    y: Any,
-    *,
-    eps: float,
-    lower: Any = None,
-    upper: Any = None,
-    width: int = 64,
-    loss: LossName = "logistic",
-    weight_decay: float = 1e-3,
-    optimizer: Optimizer = "adam",
-    epochs: int = 200,
-    batch_size: int | None = None,
-    lr: float = 1e-2,
-    seed: int = 0,
-    device: torch.device | str = "cpu",
-    momentum: float = 0.9,
-    bias: bool = True,
-    output_bias: bool = False,
-    dtype: torch.dtype = torch.float64,
-    verbose: bool = False,
-    num_threads: int | None = None,
-    warmup_fraction: float = 0.0,
-    ramp_fraction: float = 0.5,
-    kappa_start: float = 1.0,
-    kappa_end: float = 0.5,
-    crown_weight_start: float = 1.0,
-    crown_weight_end: float = 0.0,
-) -> tuple[TwoLayerReLU, TrainingRecord]:
-    """Certified training by CROWN-IBP (Zhang et al., 2020).
+_CROWN_IBP_DOC = """Certified training by CROWN-IBP (Zhang et al., 2020).
 
     As :func:`train_ibp`, with the margin's lower bound replaced by the mixture
     ``w * CROWN + (1 - w) * IBP`` (``w`` ramps from ``crown_weight_start`` to
@@ -1309,12 +1240,39 @@ def train_crown_ibp(
     ``eps = 0`` this is :func:`train_sgd` step for step. ``crown_weight_start`` and
     ``crown_weight_end`` are the CROWN weight ``w`` at the start and end of the ramp (both in
     [0, 1]; ``1, 1`` trains on the CROWN bound throughout).
-    """
-    return _train_certified("crown-ibp", X, y, **_keyword_arguments(locals()))
+"""
 
 
-train_ibp.__doc__ = (train_ibp.__doc__ or "") + _CERTIFIED_ARGS_DOC
-train_crown_ibp.__doc__ = (train_crown_ibp.__doc__ or "") + _CERTIFIED_ARGS_DOC
+def _certified_trainer(
+    method: CertifiedMethod, name: str, doc: str, fixed: dict[str, float] | None = None
+) -> Callable[..., tuple[TwoLayerReLU, TrainingRecord]]:
+    """The public trainer ``name``: :func:`_train_certified` with ``method`` and the ``fixed``
+    keywords bound. Its signature (``inspect.signature``, ``help``) is ``_train_certified``'s
+    less those, so the keywords, types and defaults are written once; a keyword that is not in
+    it raises the usual TypeError."""
+    fixed = dict(fixed or {})
+    full = inspect.signature(_train_certified)
+    hidden = {"method", *fixed}
+    signature = full.replace(parameters=[p for n, p in full.parameters.items() if n not in hidden])
+
+    def trainer(*args: Any, **kwargs: Any) -> tuple[TwoLayerReLU, TrainingRecord]:
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{name}() {exc}") from None
+        return _train_certified(method, *bound.args, **bound.kwargs, **fixed)
+
+    trainer.__signature__ = signature  # type: ignore[attr-defined]
+    trainer.__name__ = trainer.__qualname__ = name
+    trainer.__module__ = __name__
+    trainer.__doc__ = doc + _CERTIFIED_ARGS_DOC
+    return trainer
+
+
+train_ibp = _certified_trainer(
+    "ibp", "train_ibp", _IBP_DOC, fixed={"crown_weight_start": 0.0, "crown_weight_end": 0.0}
+)
+train_crown_ibp = _certified_trainer("crown-ibp", "train_crown_ibp", _CROWN_IBP_DOC)
 
 
 # ---------------------------------------------------------------------------------- multi-start
