@@ -667,8 +667,9 @@ _FGSM_AT_DOC = """Fast FGSM adversarial training with a random start (Wong, Rice
     random_start=True)`` of the shared attack module. One difference from the paper: the shared
     PGD keeps, per example, the lowest-margin point it has seen (the clean point, the random start
     or the stepped point), where Wong et al. always train on the stepped point; the inner attack
-    is therefore never weaker. Arguments and return value as in :func:`train_pgd_at`; ``record.robust_objective`` is estimated with a ``eval_steps``-step PGD
-    (not with FGSM), so FGSM-AT and PGD-AT records compare directly.
+    is therefore never weaker. Arguments and return value as in :func:`train_pgd_at` (without
+    ``steps``); ``record.robust_objective`` is estimated with a ``eval_steps``-step PGD (not with
+    FGSM), so FGSM-AT and PGD-AT records compare directly.
     """
 
 
