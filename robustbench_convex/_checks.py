@@ -1,12 +1,17 @@
 """Argument checks shared by the library, and its one label policy (:data:`LABEL_POLICY`): the
-convex programs, the solvers, the trainers (``baselines``) and the robust pattern seeding
-(``robust_patterns``): each raises a TypeError / ValueError naming the argument and the fix."""
+convex programs, the solvers, the trainers (``baselines``), the robust pattern seeding
+(``robust_patterns``), the estimator's hyper-parameters (``ConvexReLUClassifier``) and the
+sweep's settings (``methods.ParamSpec``). One rule per kind of argument: each check raises a
+TypeError (wrong type) / ValueError (wrong value) that names the argument, says what is accepted
+and shows the value given. ``name`` is the argument as the caller shows it (``"eps"``; the sweep
+passes the field's path, ``"methods[2].eps:"``). ``none`` (where accepted): None is also valid,
+meaning ``none`` (e.g. ``"auto"``), and is returned as None."""
 
 from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import torch
@@ -15,11 +20,15 @@ __all__ = [
     "LABEL_POLICY",
     "as_numpy",
     "check_binary_labels",
+    "check_bool",
+    "check_choice",
     "check_data",
     "check_data_matrix",
     "check_float",
+    "check_fraction",
     "check_int",
     "check_nonneg_scalar",
+    "check_str",
 ]
 
 
@@ -79,21 +88,86 @@ def _binary_labels(y: Any, n: int, name: str) -> tuple[np.ndarray, bool, str | N
 _CONVERTED = "labels in {0, 1} were converted to {-1, +1} (0 -> -1)"
 
 
-def check_int(name: str, value: Any, minimum: int) -> int:
+def _or_none(none: str | None) -> str:
+    return "" if none is None else f" or None ({none})"
+
+
+def _got(value: Any) -> str:
+    return f"got {value!r} ({type(value).__name__})"
+
+
+@overload
+def check_int(name: str, value: Any, minimum: int) -> int: ...
+@overload
+def check_int(name: str, value: Any, minimum: int, *, none: str) -> int | None: ...
+def check_int(name: str, value: Any, minimum: int, *, none: str | None = None) -> int | None:
+    """An integer (not a bool) ``>= minimum``."""
+    if value is None and none is not None:
+        return None
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+        raise TypeError(f"{name} must be an integer{_or_none(none)}, {_got(value)}")
     if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+        raise ValueError(f"{name} must be >= {minimum}{_or_none(none)}, got {value}")
     return int(value)
 
 
-def check_float(name: str, value: Any, *, positive: bool) -> float:
+@overload
+def check_float(name: str, value: Any, *, positive: bool) -> float: ...
+@overload
+def check_float(name: str, value: Any, *, positive: bool, none: str) -> float | None: ...
+def check_float(name: str, value: Any, *, positive: bool, none: str | None = None) -> float | None:
+    """A finite real number (not a bool or a string), ``> 0`` if ``positive`` else ``>= 0``."""
+    if value is None and none is not None:
+        return None
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+        raise TypeError(f"{name} must be a number{_or_none(none)}, {_got(value)}")
     value = float(value)
     if not math.isfinite(value) or value < 0 or (positive and value == 0):
         bound = "> 0" if positive else ">= 0"
-        raise ValueError(f"{name} must be finite and {bound}, got {value}")
+        raise ValueError(f"{name} must be finite and {bound}{_or_none(none)}, got {value}")
+    return value
+
+
+def check_fraction(name: str, value: Any) -> float:
+    """A number in [0, 1] (a share of the steps, a mixing weight)."""
+    value = check_float(name, value, positive=False)
+    if value > 1:
+        raise ValueError(f"{name} must be in [0, 1], got {value}")
+    return value
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """``True`` or ``False`` (not 0 / 1, not a string)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be true or false, {_got(value)}")
+    return bool(value)
+
+
+@overload
+def check_str(name: str, value: Any) -> str: ...
+@overload
+def check_str(name: str, value: Any, *, none: str) -> str | None: ...
+def check_str(name: str, value: Any, *, none: str | None = None) -> str | None:
+    """A string (any)."""
+    if value is None and none is not None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string{_or_none(none)}, {_got(value)}")
+    return value
+
+
+@overload
+def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str: ...
+@overload
+def check_choice(name: str, value: Any, choices: tuple[str, ...], *, none: str) -> str | None: ...
+def check_choice(
+    name: str, value: Any, choices: tuple[str, ...], *, none: str | None = None
+) -> str | None:
+    """One of ``choices`` (strings)."""
+    if value is None and none is not None:
+        return None
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}{_or_none(none)}, got {value!r}")
     return value
 
 

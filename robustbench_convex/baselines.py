@@ -37,12 +37,13 @@ Conventions (the same as the convex problems, so that numbers compare directly):
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -51,6 +52,7 @@ from tqdm.auto import tqdm
 from robustbench_convex._checks import as_numpy as _as_numpy
 from robustbench_convex._checks import check_data as _check_data
 from robustbench_convex._checks import check_float as _check_float
+from robustbench_convex._checks import check_fraction as _check_fraction
 from robustbench_convex._checks import check_int as _check_int
 from robustbench_convex._json import jsonable
 from robustbench_convex._threads import torch_threads
@@ -261,6 +263,20 @@ def _record_epoch(
     return objective, trained
 
 
+def _diverged(
+    record: TrainingRecord, objective: float, trained: float, epoch: int, lr: float, bar: Any
+) -> bool:
+    """After an epoch: show the objective on the progress ``bar`` (None: no bar) and, if the
+    objective or the training criterion is not finite, mark ``record`` diverged (True)."""
+    if bar is not None:
+        bar.set_postfix(objective=f"{objective:.4g}")
+    if math.isfinite(trained) and math.isfinite(objective):
+        return False
+    record.status = "diverged"
+    record.message = f"non-finite loss at epoch {epoch + 1}; lower lr (now {lr:g})"
+    return True
+
+
 def _fit_settings(
     width: int,
     loss: str,
@@ -307,6 +323,47 @@ def _run_settings(
     }
 
 
+class _Fit(NamedTuple):
+    """The validated settings every back-propagation trainer shares (``weight_decay`` as
+    ``beta``; ``batch``: the minibatch size, ``n`` for full batch)."""
+
+    width: int
+    loss: str
+    beta: float
+    epochs: int
+    batch: int
+    lr: float
+    seed: int
+    momentum: float
+    num_threads: int | None
+    device: torch.device
+
+
+def _check_fit(n: int, arguments: dict[str, Any]) -> _Fit:
+    """Check the shared training settings among a trainer's ``arguments`` (its ``locals()``)
+    for ``n`` training points, before any work."""
+    a = arguments
+    width = _check_int("width", a["width"], 1)
+    loss = check_loss(a["loss"])
+    beta = _check_float("weight_decay", a["weight_decay"], positive=False)
+    if a["optimizer"] not in ("adam", "sgd"):
+        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {a['optimizer']!r}")
+    epochs = _check_int("epochs", a["epochs"], 1)
+    size = a["batch_size"]
+    batch = n if size is None else min(_check_int("batch_size", size, 1), n)
+    lr = _check_float("lr", a["lr"], positive=True)
+    seed = _check_int("seed", a["seed"], 0)
+    momentum = _check_float("momentum", a["momentum"], positive=False)
+    threads = a["num_threads"]
+    if threads is not None:
+        threads = _check_int("num_threads", threads, 1)
+    dtype = a["dtype"]
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating torch.dtype (e.g. torch.float64), got {dtype!r}")
+    device = torch.device(a["device"])
+    return _Fit(width, loss, beta, epochs, batch, lr, seed, momentum, threads, device)
+
+
 def _train(
     method: Method,
     X: Any,
@@ -338,24 +395,11 @@ def _train(
 ) -> tuple[TwoLayerReLU, TrainingRecord]:
     X_np, y_np = _check_data(X, y)
     n, d = X_np.shape
-    width = _check_int("width", width, 1)
-    loss = check_loss(loss)
-    beta = _check_float("weight_decay", weight_decay, positive=False)
-    if optimizer not in ("adam", "sgd"):
-        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
-    epochs = _check_int("epochs", epochs, 1)
-    batch = n if batch_size is None else min(_check_int("batch_size", batch_size, 1), n)
-    lr = _check_float("lr", lr, positive=True)
-    seed = _check_int("seed", seed, 0)
+    fit = _check_fit(n, locals())
+    width, loss, beta, epochs, batch, lr, seed, momentum, num_threads, device = fit
     if early_stopping is not None:
         early_stopping = _check_int("early_stopping", early_stopping, 1)
     early_stopping_tol = _check_float("early_stopping_tol", early_stopping_tol, positive=False)
-    if num_threads is not None:
-        num_threads = _check_int("num_threads", num_threads, 1)
-    momentum = _check_float("momentum", momentum, positive=False)
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise TypeError(f"dtype must be a floating torch.dtype (e.g. torch.float64), got {dtype!r}")
-    device = torch.device(device)
     lo, hi = _check_bounds(lower, upper, X_np)
     attack_for = None if make_attack is None else make_attack(lo, hi)
 
@@ -404,11 +448,7 @@ def _train(
                 if not math.isfinite(epoch_loss):
                     break  # diverged: reported below, before any attack sees NaN weights
             objective, trained = _record_epoch(record, net, loss, beta, Xt, yt, epoch_loss, epoch)
-            if verbose:
-                bar.set_postfix(objective=f"{objective:.4g}")
-            if not (math.isfinite(trained) and math.isfinite(objective)):
-                record.status = "diverged"
-                record.message = f"non-finite loss at epoch {epoch + 1}; lower lr (now {lr:g})"
+            if _diverged(record, objective, trained, epoch, lr, bar if verbose else None):
                 break
             if early_stopping is not None:
                 monitored = objective if attack_for is None else trained
@@ -502,31 +542,19 @@ def train_sgd(
     )
 
 
-#: the settings every back-propagation trainer passes through to ``_train`` unchanged
-_TRAINING_SETTINGS = (
-    "width",
-    "loss",
-    "weight_decay",
-    "optimizer",
-    "epochs",
-    "batch_size",
-    "lr",
-    "seed",
-    "device",
-    "early_stopping",
-    "early_stopping_tol",
-    "momentum",
-    "bias",
-    "output_bias",
-    "dtype",
-    "verbose",
-    "num_threads",
-)
+def _training_defaults() -> dict[str, Any]:
+    """:func:`train_sgd`'s keywords and their defaults: the settings every back-propagation
+    trainer passes through to ``_train`` unchanged (declared once, in its signature)."""
+    return {
+        name: p.default
+        for name, p in inspect.signature(train_sgd).parameters.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    }
 
 
 def _training_settings(arguments: dict[str, Any]) -> dict[str, Any]:
-    """The ``_TRAINING_SETTINGS`` among a public trainer's arguments (its ``locals()``)."""
-    return {name: arguments[name] for name in _TRAINING_SETTINGS}
+    """The training settings among a public trainer's arguments (its ``locals()``)."""
+    return {name: arguments[name] for name in _training_defaults()}
 
 
 def _import_attacks():
@@ -562,35 +590,49 @@ def _eval_attack_factory(eps: float, steps: int, seed: int):
     return make
 
 
-def train_pgd_at(
-    X: Any,
-    y: Any,
+def _public_trainer(
+    impl: Callable[..., tuple[TwoLayerReLU, TrainingRecord]],
+    method: str,
+    name: str,
+    doc: str,
     *,
-    eps: float,
-    steps: int = 10,
-    step_size: float | None = None,
-    lower: Any = None,
-    upper: Any = None,
-    width: int = 64,
-    loss: LossName = "logistic",
-    weight_decay: float = 1e-3,
-    optimizer: Optimizer = "adam",
-    epochs: int = 200,
-    batch_size: int | None = None,
-    lr: float = 1e-2,
-    seed: int = 0,
-    device: torch.device | str = "cpu",
-    early_stopping: int | None = None,
-    early_stopping_tol: float = 1e-6,
-    momentum: float = 0.9,
-    bias: bool = True,
-    output_bias: bool = False,
-    dtype: torch.dtype = torch.float64,
-    verbose: bool = False,
-    num_threads: int | None = None,
-    eval_steps: int = 20,
-) -> tuple[TwoLayerReLU, TrainingRecord]:
-    """PGD adversarial training (Madry et al.): every minibatch is replaced by its L-inf PGD
+    extends: Callable[..., Any] | None = None,
+    without: tuple[str, ...] = (),
+    fixed: dict[str, Any] | None = None,
+) -> Callable[..., tuple[TwoLayerReLU, TrainingRecord]]:
+    """The public trainer ``name``: ``impl(method, X, y, **keywords)`` with the ``fixed``
+    keywords bound. Its signature (``inspect.signature``, ``help``) is ``impl``'s less
+    ``method`` and ``fixed``, followed, when ``impl`` takes ``**training``, by the keywords of
+    ``extends`` (:func:`train_sgd`: the settings every trainer shares) less ``without``, so each
+    keyword, type and default is written once; a keyword outside it raises the usual
+    TypeError."""
+    fixed = dict(fixed or {})
+    own = [
+        p
+        for n, p in inspect.signature(impl).parameters.items()
+        if n != "method" and n not in fixed and p.kind is not inspect.Parameter.VAR_KEYWORD
+    ]
+    shared = [] if extends is None else list(inspect.signature(extends).parameters.values())
+    taken = {p.name for p in own} | set(without)
+    signature = inspect.signature(impl).replace(
+        parameters=own + [p for p in shared if p.kind is p.KEYWORD_ONLY and p.name not in taken]
+    )
+
+    def trainer(*args: Any, **kwargs: Any) -> tuple[TwoLayerReLU, TrainingRecord]:
+        try:
+            bound = signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{name}() {exc}") from None
+        return impl(method, *bound.args, **bound.kwargs, **fixed)
+
+    trainer.__signature__ = signature  # type: ignore[attr-defined]
+    trainer.__name__ = trainer.__qualname__ = name
+    trainer.__module__ = __name__
+    trainer.__doc__ = doc
+    return trainer
+
+
+_PGD_AT_DOC = """PGD adversarial training (Madry et al.): every minibatch is replaced by its L-inf PGD
     perturbation (``attacks.PGD``, random start, ``steps`` steps of size ``step_size``, default
     ``2.5 * eps / steps``, clipped to ``[lower, upper]``) before the gradient step on
 
@@ -615,52 +657,8 @@ def train_pgd_at(
         ``(network, record)``; ``record.objective`` is the nominal full-data objective and
         ``record.robust_objective`` the objective at PGD-perturbed training points.
     """
-    eps, steps, step_size = _check_attack_args(eps, steps, step_size)
-    size = 2.5 * eps / steps if step_size is None else step_size
-    inner = f"attacks.PGD(eps={eps:g}, steps={steps}, step_size={size:g}, random_start=True)"
-    return _train_adversarial(
-        "pgd-at",
-        X,
-        y,
-        eps=eps,
-        steps=steps,
-        step_size=size,
-        inner_attack=inner,
-        eval_steps=eval_steps,
-        lower=lower,
-        upper=upper,
-        **_training_settings(locals()),
-    )
 
-
-def train_fgsm_at(
-    X: Any,
-    y: Any,
-    *,
-    eps: float,
-    lower: Any = None,
-    upper: Any = None,
-    step_size: float | None = None,
-    width: int = 64,
-    loss: LossName = "logistic",
-    weight_decay: float = 1e-3,
-    optimizer: Optimizer = "adam",
-    epochs: int = 200,
-    batch_size: int | None = None,
-    lr: float = 1e-2,
-    seed: int = 0,
-    device: torch.device | str = "cpu",
-    early_stopping: int | None = None,
-    early_stopping_tol: float = 1e-6,
-    momentum: float = 0.9,
-    bias: bool = True,
-    output_bias: bool = False,
-    dtype: torch.dtype = torch.float64,
-    verbose: bool = False,
-    num_threads: int | None = None,
-    eval_steps: int = 20,
-) -> tuple[TwoLayerReLU, TrainingRecord]:
-    """Fast FGSM adversarial training with a random start (Wong, Rice & Kolter, 2020).
+_FGSM_AT_DOC = """Fast FGSM adversarial training with a random start (Wong, Rice & Kolter, 2020).
 
     Each minibatch point starts at a uniform random point of the L-inf ``eps``-ball, takes one
     signed-gradient step of size ``step_size`` (default ``1.25 * eps``, the paper's alpha), and is
@@ -669,51 +667,47 @@ def train_fgsm_at(
     random_start=True)`` of the shared attack module. One difference from the paper: the shared
     PGD keeps, per example, the lowest-margin point it has seen (the clean point, the random start
     or the stepped point), where Wong et al. always train on the stepped point; the inner attack
-    is therefore never weaker. Arguments and return value as in :func:`train_pgd_at`; ``record.robust_objective`` is estimated with a ``eval_steps``-step PGD
-    (not with FGSM), so FGSM-AT and PGD-AT records compare directly.
+    is therefore never weaker. Arguments and return value as in :func:`train_pgd_at` (without
+    ``steps``); ``record.robust_objective`` is estimated with a ``eval_steps``-step PGD (not with
+    FGSM), so FGSM-AT and PGD-AT records compare directly.
     """
-    eps, _, step_size = _check_attack_args(eps, 1, step_size)
-    size = 1.25 * eps if step_size is None else step_size
-    inner = (
-        f"attacks.PGD(eps={eps:g}, steps=1, step_size={size:g}, random_start=True)  "
-        "(= FGSM with random start)"
-    )
-    return _train_adversarial(
-        "fgsm-at",
-        X,
-        y,
-        eps=eps,
-        steps=1,
-        step_size=size,
-        inner_attack=inner,
-        eval_steps=eval_steps,
-        lower=lower,
-        upper=upper,
-        **_training_settings(locals()),
-    )
+
+
+AdversarialMethod = Literal["pgd-at", "fgsm-at"]
 
 
 def _train_adversarial(
-    method: str,
+    method: AdversarialMethod,
     X: Any,
     y: Any,
     *,
     eps: float,
-    steps: int,
-    step_size: float,
-    inner_attack: str,
-    eval_steps: int,
-    lower: Any,
-    upper: Any,
-    seed: int,
-    **train_kwargs: Any,
+    steps: int = 10,
+    step_size: float | None = None,
+    lower: Any = None,
+    upper: Any = None,
+    eval_steps: int = 20,
+    **training: Any,
 ) -> tuple[TwoLayerReLU, TrainingRecord]:
-    """The one implementation behind ``train_pgd_at`` and ``train_fgsm_at``: ``_train`` with
-    every minibatch replaced by its ``attacks.PGD(eps, steps, step_size)`` perturbation (random
-    start seeded from ``(seed, epoch, batch)``) and the robust objective estimated at the end by
-    an ``eval_steps``-step PGD. ``inner_attack`` describes the inner attack in the record."""
+    """The one implementation behind ``train_pgd_at`` and ``train_fgsm_at`` (FGSM-AT: ``steps``
+    fixed at 1): ``_train`` with every minibatch replaced by its ``attacks.PGD(eps, steps,
+    step_size)`` perturbation (random start seeded from ``(seed, epoch, batch)``; default step
+    ``2.5 * eps / steps`` for PGD-AT, Wong et al.'s ``1.25 * eps`` for FGSM-AT) and the robust
+    objective estimated at the end by an ``eval_steps``-step PGD. ``training``: the keywords of
+    :func:`train_sgd` (their defaults are there)."""
+    training = {**_training_defaults(), **training}
+    eps, steps, step_size = _check_attack_args(eps, steps, step_size)
     eval_steps = _check_int("eval_steps", eval_steps, 1)
-    _check_int("seed", seed, 0)
+    seed = _check_int("seed", training["seed"], 0)
+    if method == "fgsm-at":
+        size = 1.25 * eps if step_size is None else step_size
+        inner = (
+            f"attacks.PGD(eps={eps:g}, steps=1, step_size={size:g}, random_start=True)  "
+            "(= FGSM with random start)"
+        )
+    else:
+        size = 2.5 * eps / steps if step_size is None else step_size
+        inner = f"attacks.PGD(eps={eps:g}, steps={steps}, step_size={size:g}, random_start=True)"
     attacks = _import_attacks()
 
     def make_attack(lo, hi):
@@ -721,7 +715,7 @@ def _train_adversarial(
             return attacks.PGD(
                 eps,
                 steps=steps,
-                step_size=step_size,
+                step_size=size,
                 restarts=1,
                 random_start=True,
                 lower=lo,
@@ -735,10 +729,10 @@ def _train_adversarial(
         "eps": eps,
         "norm": "inf",
         "steps": steps,
-        "step_size": step_size,
+        "step_size": size,
         "lower": _bound_setting(lower),
         "upper": _bound_setting(upper),
-        "inner_attack": inner_attack,
+        "inner_attack": inner,
         "eval_attack": f"attacks.PGD(eps={eps:g}, steps={eval_steps}, "
         f"step_size={2.5 * eps / eval_steps:g}, random_start=True)",
     }
@@ -746,14 +740,26 @@ def _train_adversarial(
         method,
         X,
         y,
-        seed=seed,
         lower=lower,
         upper=upper,
         make_attack=make_attack,
         make_eval_attack=_eval_attack_factory(eps, eval_steps, seed),
         extra_settings=extra,
-        **train_kwargs,
+        **training,
     )
+
+
+train_pgd_at = _public_trainer(
+    _train_adversarial, "pgd-at", "train_pgd_at", _PGD_AT_DOC, extends=train_sgd
+)
+train_fgsm_at = _public_trainer(
+    _train_adversarial,
+    "fgsm-at",
+    "train_fgsm_at",
+    _FGSM_AT_DOC,
+    extends=train_sgd,
+    fixed={"steps": 1},
+)
 
 
 # ---------------------------------------------------------------------------- certified training
@@ -962,61 +968,34 @@ class _Schedule:
         return min(1.0, (step - self.warmup + 1) / self.ramp)
 
 
-def _check_fraction(name: str, value: Any) -> float:
-    value = _check_float(name, value, positive=False)
-    if value > 1:
-        raise ValueError(f"{name} must be in [0, 1], got {value}")
-    return value
-
-
 def _train_certified(
     method: CertifiedMethod,
     X: Any,
     y: Any,
     *,
     eps: float,
-    lower: Any,
-    upper: Any,
-    width: int,
-    loss: str,
-    weight_decay: float,
-    optimizer: str,
-    epochs: int,
-    batch_size: int | None,
-    lr: float,
-    seed: int,
-    device: torch.device | str,
-    momentum: float,
-    bias: bool,
-    output_bias: bool,
-    dtype: torch.dtype,
-    verbose: bool,
-    num_threads: int | None,
-    warmup_fraction: float,
-    ramp_fraction: float,
-    kappa_start: float,
-    kappa_end: float,
-    crown_weight_start: float,
-    crown_weight_end: float,
+    lower: Any = None,
+    upper: Any = None,
+    warmup_fraction: float = 0.0,
+    ramp_fraction: float = 0.5,
+    kappa_start: float = 1.0,
+    kappa_end: float = 0.5,
+    crown_weight_start: float = 1.0,
+    crown_weight_end: float = 0.0,
+    **training: Any,
 ) -> tuple[TwoLayerReLU, TrainingRecord]:
-    """The training loop of :func:`train_ibp` and :func:`train_crown_ibp` (validation first)."""
+    """The one implementation of :func:`train_ibp` and :func:`train_crown_ibp`: validation
+    first, then the training loop. ``training``: the keywords of :func:`train_sgd` but early
+    stopping (their defaults are there)."""
     eps = _check_float("eps", eps, positive=False)
     X_np, y_np = _check_data(X, y)
     n, d = X_np.shape
-    width = _check_int("width", width, 1)
-    loss = check_loss(loss)
-    beta = _check_float("weight_decay", weight_decay, positive=False)
-    if optimizer not in ("adam", "sgd"):
-        raise ValueError(f"optimizer must be 'adam' or 'sgd', got {optimizer!r}")
-    epochs = _check_int("epochs", epochs, 1)
-    batch = n if batch_size is None else min(_check_int("batch_size", batch_size, 1), n)
-    lr = _check_float("lr", lr, positive=True)
-    seed = _check_int("seed", seed, 0)
-    momentum = _check_float("momentum", momentum, positive=False)
-    if num_threads is not None:
-        num_threads = _check_int("num_threads", num_threads, 1)
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise TypeError(f"dtype must be a floating torch.dtype (e.g. torch.float64), got {dtype!r}")
+    shared = {**_training_defaults(), **training}
+    fit = _check_fit(n, shared)
+    width, loss, beta, epochs, batch, lr, seed, momentum, num_threads, device = fit
+    optimizer, batch_size, bias, output_bias, dtype, verbose = (
+        shared[k] for k in ("optimizer", "batch_size", "bias", "output_bias", "dtype", "verbose")
+    )
     warmup_fraction = _check_fraction("warmup_fraction", warmup_fraction)
     ramp_fraction = _check_fraction("ramp_fraction", ramp_fraction)
     if warmup_fraction + ramp_fraction > 1:
@@ -1028,7 +1007,6 @@ def _train_certified(
     kappa_end = _check_fraction("kappa_end", kappa_end)
     crown_weight_start = _check_fraction("crown_weight_start", crown_weight_start)
     crown_weight_end = _check_fraction("crown_weight_end", crown_weight_end)
-    device = torch.device(device)
     lo, hi = _check_bounds(lower, upper, X_np)
 
     steps_per_epoch = math.ceil(n / batch)
@@ -1088,11 +1066,7 @@ def _train_certified(
                 if not math.isfinite(epoch_loss):
                     break
             objective, trained = _record_epoch(record, net, loss, beta, Xt, yt, epoch_loss, epoch)
-            if verbose:
-                bar.set_postfix(objective=f"{objective:.4g}")
-            if not (math.isfinite(trained) and math.isfinite(objective)):
-                record.status = "diverged"
-                record.message = f"non-finite loss at epoch {epoch + 1}; lower lr (now {lr:g})"
+            if _diverged(record, objective, trained, epoch, lr, bar if verbose else None):
                 break
         record.time = time.perf_counter() - start
         bar.close()
@@ -1222,39 +1196,7 @@ _CERTIFIED_ARGS_DOC = """
 """
 
 
-def _keyword_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
-    """A public trainer's keyword arguments (its ``locals()`` less the data ``X``, ``y``)."""
-    return {name: value for name, value in arguments.items() if name not in ("X", "y")}
-
-
-def train_ibp(
-    X: Any,
-    y: Any,
-    *,
-    eps: float,
-    lower: Any = None,
-    upper: Any = None,
-    width: int = 64,
-    loss: LossName = "logistic",
-    weight_decay: float = 1e-3,
-    optimizer: Optimizer = "adam",
-    epochs: int = 200,
-    batch_size: int | None = None,
-    lr: float = 1e-2,
-    seed: int = 0,
-    device: torch.device | str = "cpu",
-    momentum: float = 0.9,
-    bias: bool = True,
-    output_bias: bool = False,
-    dtype: torch.dtype = torch.float64,
-    verbose: bool = False,
-    num_threads: int | None = None,
-    warmup_fraction: float = 0.0,
-    ramp_fraction: float = 0.5,
-    kappa_start: float = 1.0,
-    kappa_end: float = 0.5,
-) -> tuple[TwoLayerReLU, TrainingRecord]:
-    """Certified training by interval bound propagation (Gowal et al., 2018).
+_IBP_DOC = """Certified training by interval bound propagation (Gowal et al., 2018).
 
     Every step minimizes ``mean_B [kappa * loss(y f(x)) + (1 - kappa) * L_worst] + (beta / n) *
     weight_decay``, where ``L_worst`` is the loss at the IBP lower bound of the margin over the
@@ -1263,42 +1205,9 @@ def train_ibp(
     layer the pre-activation intervals are exact; only the output layer is relaxed. The
     network, conventions and objective are those of :func:`train_pgd_at`. At ``eps = 0`` (or
     ``kappa_start = kappa_end = 1``) this is :func:`train_sgd` step for step.
-    """
-    return _train_certified(
-        "ibp", X, y, **_keyword_arguments(locals()), crown_weight_start=0.0, crown_weight_end=0.0
-    )
+"""
 
-
-def train_crown_ibp(
-    X: Any,
-    y: Any,
-    *,
-    eps: float,
-    lower: Any = None,
-    upper: Any = None,
-    width: int = 64,
-    loss: LossName = "logistic",
-    weight_decay: float = 1e-3,
-    optimizer: Optimizer = "adam",
-    epochs: int = 200,
-    batch_size: int | None = None,
-    lr: float = 1e-2,
-    seed: int = 0,
-    device: torch.device | str = "cpu",
-    momentum: float = 0.9,
-    bias: bool = True,
-    output_bias: bool = False,
-    dtype: torch.dtype = torch.float64,
-    verbose: bool = False,
-    num_threads: int | None = None,
-    warmup_fraction: float = 0.0,
-    ramp_fraction: float = 0.5,
-    kappa_start: float = 1.0,
-    kappa_end: float = 0.5,
-    crown_weight_start: float = 1.0,
-    crown_weight_end: float = 0.0,
-) -> tuple[TwoLayerReLU, TrainingRecord]:
-    """Certified training by CROWN-IBP (Zhang et al., 2020).
+_CROWN_IBP_DOC = """Certified training by CROWN-IBP (Zhang et al., 2020).
 
     As :func:`train_ibp`, with the margin's lower bound replaced by the mixture
     ``w * CROWN + (1 - w) * IBP`` (``w`` ramps from ``crown_weight_start`` to
@@ -1309,12 +1218,27 @@ def train_crown_ibp(
     ``eps = 0`` this is :func:`train_sgd` step for step. ``crown_weight_start`` and
     ``crown_weight_end`` are the CROWN weight ``w`` at the start and end of the ramp (both in
     [0, 1]; ``1, 1`` trains on the CROWN bound throughout).
-    """
-    return _train_certified("crown-ibp", X, y, **_keyword_arguments(locals()))
+"""
 
 
-train_ibp.__doc__ = (train_ibp.__doc__ or "") + _CERTIFIED_ARGS_DOC
-train_crown_ibp.__doc__ = (train_crown_ibp.__doc__ or "") + _CERTIFIED_ARGS_DOC
+_NO_EARLY_STOPPING = ("early_stopping", "early_stopping_tol")  # the criterion moves with eps_t
+train_ibp = _public_trainer(
+    _train_certified,
+    "ibp",
+    "train_ibp",
+    _IBP_DOC + _CERTIFIED_ARGS_DOC,
+    extends=train_sgd,
+    without=_NO_EARLY_STOPPING,
+    fixed={"crown_weight_start": 0.0, "crown_weight_end": 0.0},
+)
+train_crown_ibp = _public_trainer(
+    _train_certified,
+    "crown-ibp",
+    "train_crown_ibp",
+    _CROWN_IBP_DOC + _CERTIFIED_ARGS_DOC,
+    extends=train_sgd,
+    without=_NO_EARLY_STOPPING,
+)
 
 
 # ---------------------------------------------------------------------------------- multi-start

@@ -29,6 +29,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from robustbench_convex._checks import check_choice, check_float, check_int
 from robustbench_convex.formulations import DEFAULT_N_PATTERNS, ROBUST_PROGRAMS
 from robustbench_convex.losses import LOSSES
 from robustbench_convex.pricing import DEFAULT_TIME_LIMIT as DEFAULT_PRICING_TIME_LIMIT
@@ -200,24 +201,14 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
         return tags
 
     def _check_params(self, n_effective: int) -> float:
-        if self.solver not in SOLVERS:
-            raise ValueError(f"solver must be one of {SOLVERS}, got {self.solver!r}")
-        if self.loss is not None and self.loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES} or None (auto), got {self.loss!r}")
-        if self.robust not in ROBUST_PROGRAMS:
-            raise ValueError(f"robust must be one of {ROBUST_PROGRAMS}, got {self.robust!r}")
-        for name in ("n_patterns", "n_neurons"):
-            value = getattr(self, name)
-            if value is None and name == "n_neurons":
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        try:
-            eps = float(self.robust_eps)
-        except (TypeError, ValueError):
-            raise TypeError(f"robust_eps must be a real number, got {self.robust_eps!r}") from None
-        if not np.isfinite(eps) or eps < 0:
-            raise ValueError(f"robust_eps must be finite and >= 0, got {self.robust_eps!r}")
+        """Check the hyper-parameters (scikit-learn validates in ``fit``) by the library's rules
+        (:mod:`robustbench_convex._checks`), then their combinations; return ``beta_``."""
+        check_choice("solver", self.solver, SOLVERS)
+        check_choice("loss", self.loss, LOSSES, none="auto")
+        check_choice("robust", self.robust, ROBUST_PROGRAMS)
+        check_int("n_patterns", self.n_patterns, 1)
+        check_int("n_neurons", self.n_neurons, 1, none="auto")
+        eps = check_float("robust_eps", self.robust_eps, positive=False)
         explicit_penalty = self.stability_penalty not in (None, "auto")
         if self.solver == "scp" and (eps > 0 or explicit_penalty):
             raise ValueError(
@@ -233,29 +224,16 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
                 f"robust_eps=0, stability_penalty=None; got loss={self.loss!r}, robust_eps={eps:g}); "
                 "use solver='admm' or 'cvxpy'"
             )
-        limit = self.pricing_time_limit
-        if limit is not None and (
-            isinstance(limit, bool)
-            or not isinstance(limit, (int, float, np.integer, np.floating))
-            or not limit > 0
-        ):
-            raise ValueError(
-                f"pricing_time_limit must be a number of seconds > 0 or None, got {limit!r}"
-            )
+        check_float("pricing_time_limit", self.pricing_time_limit, positive=True, none="no limit")
         if self.solver_options is not None and not isinstance(self.solver_options, dict):
             raise TypeError(
                 f"solver_options must be a dict or None, got {type(self.solver_options).__name__}"
             )
-        if self.beta is None:
+        beta = check_float("beta", self.beta, positive=False, none="auto")
+        if beta is None:
             robust = eps > 0 and self.solver != "scp"
             per_sample = DEFAULT_ROBUST_BETA_PER_SAMPLE if robust else DEFAULT_BETA_PER_SAMPLE
             return per_sample * n_effective
-        try:
-            beta = float(self.beta)
-        except (TypeError, ValueError):
-            raise TypeError(f"beta must be a real number or None, got {self.beta!r}") from None
-        if not np.isfinite(beta) or beta < 0:
-            raise ValueError(f"beta must be finite and >= 0 (or None for auto), got {self.beta!r}")
         return beta
 
     # ------------------------------------------------------------------ fit / predict

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from robustbench_convex.records import COLLAPSE_NOTE, SanityRow, TrainingInfo
+from robustbench_convex.sweep import cell_of
 
 __all__ = [
     "DatasetSummary",
@@ -172,9 +173,7 @@ def headline_eps(
 
 
 def _cells_of(payloads: Sequence[Mapping[str, Any]], dataset: str) -> list[Mapping[str, Any]]:
-    return [
-        p for p in payloads if p.get("status") == "ok" and p["cell"]["dataset"]["name"] == dataset
-    ]
+    return [p for p in payloads if p.get("status") == "ok" and cell_of(p).dataset.name == dataset]
 
 
 def _points_at(payload: Mapping[str, Any], eps: float) -> dict[str, Mapping[str, Any]]:
@@ -231,7 +230,7 @@ def _pool(estimates: Sequence[Estimate | None]) -> Estimate | None:
 
 def _unreliable(payload: Mapping[str, Any]) -> list[str]:
     info = TrainingInfo.from_dict(payload["training"])
-    seed = payload["cell"]["seed"]
+    seed = cell_of(payload).seed
     out = []
     for s in map(SanityRow.from_dict, payload.get("sanity") or []):
         if not s.passed:
@@ -268,12 +267,10 @@ def _gap(info: TrainingInfo) -> float | None:
 
 
 def _row(label: str, cells: Sequence[Mapping[str, Any]], eps: float | None) -> SummaryRow:
-    first = cells[0]
-    cell = first["cell"]
+    method = cell_of(cells[0]).method
     infos = [TrainingInfo.from_dict(p["training"]) for p in cells]
     info0 = infos[0]
-    key = cell["method"]["method"]
-    settings = cell["method"].get("settings") or {}
+    key = method.method
     clean = _pool([_count(p, "clean", 0.0, "clean_acc") for p in cells])
     pgd = all_ = exact = exact_up = lp = None
     used: list[str] = []
@@ -292,12 +289,12 @@ def _row(label: str, cells: Sequence[Mapping[str, Any]], eps: float | None) -> S
     return SummaryRow(
         method=label,
         method_key=key,
-        kind=str(cell["method"]["kind"]),
+        kind=method.kind,
         program=info0.program,
         seeds=len(cells),
         width=max(int(i.width) for i in infos),
         n_active=max(int(i.n_active) for i in infos),
-        train_eps=_train_eps(settings, key),
+        train_eps=_train_eps(method.settings, key),
         clean=clean,
         pgd=pgd,
         all_attacks=all_,
@@ -308,8 +305,8 @@ def _row(label: str, cells: Sequence[Mapping[str, Any]], eps: float | None) -> S
         is_certificate=any(i.is_certificate for i in infos),
         objective=min(objs) if objs else None,
         objective_ratio=None,
-        loss=settings.get("loss"),
-        beta=None if settings.get("beta") is None else float(settings["beta"]),
+        loss=method.settings.get("loss"),
+        beta=None if method.settings.get("beta") is None else float(method.settings["beta"]),
         global_lower_bound=_finite(info0.global_lower_bound),
         certified_gap=_gap(info0),
         fit_time=float(np.mean([float(i.time) for i in infos])),
@@ -338,21 +335,13 @@ def summarize(
         cells = _cells_of(payloads, d)
         if not cells:
             continue
-        train = [
-            e
-            for p in cells
-            if (
-                e := _train_eps(
-                    p["cell"]["method"].get("settings") or {}, p["cell"]["method"]["method"]
-                )
-            )
-            is not None
-        ]
+        methods_run = [cell_of(p).method for p in cells]
+        train = [e for m in methods_run if (e := _train_eps(m.settings, m.method)) is not None]
         grid, exact_grid = grids.get(d, ((), None))
         eps, why = headline_eps(grid, exact_grid, train)
         by_method: dict[str, list[Mapping[str, Any]]] = {}
-        for p in sorted(cells, key=lambda p: p["cell"]["seed"]):
-            by_method.setdefault(p["cell"]["method"]["name"], []).append(p)
+        for p in sorted(cells, key=lambda p: cell_of(p).seed):
+            by_method.setdefault(cell_of(p).method.name, []).append(p)
         order = [m for m in methods if m in by_method] + sorted(set(by_method) - set(methods))
         rows = [_row(m, by_method[m], eps) for m in order]
         sgd = [r for r in rows if r.method_key == "sgd" and r.objective is not None]

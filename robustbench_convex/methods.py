@@ -32,13 +32,20 @@ method itself optimized (the convex objective, or the baseline's nominal objecti
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Union
 
 import numpy as np
 
+from robustbench_convex._checks import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_fraction,
+    check_int,
+    check_str,
+)
 from robustbench_convex._json import jsonable
 from robustbench_convex.patterns import PATTERN_SAMPLERS
 from robustbench_convex.records import (
@@ -82,8 +89,9 @@ MethodKind = Literal["convex", "baseline"]
 class ParamSpec:
     """One allowed setting of a method: its default and how to check a value.
 
-    ``kind``: ``"float>=0"``, ``"float>0"``, ``"int>=1"``, ``"int>=0"``, ``"bool"``, ``"str"``
-    (one of ``choices`` when given); ``optional``: None is accepted."""
+    ``kind``: ``"float>=0"``, ``"float>0"``, ``"fraction"`` (a number in [0, 1]), ``"int>=1"``,
+    ``"int>=0"``, ``"bool"``, ``"str"`` (one of ``choices`` when given); ``optional``: None is
+    accepted."""
 
     default: Any
     kind: str
@@ -92,42 +100,26 @@ class ParamSpec:
     help: str = ""
 
     def check(self, where: str, value: Any) -> Any:
-        """Return the validated value or raise ValueError / TypeError naming ``where``."""
+        """Return the validated value or raise ValueError / TypeError naming ``where`` (the
+        setting's path in the sweep, ``"methods[2].eps"``). The rule of each kind is the
+        library's (:mod:`robustbench_convex._checks`); the message reads ``"<where>: ..."``."""
         if value is None:
             if self.optional:
                 return None
             raise ValueError(f"{where}: must not be null")
-        kind = self.kind
+        name, kind = f"{where}:", self.kind
         if kind == "bool":
-            if not isinstance(value, bool):
-                raise TypeError(f"{where}: must be true or false, got {value!r}")
-            return value
+            return check_bool(name, value)
         if kind == "str":
-            if not isinstance(value, str):
-                raise TypeError(f"{where}: must be a string, got {value!r}")
-            if self.choices is not None and value not in self.choices:
-                raise ValueError(f"{where}: must be one of {list(self.choices)}, got {value!r}")
-            return value
-        if kind.startswith("int"):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise TypeError(f"{where}: must be an integer, got {value!r}")
-            lo = 1 if kind == "int>=1" else 0
-            if value < lo:
-                raise ValueError(f"{where}: must be >= {lo}, got {value}")
-            return int(value)
-        if kind.startswith("float"):
-            if isinstance(value, bool) or not isinstance(
-                value, (int, float, np.integer, np.floating)
-            ):
-                raise TypeError(f"{where}: must be a number, got {value!r}")
-            value = float(value)
-            if not math.isfinite(value):
-                raise ValueError(f"{where}: must be finite, got {value}")
-            if kind == "float>0" and value <= 0:
-                raise ValueError(f"{where}: must be > 0, got {value}")
-            if value < 0:
-                raise ValueError(f"{where}: must be >= 0, got {value}")
-            return value
+            if self.choices is not None:
+                return check_choice(name, value, self.choices)
+            return check_str(name, value)
+        if kind in ("int>=1", "int>=0"):
+            return check_int(name, value, 1 if kind == "int>=1" else 0)
+        if kind in ("float>0", "float>=0"):
+            return check_float(name, value, positive=kind == "float>0")
+        if kind == "fraction":
+            return check_fraction(name, value)
         raise AssertionError(f"unknown parameter kind {kind!r}")  # pragma: no cover
 
 
@@ -284,15 +276,15 @@ _SGD.update(_DEVICE)
 _CERTIFIED_TRAINING: dict[str, ParamSpec] = {
     **{k: v for k, v in _SGD.items() if k != "early_stopping"},
     "eps": ParamSpec(0.1, "float>=0", help="l_inf training radius (input units)"),
-    "warmup_fraction": ParamSpec(0.0, "float>=0", help="fraction of steps at eps 0 first"),
-    "ramp_fraction": ParamSpec(0.5, "float>=0", help="fraction of steps ramping eps 0 -> eps"),
-    "kappa_start": ParamSpec(1.0, "float>=0", help="natural-loss weight at the ramp's start"),
-    "kappa_end": ParamSpec(0.5, "float>=0", help="natural-loss weight at the ramp's end"),
+    "warmup_fraction": ParamSpec(0.0, "fraction", help="fraction of steps at eps 0 first"),
+    "ramp_fraction": ParamSpec(0.5, "fraction", help="fraction of steps ramping eps 0 -> eps"),
+    "kappa_start": ParamSpec(1.0, "fraction", help="natural-loss weight at the ramp's start"),
+    "kappa_end": ParamSpec(0.5, "fraction", help="natural-loss weight at the ramp's end"),
 }
 _CROWN_IBP: dict[str, ParamSpec] = {
     **_CERTIFIED_TRAINING,
-    "crown_weight_start": ParamSpec(1.0, "float>=0", help="CROWN weight of the bound, start"),
-    "crown_weight_end": ParamSpec(0.0, "float>=0", help="CROWN weight of the bound, end"),
+    "crown_weight_start": ParamSpec(1.0, "fraction", help="CROWN weight of the bound, start"),
+    "crown_weight_end": ParamSpec(0.0, "fraction", help="CROWN weight of the bound, end"),
 }
 
 

@@ -5,7 +5,8 @@ The flow (ARCHITECTURE.md): ``methods.train_method`` returns a ``TrainOutput`` w
 :class:`SanityRow` s and :class:`RecordWarning` s; ``execution.run_cell`` turns them into
 ``store.ResultRecord`` s (one constructor, ``ResultRecord.from_parts``) inside one cell payload
 (``store.CellPayload``) stamped with :data:`SCHEMA_VERSION`; the report and the leaderboard read
-the payload back through these types (:meth:`TrainingInfo.from_dict`, :func:`warnings_of`).
+the payload back through these types (:meth:`TrainingInfo.from_dict`, :func:`warnings_of`) and
+the cell's description through ``sweep.cell_of`` (``sweep.CellDescription``).
 
 Schema versions of a cell payload (``payload["schema_version"]``):
 

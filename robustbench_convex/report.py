@@ -40,6 +40,7 @@ import pandas as pd
 from robustbench_convex.leaderboard import DatasetSummary, _train_eps, summarize
 from robustbench_convex.records import COLLAPSE_NOTE, SanityRow, TrainingInfo, warnings_of
 from robustbench_convex.store import ResultStore, atomic_write_text
+from robustbench_convex.sweep import cell_of
 
 __all__ = ["load_results", "write_report"]
 
@@ -79,22 +80,22 @@ def load_results(root: str | Path) -> SweepResults:
     payloads = store.load_payloads()
     h = config.get("config_hash")
     if h is not None:
-        payloads = [p for p in payloads if p.get("cell", {}).get("config_hash") == h]
+        payloads = [p for p in payloads if cell_of(p).config_hash == h]
     records = pd.DataFrame([r.to_dict() for r in store.records_of(payloads)])
     rows = []
     for p in payloads:
         if p.get("status") != "ok":
             continue
         info = TrainingInfo.from_dict(p["training"]).to_dict()
-        cell = p["cell"]
+        cell = cell_of(p)
         rows.append(
             {
                 **{k: v for k, v in info.items() if not isinstance(v, (list, dict))},
-                "dataset": cell["dataset"]["name"],
-                "method": cell["method"]["name"],  # the label (info["method"] is the key)
-                "method_key": cell["method"]["method"],
-                "kind": cell["method"]["kind"],
-                "seed": cell["seed"],
+                "dataset": cell.dataset.name,
+                "method": cell.method.name,  # the label (info["method"] is the key)
+                "method_key": cell.method.method,
+                "kind": cell.method.kind,
+                "seed": cell.seed,
             }
         )
     return SweepResults(Path(root), config, payloads, records, pd.DataFrame(rows))
@@ -405,7 +406,7 @@ def _admm_runs(res: SweepResults) -> list[dict[str, Any]]:
         # without a converged interior-point solve of the same program there is no trustworthy
         # p*: such runs are shown in the accuracy panels only
         pstar, label = (ref[key], "CVXPY optimum") if key in ref else (None, "none")
-        runs.append({"cell": p["cell"], "history": h, "pstar": pstar, "ref": label})
+        runs.append({"cell": cell_of(p), "history": h, "pstar": pstar, "ref": label})
     return runs
 
 
@@ -420,7 +421,7 @@ def plot_admm_convergence(res: SweepResults, path: Path) -> Path | None:
     for i, run in enumerate(runs):
         h = run["history"]
         cell = run["cell"]
-        name = f"{cell['dataset']['name']} / {cell['method']['name']}"
+        name = f"{cell.dataset.name} / {cell.method.name}"
         label = name + (
             " (gap to the interior-point optimum: IPM or CVXPY)"
             if run["pstar"] is not None
@@ -558,11 +559,9 @@ def _training_table(res: SweepResults, dataset: str) -> tuple[list[str], list[li
             status += f" ({COLLAPSE_NOTE})"
         settings = next(
             (
-                p["cell"]["method"].get("settings") or {}
-                for p in res.payloads
-                if p.get("status") == "ok"
-                and p["cell"]["dataset"]["name"] == dataset
-                and p["cell"]["method"]["name"] == m
+                cell.method.settings
+                for cell in (cell_of(p) for p in res.payloads if p.get("status") == "ok")
+                if cell.dataset.name == dataset and cell.method.name == m
             ),
             {},
         )
@@ -592,10 +591,10 @@ def _sanity_table(
 ) -> tuple[list[str], list[list[CellLike]], list[str]] | None:
     entries: list[tuple[str, int, list[SanityRow]]] = []
     for p in res.payloads:
-        cell = p.get("cell", {})
-        if p.get("status") == "ok" and p.get("sanity") and cell["dataset"]["name"] == dataset:
+        cell = cell_of(p)
+        if p.get("status") == "ok" and p.get("sanity") and cell.dataset.name == dataset:
             rows = [SanityRow.from_dict(r) for r in p["sanity"]]
-            entries.append((cell["method"]["name"], cell["seed"], rows))
+            entries.append((cell.method.name, cell.seed, rows))
     if not entries:
         return None
     order = {m: i for i, m in enumerate(res.method_order())}
@@ -919,10 +918,13 @@ def _grids(res: SweepResults) -> dict[str, tuple[list[float], list[float] | None
         exact = d.get("exact_eps") or ev.get("exact_eps")
         out[d["name"]] = (list(grid), None if exact is None else list(exact))
     for p in res.payloads:  # folders without config.json: the cells' own grids
-        cell = p.get("cell", {})
-        if cell and cell["dataset"]["name"] not in out:
-            e = cell["evaluation"]
-            out[cell["dataset"]["name"]] = (list(e.get("eps") or []), e.get("exact_eps"))
+        cell = cell_of(p)
+        if cell.dataset.name not in out:
+            e = cell.evaluation
+            out[cell.dataset.name] = (
+                list(e.eps),
+                None if e.exact_eps is None else list(e.exact_eps),
+            )
     return out
 
 
@@ -930,8 +932,7 @@ def _warnings(res: SweepResults) -> list[tuple[str, str]]:
     """``(kind, line)`` of every cell's typed warnings, the line prefixed with the cell."""
     out = []
     for p in res.payloads:
-        cell = p["cell"]
-        where = f"{cell['dataset']['name']} / {cell['method']['name']} / seed {cell['seed']}"
+        where = cell_of(p).label
         out += [(w.kind, f"{where}: {w.message}") for w in warnings_of(p)]
     return out
 
@@ -1015,13 +1016,9 @@ def _soundness_and_failures(doc: _Doc, res: SweepResults, sound: list[str]) -> N
         doc.h(2, "Failed cells")
         items: list[CellLike] = []
         for p in res.failed:
-            cell = p["cell"]
             err = (p.get("error") or "").strip().splitlines()
             items.append(
-                _inline(
-                    f"{cell['dataset']['name']} / {cell['method']['name']} / seed {cell['seed']}: ",
-                    code(err[-1] if err else "unknown error"),
-                )
+                _inline(f"{cell_of(p).label}: ", code(err[-1] if err else "unknown error"))
             )
         doc.ul(items)
 
@@ -1047,14 +1044,14 @@ def _summary_section(
             "headline eps, side by side (bars: value; whiskers: 95% Clopper-Pearson interval; "
             "exact and LP on the verified subset only)",
         )
-    reev = [(p["cell"], r) for p in res.payloads for r in (p.get("reevaluations") or [])]
+    reev = [r for p in res.payloads for r in (p.get("reevaluations") or [])]
     if reev:
         doc.p(
             b("Re-evaluated records."),
             f" {len(reev)} cell(s) were re-attacked from their stored networks by ",
             code("rbconvex evaluate"),
             "; their records' notes say with which settings (e.g. ",
-            code(", ".join(sorted({f"pgd {r['pgd_steps']}x{r['pgd_restarts']}" for _, r in reev}))),
+            code(", ".join(sorted({f"pgd {r['pgd_steps']}x{r['pgd_restarts']}" for r in reev}))),
             ").",
         )
 

@@ -36,7 +36,7 @@ A sweep is written in TOML::
     exact_eps = [0.05]               # radii verified (default: every eps)
 
 :func:`load_config` / :func:`parse_config` validate everything before any work starts; errors name
-the field (``methods[2].eps: must be >= 0, got -0.1``). :meth:`SweepConfig.cells` expands the sweep
+the field (``methods[2].eps: must be finite and >= 0, got -0.1``). :meth:`SweepConfig.cells` expands the sweep
 into :class:`Cell` s, the unit of work: one (data set, method, seed) trained once and evaluated on
 the whole grid. A cell's id hashes everything that determines its result, so editing a method's
 settings makes new cells instead of reusing stale ones.
@@ -47,7 +47,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -61,11 +61,14 @@ from robustbench_convex.methods import ParamSpec, get_method, validate_params
 
 __all__ = [
     "Cell",
+    "CellDescription",
     "ConfigError",
     "DatasetSpec",
     "EvalSpec",
+    "MethodDescription",
     "MethodSpec",
     "SweepConfig",
+    "cell_of",
     "list_presets",
     "load_config",
     "load_preset",
@@ -267,8 +270,59 @@ class Cell:
         )
         return f"{safe}__s{self.seed}__{self.cell_id}.json"
 
+    def description(self) -> CellDescription:
+        """What is stored with the cell's results (``payload["cell"]``), typed."""
+        return CellDescription(
+            cell_id=self.cell_id,
+            config_hash=self.config_hash,
+            dataset=self.dataset,
+            method=MethodDescription(
+                self.method.name, self.method.method, self.method.kind, dict(self.method.settings)
+            ),
+            seed=self.seed,
+            evaluation=self.evaluation,
+            sanity=self.sanity,
+        )
+
     def describe(self) -> dict[str, Any]:
-        """JSON-friendly description stored with the cell's results."""
+        """JSON-friendly description stored with the cell's results (``payload["cell"]``)."""
+        return self.description().to_dict()
+
+
+# ------------------------------------------------------------------------ stored descriptions
+@dataclass(frozen=True)
+class MethodDescription:
+    """A stored cell's method: its label ``name``, registry key ``method``, ``kind`` (as
+    recorded when the cell ran, not looked up again) and resolved ``settings``."""
+
+    name: str
+    method: str
+    kind: str
+    settings: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class CellDescription:
+    """A cell as its payload describes it (``payload["cell"]``, written by
+    :meth:`Cell.describe`): what the report and the leaderboard read, typed. The data set and
+    the evaluation grid are the sweep's own :class:`DatasetSpec` and :class:`EvalSpec` (keys
+    that are not their fields are ignored)."""
+
+    cell_id: str
+    config_hash: str
+    dataset: DatasetSpec
+    method: MethodDescription
+    seed: int
+    evaluation: EvalSpec
+    sanity: bool = False
+
+    @property
+    def label(self) -> str:
+        """``"<data set> / <method label> / seed <seed>"``."""
+        return f"{self.dataset.name} / {self.method.name} / seed {self.seed}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape of ``payload["cell"]`` (schema version 2)."""
         return {
             "cell_id": self.cell_id,
             "config_hash": self.config_hash,
@@ -283,6 +337,38 @@ class Cell:
             "evaluation": asdict(self.evaluation),
             "sanity": self.sanity,
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CellDescription:
+        """Inverse of :meth:`to_dict`. A stored cell file has every key (``store`` checks it);
+        a description built by hand needs ``dataset.name``, ``method`` (``name``, ``method``,
+        ``kind``) and ``seed``, the rest taking its default (ids ``""``)."""
+        method = data["method"]
+        return cls(
+            cell_id=str(data.get("cell_id", "")),
+            config_hash=str(data.get("config_hash", "")),
+            dataset=_spec_from_dict(DatasetSpec, data["dataset"]),
+            method=MethodDescription(
+                name=str(method["name"]),
+                method=str(method["method"]),
+                kind=str(method["kind"]),
+                settings=dict(method.get("settings") or {}),
+            ),
+            seed=int(data["seed"]),
+            evaluation=_spec_from_dict(EvalSpec, data.get("evaluation") or {}),
+            sanity=bool(data.get("sanity", False)),
+        )
+
+
+def _spec_from_dict(cls: Any, data: Mapping[str, Any]) -> Any:
+    """A frozen spec dataclass from its ``asdict`` form (JSON lists back to tuples)."""
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in names})
+
+
+def cell_of(payload: Mapping[str, Any]) -> CellDescription:
+    """The typed description of a cell payload's cell (``payload["cell"]``)."""
+    return CellDescription.from_dict(payload["cell"])
 
 
 @dataclass(frozen=True)

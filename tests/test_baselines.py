@@ -11,7 +11,13 @@ import torch
 
 import attacks
 import robustbench_convex as rbc
-from robustbench_convex.baselines import TrainingRecord, multi_start, train_sgd
+from robustbench_convex.baselines import (
+    TrainingRecord,
+    multi_start,
+    train_fgsm_at,
+    train_pgd_at,
+    train_sgd,
+)
 from robustbench_convex.network import TwoLayerReLU
 
 
@@ -475,3 +481,22 @@ def test_multi_start_with_attack_reports_robust_accuracy():
     )
     assert (df["robust_test_acc"] <= df["test_acc"]).all()
     assert df["robust_objective"].notna().all() and (df["method"] == "pgd-at").all()
+
+
+def test_adversarial_trainers_share_one_signature_of_the_training_settings():
+    """train_pgd_at / train_fgsm_at are one implementation (_train_adversarial); their
+    signatures show their own keywords and train_sgd's settings, with train_sgd's defaults."""
+    import inspect
+
+    sgd = inspect.signature(train_sgd).parameters
+    for trainer in (train_pgd_at, train_fgsm_at):
+        params = inspect.signature(trainer).parameters
+        assert {"eps", "step_size", "lower", "upper", "eval_steps"} <= set(params)
+        for name, p in sgd.items():
+            assert params[name].default == p.default and params[name].kind == p.kind
+    assert inspect.signature(train_pgd_at).parameters["steps"].default == 10
+    assert "steps" not in inspect.signature(train_fgsm_at).parameters  # one step, by definition
+    X = np.zeros((4, 2))
+    y = np.array([1.0, -1.0, 1.0, -1.0])
+    with pytest.raises(TypeError, match=r"train_fgsm_at\(\) got an unexpected keyword .*steps"):
+        train_fgsm_at(X, y, eps=0.1, steps=3)

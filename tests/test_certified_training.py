@@ -187,3 +187,22 @@ def test_margin_bounds_validates_its_arguments():
         margin_bounds(net, np.hstack([X, X]), y, 0.1)
     with pytest.raises(TypeError, match="TwoLayerReLU"):
         margin_bounds(torch.nn.Linear(2, 1), X, y, 0.1)  # type: ignore[arg-type]
+
+
+def test_public_trainers_show_their_keywords_and_refuse_others():
+    """train_ibp / train_crown_ibp are one implementation (_train_certified) with one typed
+    signature; each public name still shows its own keywords and refuses the other's."""
+    import inspect
+
+    ibp = inspect.signature(train_ibp).parameters
+    crown = inspect.signature(train_crown_ibp).parameters
+    assert list(ibp)[:3] == ["X", "y", "eps"] and ibp["eps"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert ibp["kappa_end"].default == 0.5 and ibp["width"].default == 64
+    assert "crown_weight_start" not in ibp and crown["crown_weight_start"].default == 1.0
+    assert set(crown) - set(ibp) == {"crown_weight_start", "crown_weight_end"}
+    assert train_ibp.__name__ == "train_ibp" and "Gowal" in (train_ibp.__doc__ or "")
+    X, y = _xor(10, 0)
+    with pytest.raises(TypeError, match=r"train_ibp\(\) got an unexpected keyword .*crown_weight"):
+        train_ibp(X, y, eps=0.1, crown_weight_end=0.5)
+    with pytest.raises(TypeError, match=r"train_crown_ibp\(\) .*positional"):
+        train_crown_ibp(X, y, 0.1)

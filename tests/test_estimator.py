@@ -217,3 +217,20 @@ def test_one_vs_rest_on_ten_digits():
     clf = ConvexReLUClassifier(solver="scp")
     ovr = OneVsRestClassifier(clf).fit(X_tr, y_tr)
     assert ovr.score(X_te, y_te) >= 0.95
+
+
+def test_parameter_checks_follow_the_librarys_rules():
+    """_check_params uses robustbench_convex._checks: the argument named, what is accepted (with
+    what None means) and the value given."""
+    X, y = _blobs()
+    cases = [
+        ({"n_patterns": 2.5}, TypeError, r"n_patterns must be an integer, got 2\.5 \(float\)"),
+        ({"n_neurons": 0}, ValueError, r"n_neurons must be >= 1 or None \(auto\), got 0"),
+        ({"beta": -1.0}, ValueError, r"beta must be finite and >= 0 or None \(auto\), got -1\.0"),
+        ({"robust_eps": "0.1"}, TypeError, r"robust_eps must be a number, got '0\.1'"),
+        ({"pricing_time_limit": 0}, ValueError, r"pricing_time_limit must be finite and > 0 or "),
+        ({"loss": "l2"}, ValueError, r"loss must be one of \[.*'squared'.*\] or None \(auto\)"),
+    ]
+    for params, error, match in cases:
+        with pytest.raises(error, match=match):
+            ConvexReLUClassifier(solver="scp", **params).fit(X, y)

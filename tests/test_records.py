@@ -34,7 +34,7 @@ from robustbench_convex.store import (
     payload_problem,
     read_payload,
 )
-from robustbench_convex.sweep import ConfigError, parse_config
+from robustbench_convex.sweep import CellDescription, ConfigError, cell_of, parse_config
 
 DATA = Path(__file__).parent / "data"
 # a cell written by main at edbfcef (results/quick, before payloads carried a schema version):
@@ -125,6 +125,22 @@ def test_ok_and_error_payloads_share_one_skeleton(one_cell):
     for rec in map(ResultRecord.from_dict, ok["records"]):
         assert (rec.status, rec.solver, rec.device) == (info.status, info.solver, info.device)
         assert rec.train_time == info.time and rec.width == info.width
+
+
+def test_the_cell_description_is_typed_and_round_trips(one_cell):
+    """payload["cell"] read through sweep.CellDescription (what the report and the leaderboard
+    read): typed fields, and to_dict gives back the stored JSON exactly (schema unchanged)."""
+    cell, ok = one_cell
+    typed = cell_of(ok)
+    assert isinstance(typed, CellDescription) and typed == cell.description()
+    assert typed.dataset == cell.dataset and typed.evaluation == cell.evaluation
+    assert (typed.method.name, typed.method.kind, typed.seed) == (cell.method.name, "baseline", 0)
+    assert typed.label == cell.label and typed.cell_id == cell.cell_id
+    assert json.dumps(typed.to_dict()) == json.dumps(ok["cell"]) == json.dumps(cell.describe())
+    old = json.loads(V1_CELL.read_text())["cell"]  # a file of the previous schema version
+    read = CellDescription.from_dict(old)
+    assert read.evaluation.exact_eps == tuple(old["evaluation"]["exact_eps"])
+    assert json.dumps(read.to_dict()) == json.dumps(old)
 
 
 # ------------------------------------------------------------------------ one trainer result

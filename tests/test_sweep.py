@@ -115,7 +115,7 @@ def test_negative_method_eps_names_the_field():
     raw = tiny()
     raw["methods"].append({"name": "at", "method": "pgd-at", "eps": -0.1})
     msg = _bad(raw)
-    assert msg.startswith("methods[2].eps: must be >= 0"), msg
+    assert msg.startswith("methods[2].eps: must be finite and >= 0"), msg
 
 
 @pytest.mark.parametrize(
@@ -133,7 +133,10 @@ def test_negative_method_eps_names_the_field():
         (lambda r: r["datasets"][0].update(name="mnist-3v5"), "datasets[0].name: unknown data set"),
         (lambda r: r["datasets"][0].pop("name"), "datasets[0].name: missing"),
         (lambda r: r["datasets"][0].update(n_train=-3), "datasets[0].n_train: must be >= 1"),
-        (lambda r: r["evaluation"].update(eps=[0.1, -0.2]), "evaluation.eps[1]: must be >= 0"),
+        (
+            lambda r: r["evaluation"].update(eps=[0.1, -0.2]),
+            "evaluation.eps[1]: must be finite and >= 0",
+        ),
         (lambda r: r["evaluation"].update(eps=[0.0]), "evaluation.eps[0]: must be > 0"),
         (lambda r: r["evaluation"].pop("eps"), "evaluation.eps: missing"),
         (lambda r: r["evaluation"].update(attacks=["cw"]), "evaluation.attacks[0]: unknown attack"),
@@ -147,6 +150,11 @@ def test_negative_method_eps_names_the_field():
         ),
         (lambda r: r["evaluation"].update(pgd_steps=0), "evaluation.pgd_steps: must be >= 1"),
         (lambda r: r["evaluation"].update(sanity="some"), "evaluation.sanity: must be one of"),
+        (lambda r: r["evaluation"].update(exact="yes"), "evaluation.exact: must be true or false"),
+        (
+            lambda r: r["methods"].append({"method": "ibp", "kappa_end": 1.5}),
+            "methods[2].kappa_end: must be in [0, 1], got 1.5",
+        ),
         (lambda r: r.pop("datasets"), "datasets: missing"),
         (lambda r: r.pop("methods"), "methods: missing"),
         (lambda r: r.pop("evaluation"), "evaluation: missing"),
@@ -165,7 +173,7 @@ def test_bad_configs_name_the_field(change, expected):
 def test_robust_convex_eps_is_validated_and_relaxed_has_no_stability_penalty():
     raw = tiny()
     raw["methods"].append({"method": "convex-robust-class-aware", "eps": -1})
-    assert _bad(raw).startswith("methods[2].eps: must be >= 0")
+    assert _bad(raw).startswith("methods[2].eps: must be finite and >= 0")
     raw = tiny()
     raw["methods"].append({"method": "convex-robust-relaxed", "stability_penalty": 1.0})
     assert _bad(raw).startswith("methods[2].stability_penalty: unknown setting")
@@ -194,7 +202,7 @@ def test_cli_rejects_a_bad_config_before_any_work(tmp_path):
         timeout=120,
     )
     assert proc.returncode == 2
-    assert "methods[2].eps: must be >= 0" in proc.stderr
+    assert "methods[2].eps: must be finite and >= 0" in proc.stderr
     assert not out.exists()
 
 
