@@ -60,7 +60,8 @@ the quick preset's breast-cancer program after 5000 iterations). ``rho`` is bala
 ``[rho0 / 100, rho0 * 100]`` with an interval that doubles when the balancing oscillates
 (before, it could divide ``rho`` by 5 forty times and return the zero network), and doubled
 when the iterate is proven infeasible (its objective below the bound) while its residuals are
-small: balanced residuals can coexist with a stalled infeasible iterate. A blown-up objective
+small: balanced residuals can coexist with a stalled infeasible iterate (not for the hinge loss,
+whose iterates oscillate around the optimum). A blown-up objective
 restarts the run from its best record and, the third time, ends with status ``"diverged"``. ``robustbench_convex.solve`` picks the fastest
 certified solver per program (``solvers/front.py``).
 
@@ -464,7 +465,7 @@ def solve_admm(
     Safety (issue 18): the penalty is adapted by residual balancing within ``rho_range`` (its
     move interval doubles whenever the direction flips), so it cannot run away, and doubled
     (``FEASIBILITY_RHO_FACTOR``) at records whose iterate is proven infeasible with small
-    residuals; a record whose
+    residuals (smooth losses); a record whose
     convex objective blows up restarts the run from the best record (the second time with a
     10x larger ``rho``), then reports ``"diverged"``.
 
@@ -975,8 +976,12 @@ class _Run:
         if self._stop_test(conv, merit, residual_stop):
             return "stop"
         # proven infeasible (objective below the bound) with small residuals (relative primal
-        # <= gap_tol): balancing has settled on too small a rho
-        self._balance(it, infeasible=conv < self.best_bound and r_pri <= (gap_tol or 0.0))
+        # <= gap_tol): balancing has settled on too small a rho. Not for the hinge loss, whose
+        # iterates oscillate by several percent around the optimum for thousands of
+        # iterations: there a point below the bound is a transient, and pushing rho at each
+        # one made the run worse (benchmarks/README.md)
+        stalled = conv < self.best_bound and r_pri <= (gap_tol or 0.0)
+        self._balance(it, infeasible=stalled and self.pr.loss != "hinge")
         return None
 
     def _precision_guard(self, it: int, merit: float) -> None:
