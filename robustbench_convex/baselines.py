@@ -216,6 +216,20 @@ def _full_objective(net: TwoLayerReLU, loss: str, beta: float, X: torch.Tensor, 
     return float(value) + beta * net.weight_decay()
 
 
+@dataclass(frozen=True)
+class _Scored:
+    """The full training set (tensors ``X`` ``(n, d)``, ``y`` ``(n,)`` in {-1, +1}) and the
+    objective every trainer reports on it: summed ``loss`` plus ``beta * weight_decay``."""
+
+    X: torch.Tensor
+    y: torch.Tensor
+    loss: str
+    beta: float
+
+    def objective(self, net: TwoLayerReLU) -> float:
+        return _full_objective(net, self.loss, self.beta, self.X, self.y)
+
+
 AttackFactory = Callable[[int, int], Callable[..., torch.Tensor]]
 
 
@@ -244,19 +258,12 @@ def _network_and_optimizer(
 
 
 def _record_epoch(
-    record: TrainingRecord,
-    net: TwoLayerReLU,
-    loss: str,
-    beta: float,
-    Xt: torch.Tensor,
-    yt: torch.Tensor,
-    epoch_loss: float,
-    epoch: int,
+    record: TrainingRecord, net: TwoLayerReLU, data: _Scored, epoch_loss: float, epoch: int
 ) -> tuple[float, float]:
     """Append one epoch's full-data objective and trained criterion (summed batch losses plus
     ``beta * weight_decay``) to ``record``; returns ``(objective, trained)``."""
-    objective = _full_objective(net, loss, beta, Xt, yt)
-    trained = epoch_loss + beta * net.weight_decay()
+    objective = data.objective(net)
+    trained = epoch_loss + data.beta * net.weight_decay()
     record.loss_history.append(trained)
     record.objective_history.append(objective)
     record.epochs_run = epoch + 1
@@ -418,6 +425,7 @@ def _train(
 
     Xt = torch.as_tensor(X_np, dtype=dtype, device=device)
     yt = torch.as_tensor(y_np, dtype=dtype, device=device)
+    scored = _Scored(Xt, yt, loss, beta)
     with torch_threads(num_threads):
         net, opt = _network_and_optimizer(
             d, width, bias, output_bias, dtype, device, seed, optimizer, lr, momentum
@@ -447,7 +455,7 @@ def _train(
                 epoch_loss += float(batch_loss.detach())
                 if not math.isfinite(epoch_loss):
                     break  # diverged: reported below, before any attack sees NaN weights
-            objective, trained = _record_epoch(record, net, loss, beta, Xt, yt, epoch_loss, epoch)
+            objective, trained = _record_epoch(record, net, scored, epoch_loss, epoch)
             if _diverged(record, objective, trained, epoch, lr, bar if verbose else None):
                 break
             if early_stopping is not None:
@@ -468,7 +476,7 @@ def _train(
         bar.close()
         net.eval()
 
-        record.objective = _full_objective(net, loss, beta, Xt, yt)
+        record.objective = scored.objective(net)
         with torch.no_grad():
             record.train_accuracy = float((yt * net(Xt) > 0).double().mean())
         if make_eval_attack is not None and record.status != "diverged":
@@ -1030,6 +1038,7 @@ def _train_certified(
 
     as_t = partial(torch.as_tensor, dtype=dtype, device=device)
     Xt, yt = as_t(X_np), as_t(y_np)
+    scored = _Scored(Xt, yt, loss, beta)
     lo_t = None if lo is None else as_t(lo)
     hi_t = None if hi is None else as_t(hi)
     with torch_threads(num_threads):
@@ -1065,14 +1074,14 @@ def _train_certified(
                 epoch_loss += float(batch_loss.detach())
                 if not math.isfinite(epoch_loss):
                     break
-            objective, trained = _record_epoch(record, net, loss, beta, Xt, yt, epoch_loss, epoch)
+            objective, trained = _record_epoch(record, net, scored, epoch_loss, epoch)
             if _diverged(record, objective, trained, epoch, lr, bar if verbose else None):
                 break
         record.time = time.perf_counter() - start
         bar.close()
         net.eval()
 
-        _record_certified_result(record, net, loss, beta, Xt, yt, eps, lo_t, hi_t)
+        _record_certified_result(record, net, scored, eps, lo_t, hi_t)
     return net, record
 
 
@@ -1151,10 +1160,7 @@ def _certified_per_point_loss(
 def _record_certified_result(
     record: TrainingRecord,
     net: TwoLayerReLU,
-    loss: str,
-    beta: float,
-    Xt: torch.Tensor,
-    yt: torch.Tensor,
+    data: _Scored,
     eps: float,
     lo_t: torch.Tensor | None,
     hi_t: torch.Tensor | None,
@@ -1162,13 +1168,14 @@ def _record_certified_result(
     """Fill the trained network's full-data objective and training accuracy into ``record``
     and, unless it diverged, the certified robust objective and certified training accuracy at
     the full ``eps`` (:func:`margin_bounds` ``"best"``)."""
-    record.objective = _full_objective(net, loss, beta, Xt, yt)
+    Xt, yt = data.X, data.y
+    record.objective = data.objective(net)
     with torch.no_grad():
         record.train_accuracy = float((yt * net(Xt) > 0).double().mean())
         if record.status != "diverged":
             m_lo, m_hi = _margin_bounds_tensor(net, Xt, yt, eps, lo_t, hi_t, "best")
-            worst = float(_worst_case_loss(loss, m_lo, m_hi).sum())
-            record.robust_objective = worst + beta * net.weight_decay()
+            worst = float(_worst_case_loss(data.loss, m_lo, m_hi).sum())
+            record.robust_objective = worst + data.beta * net.weight_decay()
             record.certified_train_accuracy = float((m_lo > 0).double().mean())
 
 
