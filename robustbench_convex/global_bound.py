@@ -229,7 +229,7 @@ def max_violation_enumerated(
         ``(upper, lower)``: ``upper`` certified (valid for any NNLS accuracy), ``lower`` attained.
     """
     if np.linalg.matrix_rank(Xa) <= LOWRANK_MAX_RANK:  # every face: exact, seconds
-        best = float(face_candidates(Xa, theta, patterns).values.max(initial=0.0))
+        best = float(face_candidates(Xa, theta, patterns, keep=1).values.max(initial=0.0))
         lower = max(best, M_lower)
         return max(best * (1.0 + 1e-12), lower), lower
     upper, attained = block_values(Xa, theta, patterns, threshold=max(M_lower, 0.0))
@@ -279,8 +279,47 @@ def _unit(U: np.ndarray) -> np.ndarray:
     return U[:, norms > 1e-300] / norms[norms > 1e-300]
 
 
+def _plane_bases(Z: np.ndarray) -> np.ndarray:
+    """``(K, 3, 2)`` orthonormal bases of the planes ``z_k^T w = 0`` of the rows ``Z`` ``(K, 3)``
+    (all nonzero): the cross product with the coordinate axis least aligned with ``z_k``."""
+    zhat = Z / np.linalg.norm(Z, axis=1, keepdims=True)
+    axis = np.eye(3)[np.argmin(np.abs(zhat), axis=1)]
+    b1 = np.cross(zhat, axis)
+    b1 /= np.linalg.norm(b1, axis=1, keepdims=True)
+    b2 = np.cross(zhat, b1)
+    return np.stack([b1, b2], axis=2)
+
+
+def _plane_candidates(Z: np.ndarray, theta: np.ndarray, chunk: int = 16):
+    """Rank 3, every row's plane at once (chunks of ``chunk`` planes): the candidates of
+    :func:`_circle_candidates` in the plane ``z_k^T w = 0``, mapped back to ``R^3``; yields
+    ``(3, K)`` blocks. Rows parallel to ``z_k`` (zero in its plane) get the breakpoints 0 and
+    pi instead: extra points, never missing ones."""
+    rows = np.flatnonzero(np.linalg.norm(Z, axis=1) > 0)
+    for lo in range(0, rows.size, chunk):
+        Pk = _plane_bases(Z[rows[lo : lo + chunk]])  # (c, 3, 2)
+        Zk = np.einsum("nr,crt->cnt", Z, Pk)  # (c, n, 2): the rows in each plane
+        dead = np.linalg.norm(Zk, axis=2) <= 1e-300
+        angles = np.where(dead, 0.0, np.arctan2(Zk[..., 0], -Zk[..., 1]))
+        angles = np.sort(np.mod(np.concatenate([angles, angles + np.pi], axis=1), 2 * np.pi))
+        mids = np.concatenate([angles[:, 1:], angles[:, :1] + 2 * np.pi], axis=1)
+        mid = (angles + mids) / 2
+        rays = np.stack([np.cos(angles), np.sin(angles)], axis=1)  # (c, 2, 2n)
+        Mid = np.stack([np.cos(mid), np.sin(mid)], axis=1)
+        D = np.einsum("cnt,ctm->cnm", Zk, Mid) >= 0  # (c, n, arcs)
+        C = np.einsum("cnt,cnm->ctm", Zk, D * theta[None, :, None])  # gradient on each arc
+        norms = np.linalg.norm(C, axis=1, keepdims=True)
+        C = C / np.where(norms > 1e-300, norms, 1.0)
+        W2 = np.concatenate([rays, C, -C], axis=2)  # (c, 2, K) in plane coordinates
+        yield np.einsum("crt,ctk->rck", Pk, W2).reshape(3, -1)
+
+
 def face_candidates(
-    Xa: np.ndarray, theta: np.ndarray, patterns: np.ndarray | None = None
+    Xa: np.ndarray,
+    theta: np.ndarray,
+    patterns: np.ndarray | None = None,
+    *,
+    keep: int | None = None,
 ) -> FaceCandidates:
     """Exact ``M(theta) = max_{||u|| <= 1} |theta^T (Xa u)_+|`` for data of rank <= 3.
 
@@ -290,10 +329,18 @@ def face_candidates(
     projection of ``F``'s gradient onto ``span F`` (or ``F`` is a ray). Every such point is
     generated here: per cell of ``patterns`` (all patterns of the data, e.g.
     ``patterns.enumerate_patterns``; None computes them), per arc of every row's hyperplane
-    (:func:`_circle_candidates` in its plane) and every ray; ``f`` is then evaluated at the
-    points themselves. **Guarantee:** every value is attained; the largest equals ``M(theta)``
-    up to float64 rounding whenever ``patterns`` holds every cell (it does for data in general
-    position, ``enumerate_patterns``); cost ``O(n^2)`` candidates of ``n`` products each.
+    (:func:`_circle_candidates` in its plane, every plane at once by :func:`_plane_candidates`)
+    and every ray; ``f`` is then evaluated at the points themselves. **Guarantee:** every value
+    is attained; the largest equals ``M(theta)`` up to float64 rounding whenever ``patterns``
+    holds every cell (it does for data in general position, ``enumerate_patterns``); cost
+    ``O(n^2)`` candidates of ``n`` products each.
+
+    Args:
+        Xa, theta, patterns: ``(n, d_aug)`` data of rank <= 3, ``(n,)`` dual vector, ``(n, P)``
+            every pattern of the data (None: enumerated here).
+        keep: return only the ``keep`` candidates of largest value, largest first (their
+            maximum is still ``M(theta)``; the ``(n, K)`` patterns of all ``O(n^2)``
+            candidates are never held). None: every candidate, in generation order.
 
     Raises:
         ValueError: rank above ``LOWRANK_MAX_RANK``.
@@ -302,35 +349,56 @@ def face_candidates(
 
     Xa = np.asarray(Xa, dtype=np.float64)
     theta = np.asarray(theta, dtype=np.float64).reshape(-1)
+    if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
+        raise ValueError(f"keep must be an int >= 1 or None, got {keep!r}")
     _, sv, Vt = np.linalg.svd(Xa, full_matrices=False)
     r = int(np.sum(sv > sv[0] * 1e-10)) if sv.size and sv[0] > 0 else 0
     if r > LOWRANK_MAX_RANK:
         raise ValueError(f"face_candidates needs data of rank <= {LOWRANK_MAX_RANK}, got {r}")
     B = Vt[:r].T  # (d_aug, r): u = B w, w unit in R^r
     Z = Xa @ B
-    if r == 0:
-        U = np.zeros((Xa.shape[1], 0))
-    elif r == 1:
-        U = B @ np.array([[1.0, -1.0]])
+    blocks: list[np.ndarray] = []
+    if r == 1:
+        blocks = [np.array([[1.0, -1.0]])]
     elif r == 2:
-        U = B @ _circle_candidates(Z, theta)
-    else:
+        blocks = [_circle_candidates(Z, theta)]
+    elif r == 3:
         D = enumerate_patterns(Xa) if patterns is None else np.asarray(patterns) > 0.5
         C = Z.T @ (D * theta[:, None])
-        parts = [_unit(C), -_unit(C)]  # stationary points of the cells (both signs)
-        for k in np.flatnonzero(np.linalg.norm(Z, axis=1) > 0):
-            # the plane z_k^T w = 0: an orthonormal basis P (r, 2), then its circle
-            P = np.linalg.svd(Z[k][None, :])[2][1:].T
-            parts.append(P @ _circle_candidates(Z @ P, theta))
-        U = B @ np.hstack(parts)
-    values, pats = [], []
-    for lo in range(0, U.shape[1], 8192):
-        XU = Xa @ U[:, lo : lo + 8192]
-        values.append(np.abs(theta @ np.maximum(XU, 0.0)))
-        pats.append(XU >= 0)
+        blocks = [_unit(C), -_unit(C)]  # stationary points of the cells (both signs)
+        blocks += list(_plane_candidates(Z, theta))  # arcs and rays of every row's plane
+    return _evaluate_faces(Xa, theta, [B @ W for W in blocks], keep)
+
+
+def _evaluate_faces(
+    Xa: np.ndarray, theta: np.ndarray, blocks: list[np.ndarray], keep: int | None
+) -> FaceCandidates:
+    """Values (and patterns) of the candidate directions ``blocks`` (zero columns dropped);
+    with ``keep``, only the ``keep`` best, largest first."""
+    dirs, values, pats = [], [], []
+    for U in blocks:
+        U = U[:, np.linalg.norm(U, axis=0) > 1e-300]
+        for lo in range(0, U.shape[1], 8192):
+            Uc = U[:, lo : lo + 8192]
+            XU = Xa @ Uc
+            dirs.append(Uc)
+            values.append(np.abs(theta @ np.maximum(XU, 0.0)))
+            if keep is None:
+                pats.append(XU >= 0)
+            elif sum(v.size for v in values) > 4 * keep:  # prune to the best `keep` so far
+                U_all, v_all = np.hstack(dirs), np.concatenate(values)
+                best = np.argpartition(-v_all, keep - 1)[:keep]
+                dirs, values = [U_all[:, best]], [v_all[best]]
     if not values:
-        return FaceCandidates(U, np.zeros(0), np.zeros((Xa.shape[0], 0), dtype=bool))
-    return FaceCandidates(U, np.concatenate(values), np.hstack(pats))
+        return FaceCandidates(
+            np.zeros((Xa.shape[1], 0)), np.zeros(0), np.zeros((Xa.shape[0], 0), dtype=bool)
+        )
+    U, v = np.hstack(dirs), np.concatenate(values)
+    if keep is None:
+        return FaceCandidates(U, v, np.hstack(pats))
+    order = np.argsort(-v, kind="stable")[:keep]
+    U, v = U[:, order], v[order]
+    return FaceCandidates(U, v, Xa @ U >= 0)
 
 
 def _sdp_norm_bound(A: np.ndarray, steps: int = 30) -> float:

@@ -40,6 +40,7 @@ def solve_cvxpy_dual(problem: ConvexReLUProblem, solver: str = "CLARABEL", **opt
     z = cp.Variable(problem.n)
     link = z == cp.sum(cp.multiply(D, Xa @ (V - W)), axis=1)
     sign = 2.0 * D - 1.0
+    cone_v, cone_w = cp.multiply(sign, Xa @ V) >= 0, cp.multiply(sign, Xa @ W) >= 0
     if problem.loss == "hinge":
         data = cp.sum(cp.pos(1.0 - cp.multiply(y, z)))
     elif problem.loss == "logistic":
@@ -49,7 +50,7 @@ def solve_cvxpy_dual(problem: ConvexReLUProblem, solver: str = "CLARABEL", **opt
     reg = problem.beta * (cp.sum(cp.norm(V, 2, axis=0)) + cp.sum(cp.norm(W, 2, axis=0)))
     prob = cp.Problem(
         cp.Minimize(data + reg),
-        [link, cp.multiply(sign, Xa @ V) >= 0, cp.multiply(sign, Xa @ W) >= 0],
+        [link, cone_v, cone_w],
     )
     try:
         prob.solve(solver=solver, **options)
@@ -68,6 +69,9 @@ def solve_cvxpy_dual(problem: ConvexReLUProblem, solver: str = "CLARABEL", **opt
     # CVXPY's multiplier nu of z == yhat enters as + nu^T (z - yhat): grad L(z) = -nu
     theta = -np.asarray(link.dual_value, dtype=np.float64).reshape(-1)
     stats = prob.solver_stats
+    multipliers = None
+    if cone_v.dual_value is not None and cone_w.dual_value is not None:
+        multipliers = np.hstack([np.asarray(cone_v.dual_value), np.asarray(cone_w.dual_value)])
     return ConvexSolution(
         V=Vv,
         W=Wv,
@@ -77,5 +81,10 @@ def solve_cvxpy_dual(problem: ConvexReLUProblem, solver: str = "CLARABEL", **opt
         time=time.perf_counter() - start,
         problem=problem,
         message=str(prob.status),
-        info={"theta": theta, "iterations": stats.num_iters, "solver_objective": prob.value},
+        info={
+            "theta": theta,
+            "multipliers": multipliers,
+            "iterations": stats.num_iters,
+            "solver_objective": prob.value,
+        },
     )
