@@ -147,3 +147,23 @@ def test_mip_without_pyscipopt_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "pyscipopt", None)
     with pytest.raises(ImportError, match=r"robustbench-convex\[mip\]"):
         max_violation_mip(np.eye(3), np.ones(3))
+
+
+def test_face_candidates_keep_returns_the_best_candidates():
+    """keep=k returns the k largest values of the full candidate set, largest first, each at its
+    own unit direction with its own pattern; keep=1 still gives M(theta); bad keep is named."""
+    X, _ = xor_data(n=24, seed=7)
+    Xa = np.hstack([X, np.ones((24, 1))])
+    theta = np.random.default_rng(3).standard_normal(24)
+    D = enumerate_patterns(Xa)
+    full = face_candidates(Xa, theta, D)
+    kept = face_candidates(Xa, theta, D, keep=50)
+    assert kept.values.shape == (50,)
+    assert np.all(np.diff(kept.values) <= 0)
+    assert np.allclose(kept.values, np.sort(full.values)[::-1][:50], rtol=1e-12, atol=1e-12)
+    XU = Xa @ kept.directions
+    assert np.allclose(kept.values, np.abs(theta @ np.maximum(XU, 0.0)))
+    assert np.array_equal(kept.patterns, XU >= 0)
+    assert face_candidates(Xa, theta, D, keep=1).values[0] == pytest.approx(full.values.max())
+    with pytest.raises(ValueError, match="keep"):
+        face_candidates(Xa, theta, D, keep=0)
