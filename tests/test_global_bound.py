@@ -111,6 +111,8 @@ def test_face_candidates_equal_the_nnls_oracle_and_dominate_random_directions(se
     faces = face_candidates(Xa, theta, D)
     upper, _ = block_values(Xa, theta, D, threshold=0.0, top=D.shape[1])
     assert faces.values.max() == pytest.approx(upper.max(), rel=1e-9)
+    # without the enumerated cells: the cells beside every arc are all the cells
+    assert face_candidates(Xa, theta).values.max() == pytest.approx(upper.max(), rel=1e-9)
     # every value is attained at its own unit direction, with its own pattern
     assert np.allclose(np.linalg.norm(faces.directions, axis=0), 1.0)
     XU = Xa @ faces.directions
@@ -150,8 +152,9 @@ def test_mip_without_pyscipopt_names_the_extra(monkeypatch):
 
 
 def test_face_candidates_keep_returns_the_best_candidates():
-    """keep=k returns the k largest values of the full candidate set, largest first, each at its
-    own unit direction with its own pattern; keep=1 still gives M(theta); bad keep is named."""
+    """keep=k returns k of the full set's values, largest first, the first M(theta) (bounded
+    candidates that cannot beat the k-th value so far are skipped), each at its own unit
+    direction with its own pattern; keep=1 still gives M(theta); bad keep is named."""
     X, _ = xor_data(n=24, seed=7)
     Xa = np.hstack([X, np.ones((24, 1))])
     theta = np.random.default_rng(3).standard_normal(24)
@@ -160,7 +163,9 @@ def test_face_candidates_keep_returns_the_best_candidates():
     kept = face_candidates(Xa, theta, D, keep=50)
     assert kept.values.shape == (50,)
     assert np.all(np.diff(kept.values) <= 0)
-    assert np.allclose(kept.values, np.sort(full.values)[::-1][:50], rtol=1e-12, atol=1e-12)
+    assert kept.values[0] == pytest.approx(full.values.max(), rel=1e-12)
+    # each kept value is one of the full set's (the same candidates, some skipped)
+    assert np.all(np.min(np.abs(kept.values[:, None] - full.values[None, :]), axis=1) <= 1e-9)
     XU = Xa @ kept.directions
     assert np.allclose(kept.values, np.abs(theta @ np.maximum(XU, 0.0)))
     assert np.array_equal(kept.patterns, XU >= 0)
