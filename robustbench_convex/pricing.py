@@ -709,6 +709,7 @@ def column_generation(
     exact_patterns: np.ndarray | None = None,
     seed: int = 0,
     verbose: bool = False,
+    min_rounds: int = 0,
 ) -> ColumnGenerationResult:
     """Column generation over activation patterns for a nominal program (module docstring).
 
@@ -732,11 +733,14 @@ def column_generation(
             ``M_upper`` certifies it.
         seed: seed of the pricing's random starts (round ``r`` uses ``seed + r``).
         verbose: print one line per round.
+        min_rounds: rounds run whatever ``time_limit`` says (violations found permitting).
 
     Returns:
         :class:`ColumnGenerationResult`.
     """
     _check_loop_args(problem, max_rounds, patterns_per_round, tol)
+    if isinstance(min_rounds, bool) or not isinstance(min_rounds, int) or min_rounds < 0:
+        raise ValueError(f"min_rounds must be an int >= 0, got {min_rounds!r}")
     start = time.perf_counter()
     options = dict(solver_options or {})
     t0 = time.perf_counter()
@@ -782,7 +786,8 @@ def column_generation(
                 f"violation={violation:.4g} new={new.shape[1]} solve={solve_time:.2f}s "
                 f"price={found.seconds:.2f}s"
             )
-        stop = _stop_reason(new, M_upper, rounds, max_rounds, start, time_limit, solve_time)
+        limit = time_limit if rounds >= min_rounds else None
+        stop = _stop_reason(new, M_upper, rounds, max_rounds, start, limit, solve_time)
         if stop is not None:
             break
         incumbent = (problem, solution, zero_count)
@@ -1063,7 +1068,9 @@ def fit_convex_network(
             ``DEFAULT_TIME_LIMIT`` (30 s) where every pattern is enumerable (the exact oracle
             can end the loop with a proof) or no network was trained, else
             ``AUTO_BUDGET_SEED_RUNS`` times the mean training time of one seed network
-            (:func:`pricing_budget`).
+            (:func:`pricing_budget`), and at least one pricing round (measured: on digits-2v8,
+            squared, beta 1, the budget alone stopped before any round, at 4.690 against
+            4.689 for the best of 5 SGD runs).
         bound: how to bound ``M`` (``global_bound``), or ``"none"``.
         solver_options: keyword arguments of the restricted solver.
         seed: seed of the network / sampler and of the pricing's random starts.
@@ -1115,6 +1122,7 @@ def fit_convex_network(
             exact_patterns=all_patterns,
             seed=seed,
             verbose=verbose,
+            min_rounds=1 if time_limit == "auto" else 0,
         )
         solution, theta = cg.solution, cg.theta
     else:
