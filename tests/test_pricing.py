@@ -147,10 +147,10 @@ def test_time_limit_stops_the_loop_with_a_converged_incumbent():
     assert result.stop_reason == "time_limit" and result.rounds == 0
     assert result.solution.status == "converged"
     assert result.final_violation > 1.0  # violated patterns were found, not added: budget spent
-    # min_rounds overrides the budget for that many rounds (the "auto" budget's one round)
-    forced = column_generation(problem, solver="ipm", max_rounds=50, time_limit=1e-3, min_rounds=1)
-    assert forced.rounds == 1 and forced.stop_reason == "time_limit"
-    assert forced.solution.objective < result.solution.objective
+    # min_rounds (the "auto" budget's one round) runs only rounds expected to end within twice
+    # the budget: a budget far below one solve still stops first
+    tiny = column_generation(problem, solver="ipm", max_rounds=50, time_limit=1e-3, min_rounds=1)
+    assert tiny.rounds == 0 and tiny.stop_reason == "time_limit"
 
 
 def test_logistic_restricted_solve_is_certified_by_its_own_dual_bound():
