@@ -351,6 +351,7 @@ def solve_restricted(
 
         options = {**options, "solver": cvxpy_solver or "CLARABEL"}
         if problem.loss in ("hinge", "logistic"):
+            options.setdefault("rows", _facet_rows(problem.Xa, problem.D))
             solution = _self_certified(problem, solve_cvxpy_dual(problem, **options))
             for retry_options in _CVXPY_RETRIES if cvxpy_solver is None else ():
                 if solution.status == "converged":
@@ -382,6 +383,49 @@ def solve_restricted(
                 status="converged" if solution.status == "failed" else solution.status,
             )
     return solution
+
+
+def _facet_rows(Xa: np.ndarray, D: np.ndarray) -> list[np.ndarray] | None:
+    """Per block, the samples whose sign constraints are facets of the block's cone, for data
+    with ``d_aug = 3`` (2-D inputs with biases); None otherwise.
+
+    The cone ``{v : a_k^T v >= 0}`` (``a_k = (2 d_k - 1) x_k``) is cut out by the extreme rays
+    of ``cone(a_k)``: with ``u`` strictly inside the cell (an LP), they are the vertices of the
+    convex hull of ``a_k / a_k^T u`` in the plane ``u^T w = 1``, a 2-D hull; every other
+    constraint is a nonnegative combination of those and implied. A block whose cell has no
+    interior, or whose hull fails, keeps every row. Measured on synthetic-spirals (280
+    samples): 3-10 rows a block instead of 280."""
+    if Xa.shape[1] != 3:
+        return None
+    from scipy.optimize import linprog
+    from scipy.spatial import ConvexHull, QhullError
+
+    from robustbench_convex.global_bound import _plane_bases
+
+    n = Xa.shape[0]
+    rows = []
+    for i in range(D.shape[1]):
+        A = (2.0 * D[:, i] - 1.0)[:, None] * Xa
+        live = np.flatnonzero(np.linalg.norm(A, axis=1) > 0)
+        # max t s.t. A u >= t, |u_j| <= 1, t <= 1
+        lp = linprog(
+            np.array([0.0, 0.0, 0.0, -1.0]),
+            A_ub=np.hstack([-A[live], np.ones((live.size, 1))]),
+            b_ub=np.zeros(live.size),
+            bounds=[(-1, 1)] * 3 + [(None, 1)],
+            method="highs",
+        )
+        if lp.status != 0 or not -lp.fun > 1e-9:
+            rows.append(np.arange(n))
+            continue
+        u = lp.x[:3]
+        Pts = A[live] / (A[live] @ u)[:, None]
+        Q = Pts @ _plane_bases(u[None, :])[0]  # (m, 2) in the plane u^T w = 1
+        try:
+            rows.append(np.sort(live[ConvexHull(Q).vertices]))
+        except (QhullError, ValueError):
+            rows.append(np.arange(n))
+    return rows
 
 
 # the re-solves of a CVXPY answer that is not converged (its own certificate decides): SCS.

@@ -197,3 +197,26 @@ def test_auto_pricing_budget_is_measured_in_seed_trainings():
     for bad in (0.0, -1.0, "fast", True):
         with pytest.raises(ValueError, match="time_limit"):
             fit_convex_network(X, y, beta=0.1, time_limit=bad)
+
+
+@pytest.mark.parametrize("loss", ["hinge", "logistic"])
+def test_facet_rows_give_the_same_program_on_2d_data(loss):
+    """2-D data with biases: the sign constraints kept by _facet_rows (a few per block) cut out
+    the same cones, so the program over them has the tight full program's optimum, its answer
+    meets every constraint of the full program, and its certificate holds."""
+    from robustbench_convex.pricing import _facet_rows
+    from robustbench_convex.solvers.cvxpy_dual import solve_cvxpy_dual
+
+    X, y = xor_data(n=40, seed=11)
+    problem = ConvexReLUProblem(X, y, loss=loss, beta=0.1, n_patterns=10, seed=2)
+    rows = _facet_rows(problem.Xa, problem.D)
+    assert len(rows) == problem.P and max(len(r) for r in rows) < problem.n
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reduced = solve_cvxpy_dual(problem, rows=rows, tol_gap_abs=1e-10, tol_gap_rel=1e-10)
+    full = _solve(problem)
+    assert reduced.objective == pytest.approx(full.objective, rel=1e-6)
+    assert reduced.constraint_violation <= 1e-7
+    default = solve_restricted(problem, solver="cvxpy")  # uses the facet rows
+    assert default.status == "converged"
+    assert default.info["lower_bound"] <= full.objective + 1e-9
