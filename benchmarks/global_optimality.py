@@ -3,8 +3,10 @@
 For every (data set, loss, beta) row: the best of ``--sgd-runs`` Adam runs at width 32 and at the
 convex network's width (``baselines.train_sgd``, full batch, 300 epochs, lr 1e-2, weight decay
 beta, no output bias: the convex programs' model class), the convex network with default settings
-(``pricing.fit_convex_network``: the arrangement of one quick Adam network, dual pricing, the
-certified any-width lower bound of ``global_bound``), the bound, and the certified gap
+(``pricing.fit_convex_network``: the arrangement of the best of three quick Adam networks, dual
+pricing within ``time_limit="auto"`` (30 s where every pattern is enumerable, else five trainings
+of one seed network, at least one round), the certified any-width lower bound of
+``global_bound``), the bound, and the certified gap
 ``(convex objective - bound) / convex objective``. Objectives are sums of losses plus
 ``beta/2 * sum_j (||u_j||^2 + b_j^2 + alpha_j^2)`` (MATH.md section 1).
 
@@ -14,7 +16,7 @@ in at most 10x the time of one SGD run (``time ratio``; the columns ``seed / sol
 where its time goes).
 
     python benchmarks/global_optimality.py --quick                 # 2 data sets, squared, beta 1
-    python benchmarks/global_optimality.py                         # the full table (~45 min)
+    python benchmarks/global_optimality.py                         # the full table (~30-60 min)
     python benchmarks/global_optimality.py --datasets breast-cancer --losses hinge --betas 0.1
 
 ``mnist-2v8-t10k`` needs the two MNIST test files in ``$RBCONVEX_DATA/mnist/`` (or pass
@@ -120,7 +122,10 @@ def main() -> None:
     parser.add_argument("--sgd-runs", type=int, default=5)
     parser.add_argument("--max-rounds", type=int, default=None, help="default: the library's")
     parser.add_argument(
-        "--time-limit", type=float, default=None, help="pricing seconds per row (default 30)"
+        "--time-limit",
+        type=float,
+        default=None,
+        help="pricing seconds per row (default: the library's time_limit='auto')",
     )
     parser.add_argument(
         "--bound", default="auto", choices=("auto", "enumeration", "relaxation", "mip")

@@ -89,7 +89,8 @@ class GlobalBound:
             NaN when not known; ``M_upper / M_lower`` says how loose ``Mbar`` may be.
         scale: the factor ``t`` applied to ``theta``.
         method: how ``M_upper`` was obtained (``"enumeration"`` or ``"relaxation"``).
-        n_patterns: patterns enumerated (``"enumeration"``), else None.
+        n_patterns: patterns enumerated (``"enumeration"``; None for data of rank <= 3, whose
+            faces are generated without an enumeration), else None.
         time: seconds spent.
         note: why ``"auto"`` chose the method (e.g. the enumeration was too large).
     """
@@ -218,20 +219,23 @@ def block_values(
 
 
 def max_violation_enumerated(
-    Xa: np.ndarray, theta: np.ndarray, patterns: np.ndarray, *, M_lower: float = 0.0
+    Xa: np.ndarray, theta: np.ndarray, patterns: np.ndarray | None, *, M_lower: float = 0.0
 ) -> tuple[float, float]:
     """Upper and lower bounds on ``M(theta)`` over the given ``(n, P)`` patterns (all of them:
     module docstring, "enumeration"); ``M_lower`` a value known to be attained (screens blocks).
     Data of rank <= 3: every face of the arrangement (:func:`face_candidates`), exact up to
-    float64 rounding (raised by a relative 1e-12); otherwise :func:`block_values`.
+    float64 rounding (raised by a relative 1e-12), ``patterns`` optional; otherwise
+    :func:`block_values` (``patterns`` required).
 
     Returns:
         ``(upper, lower)``: ``upper`` certified (valid for any NNLS accuracy), ``lower`` attained.
     """
     if np.linalg.matrix_rank(Xa) <= LOWRANK_MAX_RANK:  # every face: exact, seconds
-        best = float(face_candidates(Xa, theta, patterns).values.max(initial=0.0))
+        best = float(face_candidates(Xa, theta, patterns, keep=1).values.max(initial=0.0))
         lower = max(best, M_lower)
         return max(best * (1.0 + 1e-12), lower), lower
+    if patterns is None:
+        raise ValueError("max_violation_enumerated needs every pattern for data of rank > 3")
     upper, attained = block_values(Xa, theta, patterns, threshold=max(M_lower, 0.0))
     lower = max(float(attained.max(initial=0.0)), M_lower)
     return max(float(upper.max(initial=0.0)), lower), lower
@@ -279,8 +283,77 @@ def _unit(U: np.ndarray) -> np.ndarray:
     return U[:, norms > 1e-300] / norms[norms > 1e-300]
 
 
+def _plane_bases(Z: np.ndarray) -> np.ndarray:
+    """``(K, 3, 2)`` orthonormal bases of the planes ``z_k^T w = 0`` of the rows ``Z`` ``(K, 3)``
+    (all nonzero): the cross product with the coordinate axis least aligned with ``z_k``."""
+    zhat = Z / np.linalg.norm(Z, axis=1, keepdims=True)
+    axis = np.eye(3)[np.argmin(np.abs(zhat), axis=1)]
+    b1 = np.cross(zhat, axis)
+    b1 /= np.linalg.norm(b1, axis=1, keepdims=True)
+    b2 = np.cross(zhat, b1)
+    return np.stack([b1, b2], axis=2)
+
+
+def _plane_candidates(Z: np.ndarray, theta: np.ndarray, chunk: int = 16):
+    """Rank 3, every row's plane at once (chunks of ``chunk`` planes): the candidates of
+    :func:`_circle_candidates` in the plane ``z_k^T w = 0``, mapped back to ``R^3``, and the
+    stationary points (both signs) of the two cells on either side of every arc; yields
+    ``(3, K)`` blocks. Rows parallel to ``z_k`` (zero in its plane) get the breakpoints 0 and
+    pi instead: extra points, never missing ones.
+
+    Every cell of the arrangement is among those cells: a cell (an open region of the sphere)
+    is bounded by arcs of the planes, and on either side of an arc of plane ``k`` the pattern
+    is the arc's own with the rows of that plane (``k`` and the rows parallel to it) all on or
+    all off. So no pattern enumeration is needed."""
+    rows = np.flatnonzero(np.linalg.norm(Z, axis=1) > 0)
+    n = Z.shape[0]
+    for lo in range(0, rows.size, chunk):
+        ks = rows[lo : lo + chunk]
+        Zc = Z[ks]
+        Pk = _plane_bases(Zc)  # (c, 3, 2)
+        Zk = np.matmul(Z[None], Pk)  # (c, n, 2): the rows in each plane
+        dead = np.linalg.norm(Zk, axis=2) <= 1e-300
+        raw = np.where(dead, 0.0, np.arctan2(Zk[..., 0], -Zk[..., 1]))
+        raw = np.mod(np.concatenate([raw, raw + np.pi], axis=1), 2 * np.pi)  # (c, 2n)
+        # rays: where plane k meets plane j, kept in the plane of the smaller index only
+        j = np.tile(np.arange(n), 2)
+        ray_ok = (j[None, :] > ks[:, None]) & ~np.tile(dead, 2)
+        R = np.matmul(Pk, np.stack([np.cos(raw), np.sin(raw)], axis=1))  # (c, 3, 2n)
+        yield R.transpose(1, 0, 2)[:, ray_ok], None
+        angles = np.sort(raw, axis=1)
+        mids = np.concatenate([angles[:, 1:], angles[:, :1] + 2 * np.pi], axis=1)
+        mid = (angles + mids) / 2
+        Mid = np.stack([np.cos(mid), np.sin(mid)], axis=1)  # (c, 2, arcs)
+        D = np.matmul(Zk, Mid) >= 0  # (c, n, arcs): each arc's pattern
+        C = np.matmul(Zk.transpose(0, 2, 1), D * theta[None, :, None])  # gradient on each arc
+        norms = np.linalg.norm(C, axis=1, keepdims=True)
+        C = C / np.where(norms > 1e-300, norms, 1.0)
+        arcs = np.matmul(Pk, np.concatenate([C, -C], axis=2)).transpose(1, 0, 2).reshape(3, -1)
+        yield arcs, np.concatenate([norms[:, 0], norms[:, 0]], axis=1).reshape(-1)
+        # the cells on either side of each arc: the arc's pattern on the rows not in the plane,
+        # the plane's own rows all on (side z_k^T u > 0) or all off
+        live = (D & ~dead[:, :, None]) * theta[None, :, None]
+        G = np.matmul(Z.T[None], live)  # (c, 3, arcs)
+        side = Z @ Zc.T  # (n, c): z_j^T z_k, the side of the parallel rows
+        on = ((dead & (side.T > 0)) * theta[None, :]) @ Z  # (c, 3)
+        cells = np.concatenate([G + on[:, :, None], G], axis=2).transpose(1, 0, 2).reshape(3, -1)
+        yield from _both_signs(cells)
+
+
+def _both_signs(G: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """Gradients ``G`` ``(r, K)`` of linear pieces -> the candidates ``+-G/||G||`` with the bound
+    ``||G||`` on their value where they lie in their own piece (see :func:`_evaluate_faces`)."""
+    norms = np.linalg.norm(G, axis=0)
+    U = G / np.where(norms > 1e-300, norms, 1.0)
+    return ((np.hstack([U, -U]), np.concatenate([norms, norms])),)
+
+
 def face_candidates(
-    Xa: np.ndarray, theta: np.ndarray, patterns: np.ndarray | None = None
+    Xa: np.ndarray,
+    theta: np.ndarray,
+    patterns: np.ndarray | None = None,
+    *,
+    keep: int | None = None,
 ) -> FaceCandidates:
     """Exact ``M(theta) = max_{||u|| <= 1} |theta^T (Xa u)_+|`` for data of rank <= 3.
 
@@ -288,49 +361,106 @@ def face_candidates(
     rows (cells, the arcs of each hyperplane, the rays where two meet); a maximizer on the
     sphere lies in the relative interior of one face ``F``, where it is the normalized
     projection of ``F``'s gradient onto ``span F`` (or ``F`` is a ray). Every such point is
-    generated here: per cell of ``patterns`` (all patterns of the data, e.g.
-    ``patterns.enumerate_patterns``; None computes them), per arc of every row's hyperplane
-    (:func:`_circle_candidates` in its plane) and every ray; ``f`` is then evaluated at the
+    generated here: per arc of every row's hyperplane (:func:`_circle_candidates` in its
+    plane, every plane at once by :func:`_plane_candidates`), every ray, and per cell: the two
+    cells beside every arc, which are all the cells (:func:`_plane_candidates`; no pattern
+    enumeration), plus the cells of ``patterns`` if given; ``f`` is then evaluated at the
     points themselves. **Guarantee:** every value is attained; the largest equals ``M(theta)``
-    up to float64 rounding whenever ``patterns`` holds every cell (it does for data in general
-    position, ``enumerate_patterns``); cost ``O(n^2)`` candidates of ``n`` products each.
+    up to float64 rounding; cost ``O(n^2)`` candidates of ``n`` products each.
+
+    Args:
+        Xa, theta, patterns: ``(n, d_aug)`` data of rank <= 3, ``(n,)`` dual vector, ``(n, P)``
+            patterns whose cells are added as candidates (optional: every cell is covered
+            without them).
+        keep: return only the ``keep`` candidates of largest value, largest first (their
+            maximum is still ``M(theta)``; the ``(n, K)`` patterns of all ``O(n^2)``
+            candidates are never held). None: every candidate, in generation order.
 
     Raises:
         ValueError: rank above ``LOWRANK_MAX_RANK``.
     """
-    from robustbench_convex.patterns import enumerate_patterns
-
     Xa = np.asarray(Xa, dtype=np.float64)
     theta = np.asarray(theta, dtype=np.float64).reshape(-1)
+    if keep is not None and (isinstance(keep, bool) or not isinstance(keep, int) or keep < 1):
+        raise ValueError(f"keep must be an int >= 1 or None, got {keep!r}")
     _, sv, Vt = np.linalg.svd(Xa, full_matrices=False)
     r = int(np.sum(sv > sv[0] * 1e-10)) if sv.size and sv[0] > 0 else 0
     if r > LOWRANK_MAX_RANK:
         raise ValueError(f"face_candidates needs data of rank <= {LOWRANK_MAX_RANK}, got {r}")
     B = Vt[:r].T  # (d_aug, r): u = B w, w unit in R^r
     Z = Xa @ B
-    if r == 0:
-        U = np.zeros((Xa.shape[1], 0))
-    elif r == 1:
-        U = B @ np.array([[1.0, -1.0]])
+    blocks: list[tuple[np.ndarray, np.ndarray | None]] = []
+    if r == 1:
+        blocks = [(np.array([[1.0, -1.0]]), None)]
     elif r == 2:
-        U = B @ _circle_candidates(Z, theta)
-    else:
-        D = enumerate_patterns(Xa) if patterns is None else np.asarray(patterns) > 0.5
-        C = Z.T @ (D * theta[:, None])
-        parts = [_unit(C), -_unit(C)]  # stationary points of the cells (both signs)
-        for k in np.flatnonzero(np.linalg.norm(Z, axis=1) > 0):
-            # the plane z_k^T w = 0: an orthonormal basis P (r, 2), then its circle
-            P = np.linalg.svd(Z[k][None, :])[2][1:].T
-            parts.append(P @ _circle_candidates(Z @ P, theta))
-        U = B @ np.hstack(parts)
-    values, pats = [], []
-    for lo in range(0, U.shape[1], 8192):
-        XU = Xa @ U[:, lo : lo + 8192]
-        values.append(np.abs(theta @ np.maximum(XU, 0.0)))
-        pats.append(XU >= 0)
+        blocks = [(_circle_candidates(Z, theta), None)]
+    elif r == 3:
+        if patterns is not None:  # stationary points of the given cells (both signs)
+            blocks += _both_signs(Z.T @ ((np.asarray(patterns) > 0.5) * theta[:, None]))
+        # rays, arcs and the cells beside every arc of every row's plane (all cells)
+        blocks += list(_plane_candidates(Z, theta))
+    return _evaluate_faces(Xa, theta, [(B @ W, bound) for W, bound in blocks], keep)
+
+
+def _evaluate_faces(
+    Xa: np.ndarray,
+    theta: np.ndarray,
+    blocks: list[tuple[np.ndarray, np.ndarray | None]],
+    keep: int | None,
+) -> FaceCandidates:
+    """Values (and patterns) of the candidate directions of ``blocks`` (zero columns dropped).
+
+    Each block is ``(U, bound)``: ``bound`` None (evaluate every column: the rays) or, for the
+    stationary point ``+-g/||g||`` of a linear piece (a cell, an arc), ``||g||``, its value where
+    the point lies in its own piece. With ``keep``, only the ``keep`` best values are kept and
+    the bounded candidates are evaluated in decreasing ``bound`` until no bound beats the
+    ``keep``-th value so far: a skipped candidate either lies outside its piece (that piece's
+    maximum is then on its boundary, another candidate) or has a value ``<=`` that cutoff, so the
+    largest value is still ``M(theta)``; the others are the best of those evaluated."""
+    dirs, values, pats = [], [], []
+
+    def add(U: np.ndarray) -> None:
+        nonlocal dirs, values
+        for lo in range(0, U.shape[1], 8192):
+            Uc = U[:, lo : lo + 8192]
+            XU = Xa @ Uc
+            dirs.append(Uc)
+            values.append(np.abs(theta @ np.maximum(XU, 0.0)))
+            if keep is None:
+                pats.append(XU >= 0)
+            elif sum(v.size for v in values) > 4 * keep:  # prune to the best `keep` so far
+                U_all, v_all = np.hstack(dirs), np.concatenate(values)
+                best = np.argpartition(-v_all, keep - 1)[:keep]
+                dirs, values = [U_all[:, best]], [v_all[best]]
+
+    def cutoff() -> float:
+        v = np.concatenate(values) if values else np.zeros(0)
+        return -np.inf if keep is None or v.size < keep else float(np.partition(v, -keep)[-keep])
+
+    for U, bound in blocks:
+        if bound is None:
+            add(U[:, np.linalg.norm(U, axis=0) > 1e-300])
+    bounded = [(U, b) for U, b in blocks if b is not None]
+    if bounded:
+        U = np.hstack([U for U, _ in bounded])
+        bound = np.concatenate([b for _, b in bounded])
+        order = np.argsort(-np.where(np.linalg.norm(U, axis=0) > 1e-300, bound, -1.0))
+        order = order[bound[order] > 0]
+        for lo in range(0, order.size, 8192):
+            idx = order[lo : lo + 8192]
+            if bound[idx[0]] <= cutoff():
+                break
+            add(U[:, idx])
     if not values:
-        return FaceCandidates(U, np.zeros(0), np.zeros((Xa.shape[0], 0), dtype=bool))
-    return FaceCandidates(U, np.concatenate(values), np.hstack(pats))
+        return FaceCandidates(
+            np.zeros((Xa.shape[1], 0)), np.zeros(0), np.zeros((Xa.shape[0], 0), dtype=bool)
+        )
+    U, v = np.hstack(dirs), np.concatenate(values)
+    if keep is None:
+        return FaceCandidates(U, v, np.hstack(pats))
+    order = np.argsort(-v, kind="stable")[:keep]
+    U, v = U[:, order], v[order]
+    return FaceCandidates(U, v, Xa @ U >= 0)
 
 
 def _sdp_norm_bound(A: np.ndarray, steps: int = 30) -> float:
@@ -558,6 +688,8 @@ def global_lower_bound(
         )
     if patterns is not None and method in ("auto", "enumeration"):
         D, chosen = np.asarray(patterns, dtype=np.float64), "enumeration"
+    elif method in ("auto", "enumeration") and np.linalg.matrix_rank(Xa) <= LOWRANK_MAX_RANK:
+        D, chosen = None, "enumeration"  # face_candidates: every cell, no enumeration needed
     elif method in ("auto", "enumeration"):
         try:
             D = enumerate_patterns(Xa, max_patterns=max_patterns)
@@ -568,7 +700,7 @@ def global_lower_bound(
             chosen = "relaxation"
             note = f"patterns not enumerable ({str(err).split(';')[0]})"
     if chosen == "enumeration":
-        n_patterns = int(D.shape[1])
+        n_patterns = None if D is None else int(D.shape[1])
         known = lower if np.isfinite(lower) else 0.0
         upper, lower = max_violation_enumerated(Xa, theta, D, M_lower=known)
     else:

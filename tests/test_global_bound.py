@@ -111,6 +111,8 @@ def test_face_candidates_equal_the_nnls_oracle_and_dominate_random_directions(se
     faces = face_candidates(Xa, theta, D)
     upper, _ = block_values(Xa, theta, D, threshold=0.0, top=D.shape[1])
     assert faces.values.max() == pytest.approx(upper.max(), rel=1e-9)
+    # without the enumerated cells: the cells beside every arc are all the cells
+    assert face_candidates(Xa, theta).values.max() == pytest.approx(upper.max(), rel=1e-9)
     # every value is attained at its own unit direction, with its own pattern
     assert np.allclose(np.linalg.norm(faces.directions, axis=0), 1.0)
     XU = Xa @ faces.directions
@@ -147,3 +149,26 @@ def test_mip_without_pyscipopt_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "pyscipopt", None)
     with pytest.raises(ImportError, match=r"robustbench-convex\[mip\]"):
         max_violation_mip(np.eye(3), np.ones(3))
+
+
+def test_face_candidates_keep_returns_the_best_candidates():
+    """keep=k returns k of the full set's values, largest first, the first M(theta) (bounded
+    candidates that cannot beat the k-th value so far are skipped), each at its own unit
+    direction with its own pattern; keep=1 still gives M(theta); bad keep is named."""
+    X, _ = xor_data(n=24, seed=7)
+    Xa = np.hstack([X, np.ones((24, 1))])
+    theta = np.random.default_rng(3).standard_normal(24)
+    D = enumerate_patterns(Xa)
+    full = face_candidates(Xa, theta, D)
+    kept = face_candidates(Xa, theta, D, keep=50)
+    assert kept.values.shape == (50,)
+    assert np.all(np.diff(kept.values) <= 0)
+    assert kept.values[0] == pytest.approx(full.values.max(), rel=1e-12)
+    # each kept value is one of the full set's (the same candidates, some skipped)
+    assert np.all(np.min(np.abs(kept.values[:, None] - full.values[None, :]), axis=1) <= 1e-9)
+    XU = Xa @ kept.directions
+    assert np.allclose(kept.values, np.abs(theta @ np.maximum(XU, 0.0)))
+    assert np.array_equal(kept.patterns, XU >= 0)
+    assert face_candidates(Xa, theta, D, keep=1).values[0] == pytest.approx(full.values.max())
+    with pytest.raises(ValueError, match="keep"):
+        face_candidates(Xa, theta, D, keep=0)

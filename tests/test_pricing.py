@@ -147,3 +147,76 @@ def test_time_limit_stops_the_loop_with_a_converged_incumbent():
     assert result.stop_reason == "time_limit" and result.rounds == 0
     assert result.solution.status == "converged"
     assert result.final_violation > 1.0  # violated patterns were found, not added: budget spent
+    # min_rounds (the "auto" budget's one round) runs only rounds expected to end within twice
+    # the budget: a budget far below one solve still stops first
+    tiny = column_generation(problem, solver="ipm", max_rounds=50, time_limit=1e-3, min_rounds=1)
+    assert tiny.rounds == 0 and tiny.stop_reason == "time_limit"
+
+
+def test_logistic_restricted_solve_is_certified_by_its_own_dual_bound():
+    """The default CVXPY path for the logistic loss (Clarabel, which often ends on its reduced
+    tolerances) records a Lagrange-dual lower bound: never above the tight optimum, and a
+    "converged" answer is within CERTIFIED_GAP_TOL of it. An "inaccurate" answer far from the
+    optimum is not promoted to "converged"; a nearly optimal one is."""
+    from robustbench_convex.pricing import CERTIFIED_GAP_TOL, _self_certified
+
+    X, y = xor_data(n=30, seed=4)
+    problem = ConvexReLUProblem(X, y, loss="logistic", beta=0.2, n_patterns=8, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        default = solve_restricted(problem, solver="cvxpy")
+    tight = _solve(problem)
+    info = default.info
+    assert info["lower_bound"] <= tight.objective + 1e-9
+    assert default.status == "converged"
+    assert default.objective <= tight.objective * (1 + CERTIFIED_GAP_TOL)
+    assert info["certified_gap"] <= CERTIFIED_GAP_TOL
+    near = _self_certified(problem, default.replace(status="inaccurate"))
+    assert near.status == "converged" and "certified" in near.message
+    far = default.replace(V=default.V * 0.5, W=default.W * 0.5, status="inaccurate")
+    far = _self_certified(problem, far.replace(objective=problem.convex_objective(far.V, far.W)))
+    assert far.status == "inaccurate" and far.info["certified_gap"] > CERTIFIED_GAP_TOL
+
+
+def test_auto_pricing_budget_is_measured_in_seed_trainings():
+    """time_limit="auto": 30 s where the exact oracle can end the loop (or no seed network),
+    AUTO_BUDGET_SEED_RUNS seed trainings elsewhere; numbers and None pass through; bad values
+    are named before any work."""
+    from robustbench_convex.pricing import (
+        AUTO_BUDGET_SEED_RUNS,
+        DEFAULT_TIME_LIMIT,
+        pricing_budget,
+    )
+
+    assert pricing_budget("auto", 0.8, exact=False) == pytest.approx(AUTO_BUDGET_SEED_RUNS * 0.8)
+    assert pricing_budget("auto", 0.8, exact=True) == DEFAULT_TIME_LIMIT
+    assert pricing_budget("auto", None, exact=False) == DEFAULT_TIME_LIMIT
+    assert pricing_budget(7.0, 0.8, exact=False) == 7.0
+    assert pricing_budget(None, 0.8, exact=True) is None
+    X, y = xor_data(n=12, seed=0)
+    for bad in (0.0, -1.0, "fast", True):
+        with pytest.raises(ValueError, match="time_limit"):
+            fit_convex_network(X, y, beta=0.1, time_limit=bad)
+
+
+@pytest.mark.parametrize("loss", ["hinge", "logistic"])
+def test_facet_rows_give_the_same_program_on_2d_data(loss):
+    """2-D data with biases: the sign constraints kept by _facet_rows (a few per block) cut out
+    the same cones, so the program over them has the tight full program's optimum, its answer
+    meets every constraint of the full program, and its certificate holds."""
+    from robustbench_convex.pricing import _facet_rows
+    from robustbench_convex.solvers.cvxpy_dual import solve_cvxpy_dual
+
+    X, y = xor_data(n=40, seed=11)
+    problem = ConvexReLUProblem(X, y, loss=loss, beta=0.1, n_patterns=10, seed=2)
+    rows = _facet_rows(problem.Xa, problem.D)
+    assert len(rows) == problem.P and max(len(r) for r in rows) < problem.n
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reduced = solve_cvxpy_dual(problem, rows=rows, tol_gap_abs=1e-10, tol_gap_rel=1e-10)
+    full = _solve(problem)
+    assert reduced.objective == pytest.approx(full.objective, rel=1e-6)
+    assert reduced.constraint_violation <= 1e-7
+    default = solve_restricted(problem, solver="cvxpy")  # uses the facet rows
+    assert default.status == "converged"
+    assert default.info["lower_bound"] <= full.objective + 1e-9

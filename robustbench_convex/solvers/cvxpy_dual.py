@@ -14,7 +14,12 @@ from robustbench_convex.solution import ConvexSolution
 __all__ = ["solve_cvxpy_dual"]
 
 
-def solve_cvxpy_dual(problem: ConvexReLUProblem, solver: str = "CLARABEL", **options: Any):
+def solve_cvxpy_dual(
+    problem: ConvexReLUProblem,
+    solver: str = "CLARABEL",
+    rows: list[np.ndarray] | None = None,
+    **options: Any,
+):
     """The nominal program in CVXPY with the predictions as a variable ``z = yhat``, so that the
     multiplier of that equality is the exact dual vector ``theta`` (``info["theta"]``, shape
     ``(n,)``, the loss gradient at the predictions; :func:`robustbench_convex.pricing.
@@ -26,6 +31,9 @@ def solve_cvxpy_dual(problem: ConvexReLUProblem, solver: str = "CLARABEL", **opt
     Args:
         problem: a nominal ``ConvexReLUProblem`` (any loss).
         solver: a CVXPY solver name (Clarabel by default).
+        rows: per block ``i``, the sample indices whose sign constraints are kept (the caller
+            vouches that the others are implied by them, e.g. the facets of the cone,
+            ``pricing._facet_rows``); None: all. ``info["multipliers"]`` is zero on the others.
         **options: passed to ``cvxpy.Problem.solve``.
 
     Returns:
@@ -40,6 +48,14 @@ def solve_cvxpy_dual(problem: ConvexReLUProblem, solver: str = "CLARABEL", **opt
     z = cp.Variable(problem.n)
     link = z == cp.sum(cp.multiply(D, Xa @ (V - W)), axis=1)
     sign = 2.0 * D - 1.0
+    if rows is None:
+        cones = [cp.multiply(sign, Xa @ V) >= 0, cp.multiply(sign, Xa @ W) >= 0]
+    else:
+        cones = [
+            cp.multiply(sign[r, i], Xa[r] @ U[:, i]) >= 0
+            for U in (V, W)
+            for i, r in enumerate(rows)
+        ]
     if problem.loss == "hinge":
         data = cp.sum(cp.pos(1.0 - cp.multiply(y, z)))
     elif problem.loss == "logistic":
@@ -49,7 +65,7 @@ def solve_cvxpy_dual(problem: ConvexReLUProblem, solver: str = "CLARABEL", **opt
     reg = problem.beta * (cp.sum(cp.norm(V, 2, axis=0)) + cp.sum(cp.norm(W, 2, axis=0)))
     prob = cp.Problem(
         cp.Minimize(data + reg),
-        [link, cp.multiply(sign, Xa @ V) >= 0, cp.multiply(sign, Xa @ W) >= 0],
+        [link, *cones],
     )
     try:
         prob.solve(solver=solver, **options)
@@ -68,6 +84,7 @@ def solve_cvxpy_dual(problem: ConvexReLUProblem, solver: str = "CLARABEL", **opt
     # CVXPY's multiplier nu of z == yhat enters as + nu^T (z - yhat): grad L(z) = -nu
     theta = -np.asarray(link.dual_value, dtype=np.float64).reshape(-1)
     stats = prob.solver_stats
+    multipliers = _multipliers(cones, rows, problem.n, problem.P)
     return ConvexSolution(
         V=Vv,
         W=Wv,
@@ -77,5 +94,23 @@ def solve_cvxpy_dual(problem: ConvexReLUProblem, solver: str = "CLARABEL", **opt
         time=time.perf_counter() - start,
         problem=problem,
         message=str(prob.status),
-        info={"theta": theta, "iterations": stats.num_iters, "solver_objective": prob.value},
+        info={
+            "theta": theta,
+            "multipliers": multipliers,
+            "iterations": stats.num_iters,
+            "solver_objective": prob.value,
+        },
     )
+
+
+def _multipliers(cones: list, rows: list[np.ndarray] | None, n: int, P: int) -> np.ndarray | None:
+    """The ``(n, 2P)`` sign-constraint multipliers (blocks ``v_1..v_P, w_1..w_P``; zero on rows
+    not kept), or None when the solver returned none."""
+    if any(c.dual_value is None for c in cones):
+        return None
+    if rows is None:
+        return np.hstack([np.asarray(c.dual_value) for c in cones])
+    out = np.zeros((n, 2 * P))
+    for j, c in enumerate(cones):
+        out[rows[j % P], j] = np.asarray(c.dual_value).reshape(-1)
+    return out
