@@ -32,7 +32,6 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from robustbench_convex._checks import check_choice, check_float, check_int
 from robustbench_convex.formulations import DEFAULT_N_PATTERNS, ROBUST_PROGRAMS
 from robustbench_convex.losses import LOSSES
-from robustbench_convex.pricing import DEFAULT_TIME_LIMIT as DEFAULT_PRICING_TIME_LIMIT
 from robustbench_convex.robust_patterns import (
     DEFAULT_ROBUST_LOSS,
     DEFAULT_ROBUST_PATTERNS,
@@ -124,9 +123,12 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
             ``"sampled"``: ``n_patterns`` sampled patterns (the earlier behaviour).
         max_rounds: pricing rounds at most (the time limit binds first by default).
         pricing_time_limit: seconds for the pricing loop (checked between restricted solves;
-            None: ``max_rounds`` only). The default budget (30 s) bounds the pipeline to about
-            a minute on the built-in tabular sets; the objective reached is never worse than
-            the seed network's, and the bound says how far from the global optimum it is.
+            None: ``max_rounds`` only), or ``"auto"`` (default, ``pricing.pricing_budget``):
+            30 s where every pattern is enumerable (the exact oracle can end the loop with a
+            proof), else ``AUTO_BUDGET_SEED_RUNS`` (5) times one seed network's training time,
+            measured in the same process, so that the pipeline costs about 10 SGD runs. The
+            objective reached is never worse than the seed network's, and the bound says how
+            far from the global optimum it is.
         bound: how the certified lower bound ``global_lower_bound_`` is computed
             (``global_bound.global_lower_bound``: exact by pattern enumeration for low-rank data,
             a cheap loose relaxation otherwise, ``"mip"`` SCIP within 60 s (needs
@@ -174,7 +176,7 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
         ] = "auto",
         max_rounds: int = 100,
         bound: Literal["auto", "enumeration", "relaxation", "mip", "none"] = "auto",
-        pricing_time_limit: float | None = DEFAULT_PRICING_TIME_LIMIT,
+        pricing_time_limit: float | Literal["auto"] | None = "auto",
     ) -> None:
         self.solver = solver
         self.loss = loss
@@ -224,7 +226,13 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
                 f"robust_eps=0, stability_penalty=None; got loss={self.loss!r}, robust_eps={eps:g}); "
                 "use solver='admm' or 'cvxpy'"
             )
-        check_float("pricing_time_limit", self.pricing_time_limit, positive=True, none="no limit")
+        if not (isinstance(self.pricing_time_limit, str) and self.pricing_time_limit == "auto"):
+            try:
+                check_float(
+                    "pricing_time_limit", self.pricing_time_limit, positive=True, none="no limit"
+                )
+            except (TypeError, ValueError) as error:
+                raise type(error)(f"{error} (or 'auto', the default budget)") from None
         if self.solver_options is not None and not isinstance(self.solver_options, dict):
             raise TypeError(
                 f"solver_options must be a dict or None, got {type(self.solver_options).__name__}"
