@@ -100,3 +100,37 @@ def test_quick_preset_programs_end_certified_or_say_so(quick_problems, name):
         assert ref.objective * (1 - 1e-9) <= sol.objective <= ref.objective * (1 + 1e-3)
     else:
         assert sol.status == "max_iter" and gap > 1e-3
+
+
+def test_feasibility_push_doubles_rho_within_its_bounds_without_counting_an_oscillation():
+    from robustbench_convex.solvers.admm import FEASIBILITY_RHO_FACTOR, _RhoControl
+
+    control = _RhoControl(1.0, True, 40, 100.0)
+    assert control.propose(10, 1e-6, 1.0) is not None  # balancing moves rho down
+    down, interval, backoffs = control.rho, control.interval, control.backoffs
+    assert down < 1.0
+    factor = control.push_feasibility(10 + interval)
+    assert factor == pytest.approx(FEASIBILITY_RHO_FACTOR)
+    assert control.rho == pytest.approx(down * FEASIBILITY_RHO_FACTOR)
+    # the push is not an oscillation of the balancing: its bookkeeping is unchanged
+    assert (control.interval, control.backoffs, control.direction) == (interval, backoffs, -1)
+    it = 10 + interval
+    for _ in range(30):  # repeated pushes stop at the upper bound
+        it += control.interval
+        control.push_feasibility(it)
+    assert control.rho == pytest.approx(control.hi)
+
+
+def test_logistic_prox_does_not_depend_on_its_start():
+    import torch
+
+    from robustbench_convex.solvers.admm_prox import loss_prox
+
+    g = torch.Generator().manual_seed(0)
+    a = 3.0 * torch.randn(200, generator=g, dtype=torch.float64)
+    y = torch.where(torch.randn(200, generator=g) > 0, 1.0, -1.0).to(torch.float64)
+    for t in (1e-3, 0.1, 10.0):
+        cold, _ = loss_prox("logistic", a, None, y, 0.0, t)
+        for start in (torch.zeros(200), torch.ones(200), torch.rand(200, generator=g)):
+            warm, _ = loss_prox("logistic", a, None, y, 0.0, t, start.to(torch.float64))
+            assert torch.allclose(warm, cold, rtol=0, atol=1e-9 * (1 + cold.abs().max()))
