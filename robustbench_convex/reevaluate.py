@@ -15,9 +15,8 @@ The aggregated CSV is rewritten from the cell files. ``rbconvex evaluate DIR`` i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -31,6 +30,7 @@ from robustbench_convex.store import (
     read_payload,
     utc_now,
 )
+from robustbench_convex.sweep import cell_of
 
 __all__ = [
     "ReevalSummary",
@@ -75,28 +75,6 @@ class ReevalSummary:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     pairs: list[tuple[str, float]] = field(default_factory=list)
     csv: Path | None = None
-
-
-def _dataset_spec(described: Mapping[str, Any]):
-    from robustbench_convex.sweep import DatasetSpec
-
-    names = {f.name for f in fields(DatasetSpec)}
-    kw = {k: v for k, v in described.items() if k in names}
-    for k in ("eps", "exact_eps"):
-        if kw.get(k) is not None:
-            kw[k] = tuple(kw[k])
-    return DatasetSpec(**kw)
-
-
-def _eval_spec(described: Mapping[str, Any]):
-    from robustbench_convex.sweep import EvalSpec
-
-    names = {f.name for f in fields(EvalSpec)}
-    kw = {k: v for k, v in described.items() if k in names}
-    for k in ("eps", "attacks", "exact_eps"):
-        if kw.get(k) is not None:
-            kw[k] = tuple(kw[k])
-    return EvalSpec(**kw)
 
 
 def _check_request(
@@ -174,7 +152,7 @@ def _finished_cells(
         payload = found.payload
         if payload is None or payload["status"] != "ok":
             continue
-        if config_hash is None or payload["cell"]["config_hash"] == config_hash:
+        if config_hash is None or cell_of(payload).config_hash == config_hash:
             files.append((path, payload))
     return files
 
@@ -186,7 +164,7 @@ def _check_selection(
     datasets: Sequence[str] | None,
 ) -> None:
     for name, wanted, field_ in (("methods", methods, "method"), ("datasets", datasets, "dataset")):
-        have = {p["cell"][field_]["name"] for _, p in files}
+        have = {getattr(cell_of(p), field_).name for _, p in files}
         unknown = sorted(set(wanted or ()) - have)
         if unknown:
             raise ValueError(
@@ -195,13 +173,13 @@ def _check_selection(
 
 
 def _reeval_spec(
-    described: Mapping[str, Any],
+    spec: Any,
     attacks: Sequence[str],
     eps: Sequence[float] | None,
     opts: Mapping[str, Any],
 ):
-    """The cell's evaluation grid with the requested attacks, radii and overrides."""
-    spec = _eval_spec(described)
+    """The cell's evaluation grid (``sweep.EvalSpec``) with the requested attacks, radii and
+    overrides."""
     grid = tuple(sorted(eps)) if eps else spec.eps
     exact_grid = tuple(sorted(eps)) if eps else (spec.exact_eps or spec.eps)
     spec = replace(
@@ -307,31 +285,27 @@ def reevaluate(
         raise FileNotFoundError(f"{root}: no cells/ folder (not a sweep folder written by run)")
     config = store.read_config() or {}
     summary = ReevalSummary(Path(root))
-    loaded: dict[str, Any] = {}
+    loaded: dict[Any, Any] = {}  # DatasetSpec -> Dataset
     files = _finished_cells(store, config.get("config_hash"))
     _check_selection(files, root, methods, datasets)
     for path, payload in files:
-        cell = payload["cell"]
-        if methods is not None and cell["method"]["name"] not in methods:
+        cell = cell_of(payload)
+        if methods is not None and cell.method.name not in methods:
             continue
-        if datasets is not None and cell["dataset"]["name"] not in datasets:
+        if datasets is not None and cell.dataset.name not in datasets:
             continue
         npz = network_path(path)
         if not npz.is_file():
             summary.skipped.append((path.name, "no stored network (.npz)"))
             continue
-        key = json.dumps(cell["dataset"], sort_keys=True, default=str)
-        if key not in loaded:
-            loaded[key] = _dataset_spec(cell["dataset"]).load()
-        spec = _reeval_spec(cell["evaluation"], attacks, eps, opts)
-        done = _reevaluate_cell(payload, load_network(npz), loaded[key], spec, attacks)
+        if cell.dataset not in loaded:  # DatasetSpec is frozen: one load per data set
+            loaded[cell.dataset] = cell.dataset.load()
+        spec = _reeval_spec(cell.evaluation, attacks, eps, opts)
+        done = _reevaluate_cell(payload, load_network(npz), loaded[cell.dataset], spec, attacks)
         atomic_write_text(path, dumps(payload))
         summary.updated.append(path.name)
         summary.pairs.extend(p for p in done if p not in summary.pairs)
         if log is not None:
-            log(
-                f"updated {cell['dataset']['name']} / {cell['method']['name']} / seed "
-                f"{cell['seed']}: {len(done)} record(s)"
-            )
+            log(f"updated {cell.label}: {len(done)} record(s)")
     summary.csv = store.write_csv(store.records_of([p for _, p in files]))
     return summary
