@@ -29,6 +29,7 @@ __all__ = [
     "check_int",
     "check_nonneg_scalar",
     "check_str",
+    "check_time_budget",
 ]
 
 
@@ -126,6 +127,22 @@ def check_float(name: str, value: Any, *, positive: bool, none: str | None = Non
         bound = "> 0" if positive else ">= 0"
         raise ValueError(f"{name} must be finite and {bound}{_or_none(none)}, got {value}")
     return value
+
+
+def check_time_budget(name: str, value: Any) -> float | str | None:
+    """A time budget: seconds (a finite number ``> 0``), ``"auto"`` (the callee sizes it) or
+    None (no limit). Every wrong value, a wrong string included, is a ValueError."""
+    if value is None or (isinstance(value, str) and value == "auto"):
+        return value
+    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, bool
+    )
+    if not number or not math.isfinite(float(value)) or not float(value) > 0:
+        raise ValueError(
+            f"{name} must be finite and > 0 or 'auto' (the default budget) or None (no limit), "
+            f"{_got(value)}"
+        )
+    return float(value)
 
 
 def check_fraction(name: str, value: Any) -> float:

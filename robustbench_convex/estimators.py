@@ -29,7 +29,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from robustbench_convex._checks import check_choice, check_float, check_int
+from robustbench_convex._checks import check_choice, check_float, check_int, check_time_budget
 from robustbench_convex.formulations import DEFAULT_N_PATTERNS, ROBUST_PROGRAMS
 from robustbench_convex.losses import LOSSES
 from robustbench_convex.robust_patterns import (
@@ -226,13 +226,7 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
                 f"robust_eps=0, stability_penalty=None; got loss={self.loss!r}, robust_eps={eps:g}); "
                 "use solver='admm' or 'cvxpy'"
             )
-        if not (isinstance(self.pricing_time_limit, str) and self.pricing_time_limit == "auto"):
-            try:
-                check_float(
-                    "pricing_time_limit", self.pricing_time_limit, positive=True, none="no limit"
-                )
-            except (TypeError, ValueError) as error:
-                raise type(error)(f"{error} (or 'auto', the default budget)") from None
+        check_time_budget("pricing_time_limit", self.pricing_time_limit)
         if self.solver_options is not None and not isinstance(self.solver_options, dict):
             raise TypeError(
                 f"solver_options must be a dict or None, got {type(self.solver_options).__name__}"

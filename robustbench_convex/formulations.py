@@ -424,9 +424,9 @@ def _project_onto_cone(A: np.ndarray, u: np.ndarray, slack: np.ndarray) -> np.nd
         B = A[rows]
         mu, _ = nnls(B.T, -u, maxiter=50 * max(len(B), 1))
         x = u + B.T @ mu
-        worse = (A @ x < 0) & ~rows
+        Ax = A @ x
         # tolerance: rows at the cone's boundary are zero up to roundoff
-        worse &= A @ x < -1e-12 * max(float(np.abs(A @ x).max(initial=0.0)), 1.0)
+        worse = (Ax < -1e-12 * max(float(np.abs(Ax).max(initial=0.0)), 1.0)) & ~rows
         if not worse.any():
             return x
         rows |= worse

@@ -46,6 +46,7 @@ from typing import Any, Literal
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from robustbench_convex._checks import check_time_budget
 from robustbench_convex.formulations import ConvexReLUProblem
 from robustbench_convex.solution import ConvexSolution, active_blocks
 
@@ -1025,19 +1026,6 @@ def _certify(
     )  # fmt: skip
 
 
-def _check_time_limit(time_limit: Any) -> None:
-    if time_limit is None or (isinstance(time_limit, str) and time_limit == "auto"):
-        return
-    if (
-        isinstance(time_limit, bool)
-        or not isinstance(time_limit, (int, float, np.integer, np.floating))
-        or not time_limit > 0
-    ):
-        raise ValueError(
-            f"time_limit must be a number of seconds > 0, 'auto' or None, got {time_limit!r}"
-        )
-
-
 def pricing_budget(
     time_limit: float | Literal["auto"] | None, seed_seconds: float | None, *, exact: bool
 ) -> float | None:
@@ -1138,7 +1126,7 @@ def fit_convex_network(
         raise ValueError(
             f"bound must be 'auto', 'enumeration', 'relaxation', 'mip' or 'none', got {bound!r}"
         )
-    _check_time_limit(time_limit)
+    check_time_budget("time_limit", time_limit)
     start = time.perf_counter()
     times: dict[str, float] = {}
     seeded = _initial_program(

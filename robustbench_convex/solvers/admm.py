@@ -61,9 +61,9 @@ the quick preset's breast-cancer program after 5000 iterations). ``rho`` is bala
 (before, it could divide ``rho`` by 5 forty times and return the zero network), and doubled
 when the iterate is proven infeasible (its objective below the bound) while its residuals are
 small: balanced residuals can coexist with a stalled infeasible iterate (not for the hinge loss,
-whose iterates oscillate around the optimum). A blown-up objective
-restarts the run from its best record and, the third time, ends with status ``"diverged"``. ``robustbench_convex.solve`` picks the fastest
-certified solver per program (``solvers/front.py``).
+whose iterates oscillate around the optimum). A blown-up objective restarts the run from its
+best record and, the third time, ends with status ``"diverged"``. ``robustbench_convex.solve``
+picks the fastest certified solver per program (``solvers/front.py``).
 
 Precision (issue 18, part 2). Where the run stops on the certificate, the iterations run in
 float32 (the u-step factor is formed in float64 and rounded once) while the objectives, the
@@ -457,17 +457,16 @@ def solve_admm(
         lower_bound``, never negative: ``upper_bound`` is the objective of a feasible point,
         the returned one when ``feasible_correction`` is True, else the projection of the
         returned iterate), ``lower_bound``, ``feasible_correction``, ``projections`` and
-        ``projection_time`` (the corrections tried), ``multipliers`` (nominal), ``rho``, ``rho_updates``, ``rho_backoffs``,
-        ``rho_bounds``, ``restarts``, ``returned_iteration``, ``linear_solver``,
+        ``projection_time`` (the corrections tried), ``multipliers`` (nominal), ``rho``,
+        ``rho_updates``, ``rho_backoffs``, ``rho_bounds``, ``restarts``, ``returned_iteration``, ``linear_solver``,
         ``factor_bytes``, ``iterations``, ``setup_time``, ``constraint_violation``,
         ``network_objective``, ``threads``...
 
     Safety (issue 18): the penalty is adapted by residual balancing within ``rho_range`` (its
     move interval doubles whenever the direction flips), so it cannot run away, and doubled
     (``FEASIBILITY_RHO_FACTOR``) at records whose iterate is proven infeasible with small
-    residuals (smooth losses); a record whose
-    convex objective blows up restarts the run from the best record (the second time with a
-    10x larger ``rho``), then reports ``"diverged"``.
+    residuals (smooth losses); a record whose convex objective blows up restarts the run from
+    the best record (the second time with a 10x larger ``rho``), then reports ``"diverged"``.
 
     Memory: the q-system factor (``admm_linsys.memory_bytes``: ``8 (P d)^2`` bytes for
     ``"cholesky"``, ``8 n^2`` for ``"woodbury"``, ``O(n P + P d^2)`` for ``"cg"``) plus about
@@ -813,10 +812,9 @@ class _Run:
         self.restarts, self.last_refine, self.records = 0, -REFINE_INTERVAL, 0
         # the feasible correction of the iterate (problem.project_feasible) that certified the
         # stop, and the time spent on corrections
-        self.feasible: torch.Tensor | None = None
+        self.feasible: tuple[torch.Tensor, float] | None = None  # (point, its objective)
         self.projection_time, self.projections, self.next_projection = 0.0, 0, 0
         self.prox_root: torch.Tensor | None = None  # the last logistic prox's root
-        self.best_feasible = math.inf
         self.r_pri = self.r_dual = float("nan")
         self.accel = Anderson(ANDERSON_MEMORY) if numerics.accelerate else None
         self.xi_in: torch.Tensor | None = None  # the prox input that produced self.x
@@ -1071,22 +1069,26 @@ class _Run:
             return False
         return must or (near and it >= self.next_projection)
 
-    def _feasible_upper_bound(self, it: int) -> float:
-        """Project the iterate onto the sign constraints (``problem.project_feasible``) and
-        return the feasible point's ``max(convex, recovered network's objective)``: an upper
-        bound on the program's optimum (the two agree on feasible points up to the recovery
-        threshold). The point is kept (``self.feasible``) when it certifies the stop."""
-        t0 = time.perf_counter()
-        Un = self.x.V.detach().cpu().numpy().astype(np.float64)
+    def _projected(self, V: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """``V`` (``(d_aug, 2P)``) projected onto the sign constraints
+        (``problem.project_feasible``), float64, and the feasible point's ``max(convex,
+        recovered network's objective)``: an upper bound on the program's optimum (the two
+        agree on feasible points up to the recovery threshold)."""
+        Un = V.detach().cpu().numpy().astype(np.float64)
         P = self.op.P
         Vc, Wc = self.pr.project_feasible(Un[:, :P], Un[:, P:])
-        U = torch.as_tensor(np.hstack([Vc, Wc]), dtype=torch.float64, device=self.x.V.device)
+        U = torch.as_tensor(np.hstack([Vc, Wc]), dtype=torch.float64, device=V.device)
         conv, net, _, _ = self.evaluate(U)
-        upper = max(conv, net)
-        self.best_feasible = min(self.best_feasible, upper)
+        return U, max(conv, net)
+
+    def _feasible_upper_bound(self, it: int) -> float:
+        """Try the certified stop on the iterate's feasible correction (:meth:`_projected`):
+        kept (``self.feasible``) when it certifies, else the next try waits."""
+        t0 = time.perf_counter()
+        U, upper = self._projected(self.x.V)
         gap_tol = self.budget.gap_tol
         if gap_tol is not None and upper <= (1 + gap_tol) * self.best_bound:
-            self.feasible = U
+            self.feasible = (U, upper)
         else:
             self.next_projection = it + max(self.out.history_every, int(PROJECTION_SPACING * it))
         self.projection_time += time.perf_counter() - t0
@@ -1097,7 +1099,7 @@ class _Run:
         """The certified stop, then the residual stop (sets stop, status and message)."""
         gap_tol, lb = self.budget.gap_tol, self.best_bound
         if self.feasible is not None:
-            upper = max(self.evaluate(self.feasible)[:2])
+            upper = self.feasible[1]
             self.stop, self.status = "certified", "converged"
             self.message = (
                 f"certified: the feasible correction of the iterate has objective {upper:.10g} <= "
@@ -1169,7 +1171,7 @@ class _Run:
         if self.stop == "diverged" and self.best is not None:
             x, returned = self.best[2], self.best[1]
             self.message += f"; returned the best recorded iterate (iteration {returned})"
-        point = x.V if self.feasible is None else self.feasible
+        point = x.V if self.feasible is None else self.feasible[0]
         sol = convex_solution(pr, point, solver="ADMM", start=self.t_start, run=self, info={})
         Vsol, Wsol = sol.V, sol.W
         network_objective = pr.network_objective(sol.to_network(self.out.recovery_rtol))
@@ -1182,11 +1184,7 @@ class _Run:
         if self.dual is not None:
             # a certified upper bound on the optimum: the returned feasible point's objective,
             # else that of the returned iterate's projection onto the constraints
-            if self.feasible is not None:
-                upper = max(sol.objective, network_objective)
-            else:
-                Vc, Wc = pr.project_feasible(Vsol, Wsol)
-                upper = pr.convex_objective(Vc, Wc)
+            upper = self.feasible[1] if self.feasible is not None else self._projected(point)[1]
             sol.info["upper_bound"] = upper
             sol.info["lower_bound"] = self.best_bound
             sol.info["certified_gap"] = _gap(upper, self.best_bound)
