@@ -128,6 +128,7 @@ DEFAULT_MAX_FACTOR_BYTES = 2 * 1024**3
 REFACTOR_ITERATIONS = 400  # "auto" splitting: refactoring may cost this many iterations' products
 SMALL_PROBLEM_WORK = 3e7  # n * d * 2P below which one torch thread is used (see num_threads)
 DEFAULT_HISTORY_EVERY = 10  # records (and stopping tests) every 10 iterations without a callback
+RECORD_GROWTH = 0.02  # ...and, by default, every 2% of the iteration count once that is more
 DEFAULT_GAP_TOL = 1e-3  # certified stop of the nominal programs (gap_tol="auto")
 DEFAULT_RHO_RANGE = 100.0  # rho stays within [rho0 / range, rho0 * range]
 RHO_MISMATCH = 5.0  # balance rho when the relative residuals differ by more than this factor
@@ -137,9 +138,9 @@ BLOWUP_FACTOR = 100.0  # a convex objective above this many times the zero netwo
 MAX_RESTARTS = 2  # restarts from the best record before the status becomes "diverged"
 RESTART_RHO_FACTOR = 10.0  # the last restart multiplies the best record's rho by this
 CERTIFY_PRIMAL_FRACTION = 0.1  # bound at every record once primal residual <= this * gap_tol
-PROJECTION_SPACING = 0.1  # a failed feasible correction at iteration k: wait 0.1 k iterations
-REFINE_WITHIN = 10.0  # refine the lower bound once the gap is within this many gap_tol...
-REFINE_INTERVAL = 200  # ...at most once per this many iterations (50 dual steps cost ~50 its)
+PROJECTION_SPACING = 0.1  # a failed feasible correction at iteration k: wait 0.1 k iterations...
+PROJECTION_MIN_SPACING = 0.02  # ...or only 0.02 k once the correction is predicted to certify
+REFINE_STEPS = 50  # dual steps refining the multipliers of the bound at a run's last record
 BOUND_EVERY = 5  # far from a stop, the dual bound is computed at every 5th record only
 BOUND_NEAR = 3.0  # ...and at every record once nearly feasible with a gap within 3 gap_tol
 ANDERSON_MEMORY = 5  # pairs kept by the Anderson acceleration
@@ -300,6 +301,17 @@ class _Output:
     verbose: bool
     history_every: int
     recovery_rtol: float
+    grow: bool  # records every max(history_every, RECORD_GROWTH x iteration) iterations
+
+    def spacing(self, it: int) -> int:
+        """Iterations from the record at ``it`` to the next: ``history_every``, or with ``grow``
+        the largest multiple of it not above ``RECORD_GROWTH x it``, if larger (a stop then
+        fires at most 2% of the run's iterations late; long runs save records, each worth
+        several iterations)."""
+        every = self.history_every
+        if not self.grow:
+            return every
+        return max(every, every * int(RECORD_GROWTH * it / every))
 
 
 def solve_admm(
@@ -384,8 +396,10 @@ def solve_admm(
             ``"woodbury"`` (nominal programs) or ``"cg"``. The choice is in ``info``.
         max_factor_bytes: memory cap of the direct factors for ``"auto"`` (default 2 GiB).
         history_every: record (objectives, residuals, certificate, callback) and test the stops
-            every k iterations (each record costs about one iteration, 1.5 with the certificate).
-            None: ``DEFAULT_HISTORY_EVERY`` (10), or 1 when a ``callback`` is given.
+            every k iterations (each record costs a few iterations' products, more with the
+            certificate). None: ``DEFAULT_HISTORY_EVERY`` (10), and once ``RECORD_GROWTH``
+            (2%) of the iteration count is more, every such multiple of 10 (a stop fires at
+            most 2% late); 1 when a ``callback`` is given.
         num_threads: torch threads for the solve (restored afterwards); None: one thread when
             ``n * d * 2P < SMALL_PROBLEM_WORK`` (small products are latency bound and extra BLAS
             threads only add wake-up cost), else torch's current setting.
@@ -399,8 +413,8 @@ def solve_admm(
             iteration's dual variables (a float32 run takes them from one float64 step from its
             state, so the certificate is float64 throughout): ``theta`` = the
             multiplier of ``F u = e``, or ``F u - y`` when the squared loss is in the u-step;
-            ``lambda = -rho nu``; refined by 50 dual steps, at most every ``REFINE_INTERVAL``
-            iterations, once the gap is within ``REFINE_WITHIN * gap_tol``). None (default): on
+            ``lambda = -rho nu``; refined by ``REFINE_STEPS`` dual steps at the last record
+            when the gap is still open). None (default): on
             for nominal programs, off for robust ones (no bound is implemented for them; True
             raises there).
         gap_tol: the certified stop. ``"auto"`` (default): ``DEFAULT_GAP_TOL = 1e-3`` where a
@@ -488,6 +502,7 @@ def solve_admm(
     certify, gap_tol = _resolve_certificate(problem, certify, gap_tol)
     blocks = _warm_blocks(problem, warm_start)
     every = history_every or (1 if callback is not None else DEFAULT_HISTORY_EVERY)
+    grow = history_every is None and callback is None
     penalty = _Penalty(
         rho, float(gamma), float(relaxation), bool(adaptive_rho), int(max_rho_updates),
         float(rho_range), loss_weight, copy_weight,
@@ -497,7 +512,7 @@ def solve_admm(
     auto = dtype == "auto"
     dtype = _resolve_dtype(dtype, certify, gap_tol)
     numerics = _Numerics(dev, dtype, splitting, linear_solver, max_factor_bytes, accelerate, auto)
-    output = _Output(callback, verbose, every, recovery_rtol)
+    output = _Output(callback, verbose, every, recovery_rtol, grow)
     with torch_threads(_threads(num_threads, problem, dev)), torch.no_grad():
         return _Run(problem, penalty, budget, numerics, output, blocks).solve()
 
@@ -809,11 +824,13 @@ class _Run:
         # iteration, iterate, rho); the restart point after a blow-up and the answer of a
         # diverged run
         self.best: tuple[float, int, _Iterate, float] | None = None
-        self.restarts, self.last_refine, self.records = 0, -REFINE_INTERVAL, 0
+        self.restarts, self.records = 0, 0
         # the feasible correction of the iterate (problem.project_feasible) that certified the
         # stop, and the time spent on corrections
         self.feasible: tuple[torch.Tensor, float] | None = None  # (point, its objective)
         self.projection_time, self.projections, self.next_projection = 0.0, 0, 0
+        self.last_projection = 0  # iteration of the last failed try
+        self.correction_rate: float | None = None  # its objective increase per unit violation
         self.prox_root: torch.Tensor | None = None  # the last logistic prox's root
         self.r_pri = self.r_dual = float("nan")
         self.accel = Anderson(ANDERSON_MEMORY) if numerics.accelerate else None
@@ -825,12 +842,13 @@ class _Run:
 
     # ------------------------------------------------------------------ the iteration
     def solve(self) -> ConvexSolution:
-        it = 0
+        it, next_record = 0, self.out.history_every
         for it in range(1, self.budget.max_iter + 1):
             x_old = self.x
             KU, xi = self._step(x_old, self.op)
             self.x = self._split(xi, x_old.lam, self.op)
-            if it % self.out.history_every == 0 or it == self.budget.max_iter:
+            if it >= next_record or it == self.budget.max_iter:
+                next_record = it + self.out.spacing(it)
                 t_rec = time.perf_counter()
                 outcome = self._record(it, KU, x_old, t_rec - self.t_start)
                 self.record_time += time.perf_counter() - t_rec
@@ -962,14 +980,15 @@ class _Run:
         residual_stop = r_pri <= self.budget.tol and r_dual <= self.budget.tol
         if self.dual is not None:
             if self._bound_due(it, near, residual_stop):
-                self._lower_bound(it, KU, x_old, merit)
+                final = residual_stop or it == self.budget.max_iter
+                self._lower_bound(it, KU, x_old, merit, final)
                 self.last_gap = _gap(merit, self.best_bound)
             record["lower_bound"] = self.best_bound
         if self.best is None or merit < self.best[0]:
             self.best = (merit, it, self.x.copy(), self.rho)
         must = residual_stop or it == self.budget.max_iter
-        if self._certify_due(it, merit, r_pri <= (gap_tol or 0.0), must):
-            record["feasible_objective"] = self._feasible_upper_bound(it)
+        if self._certify_due(it, merit, viol, r_pri <= (gap_tol or 0.0), must):
+            record["feasible_objective"] = self._feasible_upper_bound(it, merit, viol)
         self._report(it, record)
         if self._stop_test(conv, merit, residual_stop):
             return "stop"
@@ -1009,10 +1028,17 @@ class _Run:
         first = self.records == 1
         return close or residual_stop or final or first or self.records % BOUND_EVERY == 0
 
-    def _lower_bound(self, it: int, KU: _Blocks, x_old: _Iterate, merit: float) -> float:
+    def _lower_bound(
+        self, it: int, KU: _Blocks, x_old: _Iterate, merit: float, final: bool
+    ) -> float:
         """The Lagrange-dual bound of the iteration's duals (``theta``: the prediction
         constraint's multiplier, or ``F u - y`` when the squared loss is in the u-step;
-        ``lambda = -rho nu``), refined by 50 dual steps near a certified stop. A float32 run
+        ``lambda = -rho nu``), their multipliers refined by ``REFINE_STEPS`` dual steps at the
+        run's last record (``final``) when the gap is still open: the reported bound is then
+        the tightest for these duals. Not before: in the runs of ``benchmarks/README.md``
+        (squared, logistic and hinge, n = 500-2000) refining earlier never moved a certified
+        stop, and each refinement costs about 100 products (a per-block NNLS for the best
+        multipliers gave the same bounds: ``theta`` limits them). A float32 run
         takes them from one float64 step from ``x_old``: the bound's tightness rests on the
         u-step's optimality, which float32 solves only to ``cond x 6e-8``."""
         assert self.dual is not None
@@ -1026,12 +1052,8 @@ class _Run:
             x = self._split(xi, x_old.lam, op)
         theta = KU.e - op.y if op.paper else (self.rho * op.c) * x.lam.e
         mult = (-self.rho) * x.lam.S
-        bound = self.dual.lower_bound(theta, mult, refine_steps=0).value
-        if gap_tol is not None and bound > 0 and it - self.last_refine >= REFINE_INTERVAL:
-            promising = merit <= (1 + REFINE_WITHIN * gap_tol) * bound
-            if promising and merit > (1 + gap_tol) * max(bound, self.best_bound):
-                bound = max(bound, self.dual.lower_bound(theta, mult).value)
-                self.last_refine = it
+        steps = REFINE_STEPS if final and merit > (1 + (gap_tol or 0.0)) * self.best_bound else 0
+        bound = self.dual.lower_bound(theta, mult, refine_steps=steps).value
         self.best_bound = max(self.best_bound, bound)
         return bound
 
@@ -1054,20 +1076,38 @@ class _Run:
             )
 
     # ------------------------------------------------------------------ stops and penalty
-    def _certify_due(self, it: int, merit: float, near: bool, must: bool) -> bool:
+    def _certify_due(self, it: int, merit: float, violation: float, near: bool, must: bool) -> bool:
         """Whether this record tries the certified stop: a bound exists, ``max(convex, network
         objective) <= (1 + gap_tol) x`` the bound (or below it: an infeasible iterate), and the
         iterate is nearly feasible (relative primal residual ``<= gap_tol``) with the last failed
         try at least ``PROJECTION_SPACING x`` its iteration ago (each try is ``P`` small NNLS
         solves, tens of iterations' worth: the spacing keeps their count logarithmic in the run
-        length, deterministic, and delays a stop by at most 10%), or the run is about to end
-        (``must``: residual stop or last iteration)."""
+        length, deterministic, and delays a stop by at most 10%), or only
+        ``PROJECTION_MIN_SPACING x`` its iteration ago when the correction is predicted to
+        certify (:meth:`_predicted_correction`), or the run is about to end (``must``: residual
+        stop or last iteration)."""
         gap_tol, lb = self.budget.gap_tol, self.best_bound
         if gap_tol is None or self.dual is None or not lb > 0:
             return False
         if merit > (1 + gap_tol) * lb:
             return False
-        return must or (near and it >= self.next_projection)
+        if must:
+            return True
+        if not near:
+            return False
+        if it >= self.next_projection:
+            return True
+        soon = it >= self.last_projection + PROJECTION_MIN_SPACING * self.last_projection
+        return soon and self._predicted_correction(merit, violation) <= (1 + gap_tol) * lb
+
+    def _predicted_correction(self, merit: float, violation: float) -> float:
+        """The objective the feasible correction is expected to have: the iterate's ``merit``
+        plus the last failed try's increase per unit of constraint violation times the current
+        violation (the increase is about proportional to it: measured within 15% over the tail
+        of a run at n = 2000); ``inf`` before the first try."""
+        if self.correction_rate is None:
+            return math.inf
+        return merit + self.correction_rate * violation
 
     def _projected(self, V: torch.Tensor) -> tuple[torch.Tensor, float]:
         """``V`` (``(d_aug, 2P)``) projected onto the sign constraints
@@ -1081,9 +1121,10 @@ class _Run:
         conv, net, _, _ = self.evaluate(U)
         return U, max(conv, net)
 
-    def _feasible_upper_bound(self, it: int) -> float:
+    def _feasible_upper_bound(self, it: int, merit: float, violation: float) -> float:
         """Try the certified stop on the iterate's feasible correction (:meth:`_projected`):
-        kept (``self.feasible``) when it certifies, else the next try waits."""
+        kept (``self.feasible``) when it certifies, else the next try waits (and the
+        correction's cost per unit of violation is kept for :meth:`_predicted_correction`)."""
         t0 = time.perf_counter()
         U, upper = self._projected(self.x.V)
         gap_tol = self.budget.gap_tol
@@ -1091,6 +1132,9 @@ class _Run:
             self.feasible = (U, upper)
         else:
             self.next_projection = it + max(self.out.history_every, int(PROJECTION_SPACING * it))
+            self.last_projection = it
+            if violation > 0:
+                self.correction_rate = max(upper - merit, 0.0) / violation
         self.projection_time += time.perf_counter() - t0
         self.projections += 1
         return upper
