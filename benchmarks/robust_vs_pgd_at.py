@@ -17,8 +17,9 @@ Programs (``--methods``): ``R`` certified (R) with "gaps+ones" patterns; ``Rx`` 
 Gaussian patterns (certifies nothing); ``Rc`` class-aware (Rc) with "class-aware+ones" patterns,
 hard stability; ``Rc-soft`` the same with soft stability (``--lam``); ``Rc-soft-pgd`` soft (Rc)
 seeded with the class-aware split of the activation patterns of the PGD-AT network (plus its
-Gaussian class-aware patterns); ``Rc-ibp`` soft (Rc) seeded with the class-aware split of a
-width-P/2 IBP-trained network's patterns (``robust_patterns.network_seeded_patterns``: the
+Gaussian class-aware patterns); ``Rc-ibp`` soft (Rc) seeded with the class-aware split of the
+patterns of the P most important neurons of a width-2P IBP-trained network
+(``robust_patterns.network_seeded_patterns``: the
 default of ``ConvexReLUClassifier(robust_eps=...)`` and of the sweep's class-aware method);
 baselines ``standard``, ``pgd-at``, ``fgsm-at`` and certified training ``ibp``, ``crown-ibp``
 (``baselines.train_ibp`` / ``train_crown_ibp``), all at width 2P with their default schedules.

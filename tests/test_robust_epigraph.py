@@ -45,7 +45,9 @@ def _few_rows(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _solve(problem: ConvexReLUProblem, epigraph: str, drop: bool = True) -> tuple[float, int]:
-    prob, V, W = build_cvxpy_program(problem, epigraph=epigraph, drop_zero_features=drop)
+    prob, V, W = build_cvxpy_program(
+        problem, epigraph=epigraph, drop_zero_features=drop, one_sided=False
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         prob.solve(solver="CLARABEL", canon_backend=cp.SCIPY_CANON_BACKEND)

@@ -16,6 +16,7 @@ from robustbench_convex.robust import check_certificates, diagnose
 from robustbench_convex.robust_patterns import (
     DEFAULT_STABILITY_PENALTY,
     collapse_advice,
+    important_neurons,
     network_seeded_patterns,
 )
 from robustbench_convex.solution import CollapseWarning
@@ -50,6 +51,33 @@ def test_seeded_patterns_are_class_aware_detectors_plus_the_linear_block():
     on_neg = D[y < 0][:, ~ones].any(axis=0)
     assert not np.any(on_pos & on_neg)  # every other column detects one class only
     assert seeded.seconds > 0 and seeded.seed_certified_train_accuracy is not None
+
+
+def test_important_neurons_rank_by_output_scale():
+    from robustbench_convex.network import TwoLayerReLU
+
+    U = np.array([[1.0, 0.0], [0.0, 3.0], [2.0, 0.0], [0.0, 0.1]])
+    net = TwoLayerReLU.from_numpy(U=U, b=np.zeros(4), alpha=np.array([1.0, -1.0, 0.1, 5.0]))
+    # scales |alpha| ||(u, b)||: 1, 3, 0.2, 0.5
+    assert important_neurons(net, 2).tolist() == [1, 0]
+    assert important_neurons(net, 10).tolist() == [1, 0, 3, 2]
+
+
+def test_seeded_patterns_keep_the_most_important_neurons_by_default():
+    """Default: the n_patterns most important of the 2 n_patterns seed neurons give patterns
+    (at most 2 per neuron plus the all-active one); "all" keeps every neuron's patterns, a
+    superset of the default's (the same seed network)."""
+    X, y = _xor(40, 0)
+    kept = network_seeded_patterns(X, y, eps=EPS, n_patterns=6, lower=-1.0, upper=1.0)
+    every = network_seeded_patterns(
+        X, y, eps=EPS, n_patterns=6, lower=-1.0, upper=1.0, keep_neurons="all"
+    )
+    assert kept.kept_neurons == 6 and every.kept_neurons == 12
+    assert kept.D.shape[1] <= 2 * 6 + 1
+    every_cols = {tuple(c) for c in every.D.T}
+    assert all(tuple(c) in every_cols for c in kept.D.T)
+    with pytest.raises(ValueError, match="keep_neurons"):
+        network_seeded_patterns(X, y, eps=EPS, n_patterns=6, keep_neurons=0)
 
 
 def test_seeded_soft_program_certificates_hold_on_every_training_point():
