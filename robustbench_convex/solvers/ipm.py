@@ -84,7 +84,7 @@ REFINE_STEPS = 4
 LOGISTIC_MAX_PREDICTION_STEP = 2.0  # logistic: a step changes no prediction by more than this
 # or the largest |prediction| (Newton's quadratic model of the loss is trusted that far)
 WOODBURY_MAX_RATIO = 0.75  # n x n capacitance solves where n <= this times d_aug P
-WOODBURY_REFINE_STEPS = 10
+WOODBURY_CG_STEPS = 50  # preconditioned conjugate-gradient steps of a capacitance solve
 STALL_ITERATIONS = 5  # finished iterations without progress before an "inaccurate" stop
 CERTIFICATE_REFINE_STEPS = 50  # projected-gradient steps on the certificate's multipliers
 
@@ -578,9 +578,8 @@ def _max_step(*pairs: tuple[torch.Tensor, torch.Tensor]) -> float:
     """Largest ``a <= 1`` keeping every ``x + a dx >= 0`` (``x > 0``)."""
     a = 1.0
     for x, dx in pairs:
-        neg = dx < 0
-        if bool(neg.any()):
-            a = min(a, float((-x[neg] / dx[neg]).min()))
+        ratio = torch.where(dx < 0, -x / torch.where(dx < 0, dx, -1.0), math.inf)
+        a = min(a, float(ratio.min()))
     return a
 
 
@@ -686,15 +685,28 @@ class _Structure:
         return Bx + self.Fh.T @ (self.Fh @ x)
 
     def _woodbury_solve(self, b: torch.Tensor) -> torch.Tensor | None:
-        """``K^{-1} b`` refined against ``K`` until the residual is below ``REFINE_RTOL ||b||``;
-        None when ``WOODBURY_REFINE_STEPS`` steps do not get there."""
+        """``K^{-1} b`` by conjugate gradients on ``K`` preconditioned with the capacitance
+        factors, until the residual is below ``REFINE_RTOL ||b||``: the factors are exact up to
+        rounding, which late in the method is large only along the few near-singular
+        directions of ``B_h`` (one per active block), and conjugate gradients remove those in
+        about as many steps. None when ``WOODBURY_CG_STEPS`` steps do not get there."""
         target = REFINE_RTOL * float(torch.linalg.vector_norm(b))
         x = self._woodbury_apply(b)
-        for _ in range(WOODBURY_REFINE_STEPS):
-            r = b - self._K_times(x)
+        r = b - self._K_times(x)
+        z = self._woodbury_apply(r)
+        p, rz = z, float((r * z).sum())
+        for _ in range(WOODBURY_CG_STEPS):
             if float(torch.linalg.vector_norm(r)) <= target:
                 return x
-            x = x + self._woodbury_apply(r)
+            Kp = self._K_times(p)
+            curvature = float((p * Kp).sum())
+            if not curvature > 0 or not rz > 0:
+                break
+            alpha = rz / curvature
+            x, r = x + alpha * p, r - alpha * Kp
+            z = self._woodbury_apply(r)
+            rz, rz_old = float((r * z).sum()), rz
+            p = z + (rz / rz_old) * p
         return x if float(torch.linalg.vector_norm(b - self._K_times(x))) <= target else None
 
     def _factor_dense(self, h: torch.Tensor | None) -> None:
@@ -707,8 +719,8 @@ class _Structure:
             self.A = (F.T @ (h.to(F.dtype)[:, None] * F)).to(Xa.dtype)
         K = self.K
         K.copy_(self.A)
-        for j in range(P):
-            K[j * d : (j + 1) * d, j * d : (j + 1) * d] += self.Bh[j]
+        # the P diagonal d x d blocks of K as one (d, d, P) view
+        K.view(P, d, P, d).diagonal(dim1=0, dim2=2).add_(self.Bh.permute(1, 2, 0))
         self.C_K = None
         if self.mixed:  # float32 factor, refined in float64 in _reduced_solve
             C, info = torch.linalg.cholesky_ex(K.to(torch.float32))
