@@ -294,9 +294,10 @@ def resolve_solver(problem: ConvexReLUProblem, solver: RestrictedSolver) -> str:
     solve is budget-limited and the warm start (a network) is kept when ADMM stops worse.
     Measured (network-seeded programs, quiet machine, one thread): breast-cancer (n = 398,
     d_aug = 31, P = 31-32) hinge / logistic at beta 1 and 0.1: interior point 1.5-1.9 s against
-    Clarabel's 10-41 s; digits-2v8 5-7 s against 19-29 s; 2-D sets 0.2-0.3 s against 1.1-1.5 s.
-    A hinge / logistic interior-point solve that ends uncertified is re-solved by CVXPY
-    (:func:`solve_restricted`)."""
+    Clarabel's 10-41 s; digits-2v8 hinge beta 1 0.6-1.2 s (``n x n`` capacitance solves)
+    against 19 s; 2-D sets 0.2-0.3 s against 1.1-1.5 s. A hinge / logistic interior-point
+    solve that ends uncertified (or whose Newton matrix cannot be factored) is re-solved by
+    CVXPY (:func:`solve_restricted`)."""
     if solver not in ("auto", "ipm", "cvxpy", "admm"):
         raise ValueError(f"solver must be 'auto', 'ipm', 'cvxpy' or 'admm', got {solver!r}")
     if solver != "auto":
@@ -357,14 +358,26 @@ def solve_restricted(
     name = resolve_solver(problem, solver)
     warm = _fit_columns(problem, warm_start)
     if name == "ipm":
+        import torch
+
         from robustbench_convex.solvers.ipm import solve_ipm
 
         options = {"tol": RESTRICTED_IPM_TOL, **options}
-        solution = _ipm_certified(solve_ipm(problem, warm_start=warm, **options))
-        if solution.status != "converged" and problem.loss != "squared" and solver == "auto":
-            # uncertified (max_iter): the CVXPY path below, which certifies its own answer
+        fallback_allowed = problem.loss != "squared" and solver == "auto"
+        try:
+            solution = _ipm_certified(solve_ipm(problem, warm_start=warm, **options))
+        except torch.linalg.LinAlgError:
+            if not fallback_allowed:
+                raise
+            solution = None
+        if fallback_allowed and (solution is None or solution.status != "converged"):
+            # uncertified (max_iter) or failed: the CVXPY path, which certifies its own answer
             fallback = solve_restricted(problem, warm, solver="cvxpy", cvxpy_solver=cvxpy_solver)
-            if fallback.status == "converged" or not solution.objective <= fallback.objective:
+            if (
+                solution is None
+                or fallback.status == "converged"
+                or not solution.objective <= fallback.objective
+            ):
                 solution = fallback
     elif name == "admm":
         from robustbench_convex.solvers.admm import solve_admm

@@ -158,3 +158,18 @@ def test_capacitance_solves_match_dense_and_clarabel(loss, monkeypatch):
         assert sol.status == "converged", sol.message
         assert _rel(sol.objective, ref.objective) < 1e-6
         assert sol.info["lower_bound"] <= ref.objective * (1 + 1e-9)
+
+
+def test_restricted_solve_falls_back_when_the_newton_matrix_fails(monkeypatch):
+    import torch
+
+    def broken(*args, **kwargs):
+        raise torch.linalg.LinAlgError("Newton matrix not positive definite even when shifted")
+
+    pr = _problem("logistic", 0.1, 8, 2)
+    monkeypatch.setattr(ipm, "solve_ipm", broken)
+    sol = solve_restricted(pr)
+    assert sol.solver != "IPM" and sol.status == "converged"
+    assert _rel(sol.objective, solve_cvxpy(pr).objective) < 1e-5
+    with pytest.raises(torch.linalg.LinAlgError):
+        solve_restricted(pr, solver="ipm")
