@@ -220,3 +220,15 @@ def test_facet_rows_give_the_same_program_on_2d_data(loss):
     default = solve_restricted(problem, solver="cvxpy")  # uses the facet rows
     assert default.status == "converged"
     assert default.info["lower_bound"] <= full.objective + 1e-9
+
+
+def test_auto_patterns_per_round_and_its_bad_values():
+    from robustbench_convex.pricing import _patterns_per_round
+
+    assert _patterns_per_round("auto", np.zeros((5, 0))) == 32  # every pattern enumerable
+    assert _patterns_per_round("auto", None) == 16
+    assert _patterns_per_round(7, None) == 7
+    X, y = xor_data(n=12, seed=0)
+    for bad in (0, 2.5, True, "many"):
+        with pytest.raises(ValueError, match="patterns_per_round"):
+            fit_convex_network(X, y, beta=0.1, patterns_per_round=bad)
