@@ -62,12 +62,14 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters:
         solver: ``"auto"`` (default: ``robustbench_convex.solve``'s choice of the fastest
-            certified solver for the program: ``"ipm"`` for the nominal squared loss,
-            ``"cvxpy"`` for small programs (``front.choose_convex_solver``), ``"admm"`` beyond; ``result_.info["front_door"]`` says which), ``"cvxpy"`` (interior point:
+            certified solver for the program (``front.choose_convex_solver``): ``"ipm"`` for
+            the nominal squared and hinge losses and small logistic programs, ``"cvxpy"`` for
+            small robust programs, ``"admm"`` beyond; ``result_.info["front_door"]`` says
+            which), ``"cvxpy"`` (interior point:
             MOSEK when licensed, else Clarabel),
             ``"admm"`` (the paper's ADMM in PyTorch), ``"ipm"`` (structured interior point,
-            nominal squared loss only, certified to ``tol``; the fastest at high accuracy for
-            that program) or ``"scp"`` (sampled neurons, FISTA for squared / logistic, CVXPY for
+            nominal programs of every loss, certified to ``tol``; the fastest at high accuracy
+            for the squared loss) or ``"scp"`` (sampled neurons, FISTA for squared / logistic, CVXPY for
             hinge). The fastest here is ``"scp"``.
         loss: ``"squared"``, ``"hinge"`` or ``"logistic"``; summed over samples. None
             (default): ``"squared"`` for nominal training, ``"hinge"`` when ``robust_eps > 0``
@@ -218,13 +220,11 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
                 "stability_penalty None); use solver='admm' or 'cvxpy' for convex adversarial "
                 "training"
             )
-        if self.solver == "ipm" and (
-            self.loss not in (None, "squared") or eps > 0 or explicit_penalty
-        ):
+        if self.solver == "ipm" and (eps > 0 or explicit_penalty):
             raise ValueError(
-                "solver='ipm' solves the nominal squared-loss program only (loss='squared', "
-                f"robust_eps=0, stability_penalty=None; got loss={self.loss!r}, robust_eps={eps:g}); "
-                "use solver='admm' or 'cvxpy'"
+                "solver='ipm' solves the nominal programs only (robust_eps=0, "
+                f"stability_penalty=None; got robust_eps={eps:g}); use solver='admm' or 'cvxpy' "
+                "for convex adversarial training"
             )
         check_time_budget("pricing_time_limit", self.pricing_time_limit)
         if self.solver_options is not None and not isinstance(self.solver_options, dict):

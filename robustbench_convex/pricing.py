@@ -49,6 +49,7 @@ from threadpoolctl import threadpool_limits
 from robustbench_convex._checks import check_time_budget
 from robustbench_convex.formulations import ConvexReLUProblem
 from robustbench_convex.solution import ConvexSolution, active_blocks
+from robustbench_convex.solvers.ipm import IPM_MAX_ORDER
 
 RestrictedSolver = Literal["auto", "ipm", "cvxpy", "admm"]
 PatternStrategy = Literal["network+pricing", "network", "pricing", "sampled"]
@@ -277,7 +278,6 @@ def dual_vector(solution: ConvexSolution) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------- restricted solves
-IPM_MAX_ORDER = 4000  # d_aug * P: one dense Cholesky of this order per interior-point iteration
 # the interior point's certified relative gap in restricted solves (its own default is 1e-6;
 # measured: synthetic-spirals, squared, beta 0.1, P = 81: the certificate stops at 2.6e-6, and
 # the loop's gaps are judged at 1e-3; CVXPY answers are accepted at CERTIFIED_GAP_TOL = 1e-4)

@@ -96,7 +96,14 @@ from robustbench_convex.solvers._common import (
 )
 from robustbench_convex.solvers.warm_start import warm_start_blocks
 
-__all__ = ["DEFAULT_IPM_MAX_ITER", "DEFAULT_IPM_TOL", "IPM_LOSSES", "ipm_memory_bytes", "solve_ipm"]
+__all__ = [
+    "DEFAULT_IPM_MAX_ITER",
+    "DEFAULT_IPM_TOL",
+    "IPM_LOSSES",
+    "IPM_MAX_ORDER",
+    "ipm_memory_bytes",
+    "solve_ipm",
+]
 
 IPM_LOSSES = ("squared", "hinge", "logistic")
 
@@ -113,6 +120,9 @@ WOODBURY_MAX_RATIO = 0.75  # n x n capacitance solves where n <= this times d_au
 WOODBURY_CG_STEPS = 50  # preconditioned conjugate-gradient steps of a capacitance solve
 STALL_ITERATIONS = 5  # finished iterations without progress before an "inaccurate" stop
 CERTIFICATE_REFINE_STEPS = 50  # projected-gradient steps on the certificate's multipliers
+IPM_MAX_ORDER = 4000  # d_aug * P: one dense Cholesky of this order per iteration; callers that
+# choose a solver by size (pricing.resolve_solver, front.choose_convex_solver) use the interior
+# point up to it
 
 
 def ipm_memory_bytes(n: int, d_aug: int, P: int) -> int:
