@@ -89,7 +89,7 @@ COLUMNS = [
     "beta", "n_patterns", "lam", "P", "solver", "status", "train_time", "objective", "n_active",
     "n_relu_active", "n_zero_blocks", "n_forced_zero", "collapsed", "collapse_warning",
     "n_certified_train_points", "certified_train_acc", "cert_checked", "cert_violations",
-    "pattern_time", "compile_time", "solve_time", "solver_iterations", "penalties_tried",
+    "pattern_time", "compile_time", "solve_time", "solver_iterations", "penalties_tried", "penalty_choice",
     "cert_min_gap", "clean_acc", "pgd_acc", "n_exact", "exact_acc", "exact_undecided",
     "lp_cert_acc", "pgd_acc_on_exact_points", "exact_time", "host",
 ]  # fmt: skip
@@ -185,7 +185,10 @@ def train(method: str, ds, eps: float, args, seed: int, cache: dict) -> dict[str
             fit = solve_soft_with_fallback(build, solve)
             sol = fit.solution
             row["lam"] = fit.penalty
-            row["penalties_tried"] = ";".join(f"{p:g}:{r}" for p, r, _, _ in fit.tried)
+            row["penalties_tried"] = ";".join(
+                f"{p:g}:{r}:{c:.3f}" for p, r, c, _ in fit.tried
+            )  # penalty:ReLU units:certified training accuracy
+            row["penalty_choice"] = fit.reason
         else:
             sol = solve(build(args.lam if soft else None))
     problem = sol.problem

@@ -100,7 +100,8 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
             image data, MATH.md section 6): penalty 1 (the hinge scale), lowered to 0.1 when
             the solution keeps fewer than 8 ReLU units (``robust_patterns.
             solve_soft_with_fallback``; training data only). The value used is
-            ``stability_penalty_``, the attempts ``penalties_tried_`` (penalty, ReLU units).
+            ``stability_penalty_``, the attempts ``penalties_tried_`` (penalty, ReLU units),
+            which rung was kept and why ``penalty_choice_``.
         patterns: name of a pattern sampler in ``patterns.PATTERN_SAMPLERS`` (e.g. ``"gaps"``,
             ``"class-aware+ones"``), or a network-seeded strategy of
             ``robust_patterns.ROBUST_PATTERN_STRATEGIES`` for robust programs (``"ibp"``: the
@@ -271,6 +272,7 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
         options = dict(self.solver_options or {})
         eps = float(self.robust_eps)
         self.penalties_tried_: list[tuple[float, int]] = []
+        self.penalty_choice_: str | None = None
         loss, penalty, patterns = self._robust_defaults(eps)
         self.pattern_time_ = 0.0
         if isinstance(patterns, str) and patterns in ROBUST_PATTERN_STRATEGIES:
@@ -343,6 +345,7 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
                 )
                 result, penalty = fit.solution, fit.penalty
                 self.penalties_tried_ = [(p, r) for p, r, _, _ in fit.tried]
+                self.penalty_choice_ = fit.reason
             else:
                 result = self._solve(problem, options)
         if result.status != "converged":

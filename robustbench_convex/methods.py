@@ -763,6 +763,7 @@ def _train_convex_robust(program: str, method: str):
             extra_info: dict[str, Any] = {
                 "stability_penalty_used": fit.penalty,
                 "penalties_tried": [[p, r] for p, r, _, _ in fit.tried],
+                "extra": {"penalty_choice": fit.reason},  # which rung and why
             }
             # every attempt is part of the training time
             spent = sum(t for _, _, _, t in fit.tried) - float(solution.time)

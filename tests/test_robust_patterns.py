@@ -240,3 +240,26 @@ def test_default_robust_fit_on_built_in_sets_is_not_collapsed(name):
     assert not clf.collapsed_ and clf.n_relu_neurons_ >= 8
     assert clf.result_.is_certificate
     assert clf.score(ds.X_test, ds.y_test) >= 0.9
+
+
+def test_choose_penalty_prefers_a_genuine_rung_unless_clearly_worse():
+    from robustbench_convex.robust_patterns import DEFAULT_GENUINE_MARGIN, choose_penalty
+
+    # mnist-2v8-t10k-like: penalty 1 near-linear (3 units), 0.1 genuine (31) but 0.03 lower
+    tried = [(1.0, 3, 0.870, 100.0), (0.1, 31, 0.840, 150.0)]
+    pick, why = choose_penalty(tried, min_relu=8)
+    assert pick == 1 and "genuine" in why and "0.1" in why
+    # the old rule (tolerance 0.02 only) would keep the near-linear rung: margin 0 reproduces it
+    assert choose_penalty(tried, min_relu=8, genuine_margin=0.0)[0] == 0
+    # a genuine rung that certifies clearly fewer training points is given up, and it says so
+    worse = [(1.0, 3, 0.870, 1.0), (0.1, 31, 0.870 - DEFAULT_GENUINE_MARGIN - 0.01, 1.0)]
+    pick, why = choose_penalty(worse, min_relu=8)
+    assert pick == 0 and "more than" in why
+    # no genuine rung: most units within the tolerance of the best certified accuracy
+    none = [(1.0, 3, 0.95, 1.0), (0.3, 5, 0.94, 1.0), (0.1, 7, 0.90, 1.0)]
+    assert choose_penalty(none, min_relu=8)[0] == 1
+    # among genuine rungs the best certified accuracy wins
+    two = [(1.0, 9, 0.95, 1.0), (0.1, 20, 0.93, 1.0)]
+    assert choose_penalty(two, min_relu=8)[0] == 0
+    with pytest.raises(ValueError, match="tried"):
+        choose_penalty([], min_relu=8)
