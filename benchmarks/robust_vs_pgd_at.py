@@ -256,7 +256,7 @@ def write_markdown(csv: Path, md: Path, command: str, note: str | None = None) -
         "cert_train: fraction of training points with a certified margin > 0 (certificate "
         "programs only). P req = patterns requested (baseline width 2 P req), P = patterns "
         "after dropping duplicates; lam = soft-stability penalty used (Rc-ibp: chosen by the "
-        "ladder 1 -> 0.1 of robust_patterns.solve_soft_with_fallback); zero = blocks (of 2P) zero in the solution, forced = blocks "
+        "ladder 1 -> 0.3 -> 0.1 of robust_patterns.solve_soft_with_fallback; penalties_tried in the csv: penalty:ReLU units:certified train accuracy, penalty_choice: why); zero = blocks (of 2P) zero in the solution, forced = blocks "
         "the hard stability constraints force to zero (LP check). relu = active neurons that are genuine ReLU units (not all-active); "
         "collapsed = no ReLU neuron (zero network or linear model: not a trained ReLU network). "
         "time_s: training time (for network-seeded programs it includes the seed network's "

@@ -210,8 +210,9 @@ _STABILITY = {
     "penalty_fallback": ParamSpec(
         True,
         "bool",
-        help="soft stability: retry with lower penalties (down to 0.1) while the solution keeps "
-        "fewer than 8 ReLU units (robust_patterns.solve_soft_with_fallback)",
+        help="soft stability: retry with lower penalties (0.3, then 0.1) while the solution keeps "
+        "fewer than 8 ReLU units, keep a genuine one unless clearly worse on training data "
+        "(robust_patterns.solve_soft_with_fallback)",
     ),
 }
 # the certificate programs: a margin loss (the class-aware program certifies only those) and
