@@ -114,6 +114,7 @@ def test_estimator_robust_defaults_are_resolved_and_recorded():
     # the penalty ladder starts at the default and records every attempt
     tried = [p for p, _ in clf.penalties_tried_]
     assert tried[0] == DEFAULT_STABILITY_PENALTY and clf.stability_penalty_ in tried
+    assert f"chose stability_penalty {clf.stability_penalty_:g}" in clf.penalty_choice_
     problem = clf.result_.problem
     assert problem.pattern_source == "ibp-network" and problem.program == "class-aware"
     assert problem.stability_penalty == clf.stability_penalty_ and clf.result_.is_certificate
@@ -194,11 +195,12 @@ def test_sweep_class_aware_method_defaults_to_ibp_seeded_soft_program():
     assert info["is_certificate"] and not info["collapsed"]
     assert info["penalties_tried"][0][0] == 1.0
     assert info["stability_penalty_used"] in [p for p, _ in info["penalties_tried"]]
+    assert f"chose stability_penalty {info['stability_penalty_used']:g}" in info["penalty_choice"]
 
 
 def test_penalty_ladder_stops_when_enough_relu_units_and_picks_by_training_data():
     from robustbench_convex.robust import certified_training_accuracy
-    from robustbench_convex.robust_patterns import solve_soft_with_fallback
+    from robustbench_convex.robust_patterns import choose_penalty, solve_soft_with_fallback
 
     X, y = _xor(40, 5)
     D = network_seeded_patterns(X, y, eps=EPS, n_patterns=8, lower=-1.0, upper=1.0).D
@@ -223,6 +225,7 @@ def test_penalty_ladder_stops_when_enough_relu_units_and_picks_by_training_data(
     assert chosen[1] == max(t[1] for t in many.tried if t[2] >= best_cert - 0.02)
     assert many.solution.problem.stability_penalty == many.penalty
     assert certified_training_accuracy(many.solution) == pytest.approx(chosen[2])
+    assert many.reason.endswith(choose_penalty(many.tried, min_relu=10**6)[1])
 
 
 @pytest.mark.slow
