@@ -97,9 +97,11 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
             class-aware programs; None keeps them hard); "admm" and "cvxpy" both solve it.
             ``"auto"`` (default): soft stability for the certified and class-aware programs,
             None otherwise (hard stability collapsed to a linear model or a few neurons on
-            image data, MATH.md section 6): penalty 1 (the hinge scale), lowered to 0.1 when
-            the solution keeps fewer than 8 ReLU units (``robust_patterns.
-            solve_soft_with_fallback``; training data only). The value used is
+            image data, MATH.md section 6): penalty 1 (the hinge scale), lowered to 0.3, then
+            0.1, while the solution keeps fewer than 8 ReLU units; a genuine rung (>= 8 units)
+            is kept unless a near-linear one certifies more than 5 points more training data
+            (``robust_patterns.solve_soft_with_fallback`` / ``choose_penalty``; training data
+            only). The value used is
             ``stability_penalty_``, the attempts ``penalties_tried_`` (penalty, ReLU units),
             which rung was kept and why ``penalty_choice_``.
         patterns: name of a pattern sampler in ``patterns.PATTERN_SAMPLERS`` (e.g. ``"gaps"``,
