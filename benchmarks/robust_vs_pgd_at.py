@@ -89,7 +89,7 @@ COLUMNS = [
     "beta", "n_patterns", "lam", "P", "solver", "status", "train_time", "objective", "n_active",
     "n_relu_active", "n_zero_blocks", "n_forced_zero", "collapsed", "collapse_warning",
     "n_certified_train_points", "certified_train_acc", "cert_checked", "cert_violations",
-    "pattern_time", "compile_time", "solve_time", "solver_iterations", "penalties_tried",
+    "pattern_time", "compile_time", "solve_time", "solver_iterations", "penalties_tried", "penalty_choice",
     "cert_min_gap", "clean_acc", "pgd_acc", "n_exact", "exact_acc", "exact_undecided",
     "lp_cert_acc", "pgd_acc_on_exact_points", "exact_time", "host",
 ]  # fmt: skip
@@ -185,7 +185,10 @@ def train(method: str, ds, eps: float, args, seed: int, cache: dict) -> dict[str
             fit = solve_soft_with_fallback(build, solve)
             sol = fit.solution
             row["lam"] = fit.penalty
-            row["penalties_tried"] = ";".join(f"{p:g}:{r}" for p, r, _, _ in fit.tried)
+            row["penalties_tried"] = ";".join(
+                f"{p:g}:{r}:{c:.3f}" for p, r, c, _ in fit.tried
+            )  # penalty:ReLU units:certified training accuracy
+            row["penalty_choice"] = fit.reason
         else:
             sol = solve(build(args.lam if soft else None))
     problem = sol.problem
@@ -253,7 +256,7 @@ def write_markdown(csv: Path, md: Path, command: str, note: str | None = None) -
         "cert_train: fraction of training points with a certified margin > 0 (certificate "
         "programs only). P req = patterns requested (baseline width 2 P req), P = patterns "
         "after dropping duplicates; lam = soft-stability penalty used (Rc-ibp: chosen by the "
-        "ladder 1 -> 0.1 of robust_patterns.solve_soft_with_fallback); zero = blocks (of 2P) zero in the solution, forced = blocks "
+        "ladder 1 -> 0.3 -> 0.1 of robust_patterns.solve_soft_with_fallback; penalties_tried in the csv: penalty:ReLU units:certified train accuracy, penalty_choice: why); zero = blocks (of 2P) zero in the solution, forced = blocks "
         "the hard stability constraints force to zero (LP check). relu = active neurons that are genuine ReLU units (not all-active); "
         "collapsed = no ReLU neuron (zero network or linear model: not a trained ReLU network). "
         "time_s: training time (for network-seeded programs it includes the seed network's "

@@ -99,10 +99,13 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
             class-aware programs; None keeps them hard); "admm" and "cvxpy" both solve it.
             ``"auto"`` (default): soft stability for the certified and class-aware programs,
             None otherwise (hard stability collapsed to a linear model or a few neurons on
-            image data, MATH.md section 6): penalty 1 (the hinge scale), lowered to 0.1 when
-            the solution keeps fewer than 8 ReLU units (``robust_patterns.
-            solve_soft_with_fallback``; training data only). The value used is
-            ``stability_penalty_``, the attempts ``penalties_tried_`` (penalty, ReLU units).
+            image data, MATH.md section 6): penalty 1 (the hinge scale), lowered to 0.3, then
+            0.1, while the solution keeps fewer than 8 ReLU units; a genuine rung (>= 8 units)
+            is kept unless a near-linear one certifies more than 5 points more training data
+            (``robust_patterns.solve_soft_with_fallback`` / ``choose_penalty``; training data
+            only). The value used is
+            ``stability_penalty_``, the attempts ``penalties_tried_`` (penalty, ReLU units),
+            which rung was kept and why ``penalty_choice_``.
         patterns: name of a pattern sampler in ``patterns.PATTERN_SAMPLERS`` (e.g. ``"gaps"``,
             ``"class-aware+ones"``), or a network-seeded strategy of
             ``robust_patterns.ROBUST_PATTERN_STRATEGIES`` for robust programs (``"ibp"``: the
@@ -271,6 +274,7 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
         options = dict(self.solver_options or {})
         eps = float(self.robust_eps)
         self.penalties_tried_: list[tuple[float, int]] = []
+        self.penalty_choice_: str | None = None
         loss, penalty, patterns = self._robust_defaults(eps)
         self.pattern_time_ = 0.0
         if isinstance(patterns, str) and patterns in ROBUST_PATTERN_STRATEGIES:
@@ -343,6 +347,7 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
                 )
                 result, penalty = fit.solution, fit.penalty
                 self.penalties_tried_ = [(p, r) for p, r, _, _ in fit.tried]
+                self.penalty_choice_ = fit.reason
             else:
                 result = self._solve(problem, options)
         if result.status != "converged":

@@ -210,8 +210,9 @@ _STABILITY = {
     "penalty_fallback": ParamSpec(
         True,
         "bool",
-        help="soft stability: retry with lower penalties (down to 0.1) while the solution keeps "
-        "fewer than 8 ReLU units (robust_patterns.solve_soft_with_fallback)",
+        help="soft stability: retry with lower penalties (0.3, then 0.1) while the solution keeps "
+        "fewer than 8 ReLU units, keep a genuine one unless clearly worse on training data "
+        "(robust_patterns.solve_soft_with_fallback)",
     ),
 }
 # the certificate programs: a margin loss (the class-aware program certifies only those) and
@@ -763,6 +764,7 @@ def _train_convex_robust(program: str, method: str):
             extra_info: dict[str, Any] = {
                 "stability_penalty_used": fit.penalty,
                 "penalties_tried": [[p, r] for p, r, _, _ in fit.tried],
+                "extra": {"penalty_choice": fit.reason},  # which rung and why
             }
             # every attempt is part of the training time
             spent = sum(t for _, _, _, t in fit.tried) - float(solution.time)

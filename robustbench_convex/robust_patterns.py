@@ -23,8 +23,9 @@ ReLU units at penalty 1 whatever the patterns; 18-25 at penalty 0.1 (exact 0.95-
 the defaults: an IBP seed at the baselines' width, the patterns of its ``n_patterns`` most
 important neurons (half of them: the program's cost grows with the cube of the pattern count,
 and on breast-cancer the smaller set gave more ReLU units and higher accuracy after the ladder;
-see :func:`network_seeded_patterns`) and the penalty ladder 1 -> 0.1 of
-:func:`solve_soft_with_fallback`.
+see :func:`network_seeded_patterns`) and the penalty ladder 1 -> 0.3 -> 0.1 of
+:func:`solve_soft_with_fallback` (a genuine rung, >= 8 ReLU units, is kept unless a near-linear
+one certifies more than 5 points more training data: :func:`choose_penalty`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from robustbench_convex._checks import check_data, check_float, check_int
 from robustbench_convex.patterns import class_aware_patterns, patterns_from_network, unique_patterns
 
 __all__ = [
+    "DEFAULT_GENUINE_MARGIN",
     "DEFAULT_MIN_RELU",
     "DEFAULT_PENALTY_LADDER",
     "DEFAULT_ROBUST_LOSS",
@@ -50,6 +52,7 @@ __all__ = [
     "RobustPatternStrategy",
     "SeededPatterns",
     "SoftStabilityFit",
+    "choose_penalty",
     "collapse_advice",
     "important_neurons",
     "network_seeded_patterns",
@@ -61,9 +64,14 @@ ROBUST_PATTERN_STRATEGIES: tuple[str, ...] = ("ibp", "crown-ibp", "pgd-at")
 DEFAULT_ROBUST_PATTERNS = "ibp"
 DEFAULT_STABILITY_PENALTY = 1.0
 DEFAULT_ROBUST_LOSS = "hinge"
-# soft-stability penalties tried in turn by the defaults (solve_soft_with_fallback)
-DEFAULT_PENALTY_LADDER: tuple[float, ...] = (1.0, 0.1)
+# soft-stability penalties tried in turn by the defaults (solve_soft_with_fallback); 0.3 before
+# 0.1: on mnist-2v8-t10k both keep 31 ReLU units, 0.3 at exact / LP 0.88 / 0.88 in 107 s, 0.1 at
+# 0.86 / 0.86 in 151 s (results/robust_vs_pgd_at_notes.md)
+DEFAULT_PENALTY_LADDER: tuple[float, ...] = (1.0, 0.3, 0.1)
 DEFAULT_MIN_RELU = 8
+# a genuine rung (>= min_relu ReLU units) is given up for a near-linear one only when its certified
+# training accuracy is lower by more than this (solve_soft_with_fallback / choose_penalty)
+DEFAULT_GENUINE_MARGIN = 0.05
 
 
 @dataclass(frozen=True)
@@ -262,6 +270,57 @@ class SoftStabilityFit:
     reason: str
 
 
+def choose_penalty(
+    tried: Sequence[tuple[float, int, float, float]],
+    *,
+    min_relu: int = DEFAULT_MIN_RELU,
+    certified_tolerance: float = 0.02,
+    genuine_margin: float = DEFAULT_GENUINE_MARGIN,
+) -> tuple[int, str]:
+    """Which rung of a penalty ladder to keep, and why (training data only).
+
+    ``tried`` holds ``(penalty, n_relu_active, certified_train_accuracy, seconds)`` per solve.
+    A rung is *genuine* when it keeps at least ``min_relu`` ReLU units. The rule:
+
+    1. If some rung is genuine, the genuine rung with the highest certified training accuracy
+       (ties: more ReLU units) is kept, unless a non-genuine rung certifies more than
+       ``genuine_margin`` (default 0.05, i.e. 5 points) more training points; then rule 2
+       applies to all rungs. A network with a handful of units is near-linear: it is not
+       what a user who asks for a certified ReLU network wants unless it is clearly better.
+    2. Otherwise the rung with the most ReLU units among those whose certified training
+       accuracy is within ``certified_tolerance`` of the best one's (ties: higher accuracy).
+
+    Returns ``(index into tried, a sentence saying which rung was chosen and why)``.
+    """
+    if not tried:
+        raise ValueError("tried must hold at least one solve")
+    best_cert = max(t[2] for t in tried)
+    genuine = [i for i, t in enumerate(tried) if t[1] >= min_relu]
+    if genuine:
+        g = max(genuine, key=lambda i: (tried[i][2], tried[i][1]))
+        if tried[g][2] >= best_cert - genuine_margin:
+            why = f"genuine ({tried[g][1]} >= {min_relu} ReLU units)"
+            if tried[g][2] < best_cert:
+                why += (
+                    f", certified train {tried[g][2]:.3f} within the margin {genuine_margin:g} "
+                    f"of the best {best_cert:.3f}"
+                )
+            return g, f"chose stability_penalty {tried[g][0]:g}: {why}"
+    eligible = [i for i, t in enumerate(tried) if t[2] >= best_cert - certified_tolerance]
+    pick = max(eligible, key=lambda i: (tried[i][1], tried[i][2]))
+    if genuine:
+        why = (
+            f"every genuine rung certifies more than {genuine_margin:g} fewer training points "
+            f"than the best ({best_cert:.3f}); most ReLU units within {certified_tolerance:g}"
+        )
+    else:
+        why = (
+            f"no rung kept {min_relu} ReLU units; most ReLU units within {certified_tolerance:g} "
+            f"of the best certified train {best_cert:.3f}"
+        )
+    return pick, f"chose stability_penalty {tried[pick][0]:g}: {why}"
+
+
 def solve_soft_with_fallback(
     build: Callable[[float], Any],
     solve: Callable[[Any], Any],
@@ -269,25 +328,33 @@ def solve_soft_with_fallback(
     penalties: Sequence[float] = DEFAULT_PENALTY_LADDER,
     min_relu: int = DEFAULT_MIN_RELU,
     certified_tolerance: float = 0.02,
+    genuine_margin: float = DEFAULT_GENUINE_MARGIN,
 ) -> SoftStabilityFit:
     """Solve a soft-stability robust program, lowering the penalty while it keeps too few ReLU
     units.
 
     ``build(penalty)`` makes the ``ConvexReLUProblem`` and ``solve(problem)`` solves it. The
     first penalty is solved; while the solution has fewer than ``min_relu`` genuine ReLU units
-    (``n_relu_active``) the next penalty is tried. Among the solutions tried, the one with the
-    most ReLU units whose certified training accuracy is within ``certified_tolerance`` of the
-    best one's is returned (training data only: no test data is looked at). Why: a high penalty
-    (1, the hinge scale) certifies the most training points but on near-linear data (measured on
-    breast-cancer at eps 0.1, IBP-seeded patterns) keeps 3 ReLU units; 0.1 kept 18-25 at the
-    same exact robust test accuracy (0.95-0.96). Collapse warnings of discarded attempts are
-    dropped; the chosen solution's is re-issued.
+    (``n_relu_active``) the next penalty is tried. The rung kept is chosen by
+    :func:`choose_penalty` on training data only: a genuine rung (``>= min_relu`` ReLU units)
+    unless a near-linear rung certifies more than ``genuine_margin`` more training points, else
+    the most ReLU units within ``certified_tolerance`` of the best certified training accuracy.
+    Why: a high penalty (1, the hinge scale) certifies the most training points but on
+    near-linear data keeps few ReLU units. Measured at eps 0.1 (IBP-seeded patterns, hinge,
+    beta 1e-3 n; certified training accuracy / exact robust test accuracy): digits-2v8 penalty 1
+    keeps 8 units (0.984 / 0.96: kept, no second solve); breast-cancer 1: 6 units (0.957 /
+    0.94), 0.3: 22 (0.950 / 0.94, kept), 0.1: 19 (0.947 / 0.96); mnist-2v8-t10k 1: 3 units
+    (0.870 / 0.88), 0.3: 31 (0.842 / 0.88, kept; the old rule, tolerance 0.02 only, kept the
+    3-unit network), 0.1: 31 (0.837 / 0.86). See results/robust_vs_pgd_at_notes.md. Collapse warnings of discarded attempts are dropped;
+    the chosen solution's is re-issued. ``SoftStabilityFit.reason`` says which rung was chosen
+    and why (the sweep records it as ``penalty_choice``).
     """
     from robustbench_convex.robust import certified_training_accuracy
     from robustbench_convex.solution import CollapseWarning
 
     if not penalties:
         raise ValueError("penalties must hold at least one stability penalty")
+    genuine_margin = check_float("genuine_margin", genuine_margin, positive=False)
     tried: list[tuple[float, int, float, float]] = []
     candidates: list[tuple[Any, list[warnings.WarningMessage]]] = []
     for penalty in penalties:
@@ -302,22 +369,15 @@ def solve_soft_with_fallback(
         candidates.append((solution, list(caught)))
         if relu >= min_relu:
             break
-    best_cert = max(t[2] for t in tried)
-    eligible = [i for i, t in enumerate(tried) if t[2] >= best_cert - certified_tolerance]
-    pick = max(eligible, key=lambda i: (tried[i][1], tried[i][2]))
+    pick, choice = choose_penalty(
+        tried, min_relu=min_relu, certified_tolerance=certified_tolerance,
+        genuine_margin=genuine_margin,
+    )  # fmt: skip
     solution, caught = candidates[pick]
     for w in caught:  # the chosen attempt's own warnings (collapse included) reach the user
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    if len(tried) == 1:
-        reason = f"stability_penalty {tried[0][0]:g}: {tried[0][1]} ReLU units"
-    else:
-        summary = ", ".join(
-            f"{p:g} -> {r} ReLU units, certified train {c:.3f}" for p, r, c, _ in tried
-        )
-        reason = (
-            f"fewer than {min_relu} ReLU units at stability_penalty {tried[0][0]:g}; tried "
-            f"{summary}; chose {tried[pick][0]:g}"
-        )
+    summary = ", ".join(f"{p:g} -> {r} ReLU units, certified train {c:.3f}" for p, r, c, _ in tried)
+    reason = f"tried {summary}; {choice}"
     return SoftStabilityFit(
         solution=solution, penalty=tried[pick][0], tried=tuple(tried), reason=reason
     )

@@ -114,6 +114,7 @@ def test_estimator_robust_defaults_are_resolved_and_recorded():
     # the penalty ladder starts at the default and records every attempt
     tried = [p for p, _ in clf.penalties_tried_]
     assert tried[0] == DEFAULT_STABILITY_PENALTY and clf.stability_penalty_ in tried
+    assert f"chose stability_penalty {clf.stability_penalty_:g}" in clf.penalty_choice_
     problem = clf.result_.problem
     assert problem.pattern_source == "ibp-network" and problem.program == "class-aware"
     assert problem.stability_penalty == clf.stability_penalty_ and clf.result_.is_certificate
@@ -194,11 +195,12 @@ def test_sweep_class_aware_method_defaults_to_ibp_seeded_soft_program():
     assert info["is_certificate"] and not info["collapsed"]
     assert info["penalties_tried"][0][0] == 1.0
     assert info["stability_penalty_used"] in [p for p, _ in info["penalties_tried"]]
+    assert f"chose stability_penalty {info['stability_penalty_used']:g}" in info["penalty_choice"]
 
 
 def test_penalty_ladder_stops_when_enough_relu_units_and_picks_by_training_data():
     from robustbench_convex.robust import certified_training_accuracy
-    from robustbench_convex.robust_patterns import solve_soft_with_fallback
+    from robustbench_convex.robust_patterns import choose_penalty, solve_soft_with_fallback
 
     X, y = _xor(40, 5)
     D = network_seeded_patterns(X, y, eps=EPS, n_patterns=8, lower=-1.0, upper=1.0).D
@@ -223,6 +225,7 @@ def test_penalty_ladder_stops_when_enough_relu_units_and_picks_by_training_data(
     assert chosen[1] == max(t[1] for t in many.tried if t[2] >= best_cert - 0.02)
     assert many.solution.problem.stability_penalty == many.penalty
     assert certified_training_accuracy(many.solution) == pytest.approx(chosen[2])
+    assert many.reason.endswith(choose_penalty(many.tried, min_relu=10**6)[1])
 
 
 @pytest.mark.slow
@@ -240,3 +243,26 @@ def test_default_robust_fit_on_built_in_sets_is_not_collapsed(name):
     assert not clf.collapsed_ and clf.n_relu_neurons_ >= 8
     assert clf.result_.is_certificate
     assert clf.score(ds.X_test, ds.y_test) >= 0.9
+
+
+def test_choose_penalty_prefers_a_genuine_rung_unless_clearly_worse():
+    from robustbench_convex.robust_patterns import DEFAULT_GENUINE_MARGIN, choose_penalty
+
+    # mnist-2v8-t10k-like: penalty 1 near-linear (3 units), 0.1 genuine (31) but 0.03 lower
+    tried = [(1.0, 3, 0.870, 100.0), (0.1, 31, 0.840, 150.0)]
+    pick, why = choose_penalty(tried, min_relu=8)
+    assert pick == 1 and "genuine" in why and "0.1" in why
+    # the old rule (tolerance 0.02 only) would keep the near-linear rung: margin 0 reproduces it
+    assert choose_penalty(tried, min_relu=8, genuine_margin=0.0)[0] == 0
+    # a genuine rung that certifies clearly fewer training points is given up, and it says so
+    worse = [(1.0, 3, 0.870, 1.0), (0.1, 31, 0.870 - DEFAULT_GENUINE_MARGIN - 0.01, 1.0)]
+    pick, why = choose_penalty(worse, min_relu=8)
+    assert pick == 0 and "more than" in why
+    # no genuine rung: most units within the tolerance of the best certified accuracy
+    none = [(1.0, 3, 0.95, 1.0), (0.3, 5, 0.94, 1.0), (0.1, 7, 0.90, 1.0)]
+    assert choose_penalty(none, min_relu=8)[0] == 1
+    # among genuine rungs the best certified accuracy wins
+    two = [(1.0, 9, 0.95, 1.0), (0.1, 20, 0.93, 1.0)]
+    assert choose_penalty(two, min_relu=8)[0] == 0
+    with pytest.raises(ValueError, match="tried"):
+        choose_penalty([], min_relu=8)
