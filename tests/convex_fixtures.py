@@ -18,3 +18,18 @@ def xor_data(n: int = 30, d: int = 2, seed: int = 0) -> tuple[np.ndarray, np.nda
 def rel_err(a: float, b: float) -> float:
     """``|a - b| / |b|`` (``b`` the reference)."""
     return abs(a - b) / max(abs(b), 1e-12)
+
+
+def assert_certified_optimum(problem, sol, ref, tol: float) -> None:
+    """``sol`` is a certified optimum of ``problem`` to ``tol``: converged, within 1e-6 of the
+    reference ``ref``'s objective, its lower bound a true bound (not above ``ref``) within ``tol``
+    of its objective, which is the problem's own objective at a feasible point."""
+    import pytest
+
+    assert sol.status == "converged", sol.message
+    assert rel_err(sol.objective, ref.objective) < 1e-6
+    bound = sol.info["lower_bound"]
+    assert bound <= ref.objective * (1 + 1e-9)
+    assert sol.objective - bound <= tol * sol.objective
+    assert sol.objective == pytest.approx(problem.convex_objective(sol.V, sol.W), rel=1e-12)
+    assert problem.constraint_violation(sol.V, sol.W) <= tol

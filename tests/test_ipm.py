@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from convex_fixtures import assert_certified_optimum, xor_data
 from convex_fixtures import rel_err as _rel
-from convex_fixtures import xor_data
 
 from robustbench_convex.duality import lower_bound
 from robustbench_convex.formulations import ConvexReLUProblem
@@ -23,15 +23,9 @@ def test_matches_cvxpy_and_certifies_itself(beta, P, seed):
     pr = ConvexReLUProblem(*_data(seed=seed), loss="squared", beta=beta, n_patterns=P, seed=seed)
     ref = solve_cvxpy(pr)
     sol = solve_ipm(pr, tol=1e-8)
-    assert sol.status == "converged", sol.message
-    assert _rel(sol.objective, ref.objective) < 1e-6
-    # the certificate is a genuine lower bound, and it is tight
-    bound = sol.info["lower_bound"]
-    assert bound <= ref.objective * (1 + 1e-9)
-    assert sol.objective - bound <= 1e-8 * sol.objective
-    # reported objective is the problem's, the point is feasible, the network equals the convex model
-    assert sol.objective == pytest.approx(pr.convex_objective(sol.V, sol.W), rel=1e-12)
-    assert pr.constraint_violation(sol.V, sol.W) <= 1e-8
+    # a genuine, tight lower bound; the problem's objective at a feasible point
+    assert_certified_optimum(pr, sol, ref, tol=1e-8)
+    # the network equals the convex model
     net_obj = pr.network_objective(sol.to_network())
     assert _rel(net_obj, sol.objective) < 1e-6
 
