@@ -101,11 +101,11 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
             None otherwise (hard stability collapsed to a linear model or a few neurons on
             image data, MATH.md section 6): penalty 1 (the hinge scale), lowered to 0.3, then
             0.1, while the solution keeps fewer than 8 ReLU units; a genuine rung (>= 8 units)
-            is kept unless a near-linear one certifies more than 5 points more training data
-            (``robust_patterns.solve_soft_with_fallback`` / ``choose_penalty``; training data
-            only). The value used is
-            ``stability_penalty_``, the attempts ``penalties_tried_`` (penalty, ReLU units),
-            which rung was kept and why ``penalty_choice_``.
+            is kept unless a near-linear one certifies a fraction of the training set larger
+            by more than 0.05 (``robust_patterns.solve_soft_with_fallback`` /
+            ``choose_penalty``; training data only). The value used is ``stability_penalty_``,
+            the attempts ``penalties_tried_`` (penalty, ReLU units), which rung was kept and
+            why ``penalty_choice_``.
         patterns: name of a pattern sampler in ``patterns.PATTERN_SAMPLERS`` (e.g. ``"gaps"``,
             ``"class-aware+ones"``), or a network-seeded strategy of
             ``robust_patterns.ROBUST_PATTERN_STRATEGIES`` for robust programs (``"ibp"``: the
