@@ -78,6 +78,16 @@ def row(name: str, X, y, loss: str, beta: float, args) -> dict:
             for key, value in (("max_rounds", args.max_rounds), ("time_limit", args.time_limit))
             if value is not None
         }  # the library's defaults unless given
+        budget.update(
+            {
+                key: value
+                for key, value in (
+                    ("n_patterns", args.n_patterns),
+                    ("seed_networks", args.seed_networks),
+                )
+                if value is not None
+            }
+        )
         fit = fit_convex_network(
             X, y, loss=loss, beta=beta, bound=args.bound, solver_options=options, **budget
         )
@@ -126,6 +136,10 @@ def main() -> None:
         type=float,
         default=None,
         help="pricing seconds per row (default: the library's time_limit='auto')",
+    )
+    parser.add_argument("--n-patterns", type=int, default=None, help="seed width (library's)")
+    parser.add_argument(
+        "--seed-networks", type=int, default=None, help="seed Adam runs (default: the library's)"
     )
     parser.add_argument(
         "--bound", default="auto", choices=("auto", "enumeration", "relaxation", "mip")
