@@ -3,7 +3,8 @@
 For every (data set, loss, beta) row: the best of ``--sgd-runs`` Adam runs at width 32 and at the
 convex network's width (``baselines.train_sgd``, full batch, 300 epochs, lr 1e-2, weight decay
 beta, no output bias: the convex programs' model class), the convex network with default settings
-(``pricing.fit_convex_network``: the arrangement of the best of three quick Adam networks, dual
+(``pricing.fit_convex_network``: the arrangement of the best of three quick Adam networks (64
+neurons where the inputs have 3-15 features, else 32: ``pricing.seed_width``), dual
 pricing within ``time_limit="auto"`` (30 s where every pattern is enumerable, else five trainings
 of one seed network, at least one round), the certified any-width lower bound of
 ``global_bound``), the bound, and the certified gap
@@ -18,6 +19,7 @@ where its time goes).
     python benchmarks/global_optimality.py --quick                 # 2 data sets, squared, beta 1
     python benchmarks/global_optimality.py                         # the full table (~30-60 min)
     python benchmarks/global_optimality.py --datasets breast-cancer --losses hinge --betas 0.1
+    python benchmarks/global_optimality.py --datasets synthetic-teacher --n-patterns 32  # old seed
 
 ``mnist-2v8-t10k`` needs the two MNIST test files in ``$RBCONVEX_DATA/mnist/`` (or pass
 ``--data-dir``); rows whose data are missing are reported and skipped.
