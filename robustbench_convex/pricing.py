@@ -866,10 +866,11 @@ def column_generation(
     start = time.perf_counter()
     options = dict(solver_options or {})
     t0 = time.perf_counter()
+    first = _within_budget(problem, solver, options, start, time_limit)  # ADMM: within it too
     solution = (
         initial
         if initial is not None
-        else solve_restricted(problem, warm_start, solver=solver, **options)
+        else solve_restricted(problem, warm_start, solver=solver, **first)
     )
     solve_time = time.perf_counter() - t0
     zero_count = np.zeros(problem.P, dtype=int)

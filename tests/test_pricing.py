@@ -263,3 +263,21 @@ def test_default_wide_seed_program_is_never_worse_than_its_seed(loss):
     seed_objective = fit.solution.problem.network_objective(fit.seed_network)
     assert fit.seed_objective == pytest.approx(seed_objective)
     assert fit.solution.objective <= fit.seed_objective + 1e-10
+
+
+def test_first_admm_solve_gets_at_most_the_loop_budget(monkeypatch):
+    import robustbench_convex.pricing as pricing
+
+    limits = []
+    real = pricing.solve_restricted
+
+    def spy(problem, warm_start=None, **options):
+        limits.append(options.get("time_limit"))
+        return real(problem, warm_start, **{**options, "max_iter": 20})
+
+    monkeypatch.setattr(pricing, "solve_restricted", spy)
+    X, y = xor_data(n=20, seed=1)
+    problem = ConvexReLUProblem(X, y, loss="squared", beta=0.5, n_patterns=4, seed=0)
+    column_generation(problem, solver="admm", max_rounds=1, time_limit=3.0)
+    # the first (not only the re-solves) within the loop's 3 s, not ADMM_SOLVE_SECONDS (60 s)
+    assert limits and all(t is not None and t <= 3.0 for t in limits)
