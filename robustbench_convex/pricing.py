@@ -1248,7 +1248,9 @@ def fit_convex_network(
             f"patterns_per_round must be 'auto' or an int >= 1, got {patterns_per_round!r}"
         )
     if n_patterns != "auto" and (
-        isinstance(n_patterns, bool) or not isinstance(n_patterns, int) or n_patterns < 1
+        isinstance(n_patterns, bool)
+        or not isinstance(n_patterns, (int, np.integer))
+        or n_patterns < 1
     ):
         raise ValueError(f"n_patterns must be 'auto' or an int >= 1, got {n_patterns!r}")
     if n_patterns == "auto":

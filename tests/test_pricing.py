@@ -242,10 +242,16 @@ def test_auto_seed_width_and_its_bad_values():
     assert seed_width("auto", 16) == 64  # 15 features with biases: order 1024, still wide
     assert seed_width("auto", 17) == 32  # order 1088: the first program would be too large
     assert seed_width(7, 3) == 7
+    assert seed_width(np.int64(7), 3) == 7  # numpy integers stay accepted
     X, y = xor_data(n=12, seed=0)
     for bad in (0, 2.5, True, "many"):
         with pytest.raises(ValueError, match="n_patterns"):
             fit_convex_network(X, y, beta=0.1, n_patterns=bad)
+    fit = fit_convex_network(
+        X, y, beta=0.1, n_patterns=np.int64(4), strategy="network", seed_networks=1,
+        seed_epochs=10, bound="none",
+    )  # fmt: skip
+    assert fit.seed_network.width == 4
 
 
 @pytest.mark.parametrize("loss", ["squared", "hinge", "logistic"])
