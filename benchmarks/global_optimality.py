@@ -3,7 +3,8 @@
 For every (data set, loss, beta) row: the best of ``--sgd-runs`` Adam runs at width 32 and at the
 convex network's width (``baselines.train_sgd``, full batch, 300 epochs, lr 1e-2, weight decay
 beta, no output bias: the convex programs' model class), the convex network with default settings
-(``pricing.fit_convex_network``: the arrangement of the best of three quick Adam networks, dual
+(``pricing.fit_convex_network``: the arrangement of the best of three quick Adam networks (64
+neurons where the inputs have 3-15 features, else 32: ``pricing.seed_width``), dual
 pricing within ``time_limit="auto"`` (30 s where every pattern is enumerable, else five trainings
 of one seed network, at least one round), the certified any-width lower bound of
 ``global_bound``), the bound, and the certified gap
@@ -18,6 +19,7 @@ where its time goes).
     python benchmarks/global_optimality.py --quick                 # 2 data sets, squared, beta 1
     python benchmarks/global_optimality.py                         # the full table (~30-60 min)
     python benchmarks/global_optimality.py --datasets breast-cancer --losses hinge --betas 0.1
+    python benchmarks/global_optimality.py --datasets synthetic-teacher --n-patterns 32  # old seed
 
 ``mnist-2v8-t10k`` needs the two MNIST test files in ``$RBCONVEX_DATA/mnist/`` (or pass
 ``--data-dir``); rows whose data are missing are reported and skipped.
@@ -78,6 +80,16 @@ def row(name: str, X, y, loss: str, beta: float, args) -> dict:
             for key, value in (("max_rounds", args.max_rounds), ("time_limit", args.time_limit))
             if value is not None
         }  # the library's defaults unless given
+        budget.update(
+            {
+                key: value
+                for key, value in (
+                    ("n_patterns", args.n_patterns),
+                    ("seed_networks", args.seed_networks),
+                )
+                if value is not None
+            }
+        )
         fit = fit_convex_network(
             X, y, loss=loss, beta=beta, bound=args.bound, solver_options=options, **budget
         )
@@ -126,6 +138,10 @@ def main() -> None:
         type=float,
         default=None,
         help="pricing seconds per row (default: the library's time_limit='auto')",
+    )
+    parser.add_argument("--n-patterns", type=int, default=None, help="seed width (library's)")
+    parser.add_argument(
+        "--seed-networks", type=int, default=None, help="seed Adam runs (default: the library's)"
     )
     parser.add_argument(
         "--bound", default="auto", choices=("auto", "enumeration", "relaxation", "mip")

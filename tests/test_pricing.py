@@ -232,3 +232,58 @@ def test_auto_patterns_per_round_and_its_bad_values():
     for bad in (0, 2.5, True, "many"):
         with pytest.raises(ValueError, match="patterns_per_round"):
             fit_convex_network(X, y, beta=0.1, patterns_per_round=bad)
+
+
+def test_auto_seed_width_and_its_bad_values():
+    from robustbench_convex.pricing import seed_width
+
+    assert seed_width("auto", 3) == 32  # 2-D data with biases: every pattern enumerable
+    assert seed_width("auto", 4) == 64  # 3 features with biases
+    assert seed_width("auto", 16) == 64  # 15 features with biases: order 1024, still wide
+    assert seed_width("auto", 17) == 32  # order 1088: the first program would be too large
+    assert seed_width(7, 3) == 7
+    assert seed_width(np.int64(7), 3) == 7  # numpy integers stay accepted
+    X, y = xor_data(n=12, seed=0)
+    for bad in (0, 2.5, True, "many"):
+        with pytest.raises(ValueError, match="n_patterns"):
+            fit_convex_network(X, y, beta=0.1, n_patterns=bad)
+    fit = fit_convex_network(
+        X, y, beta=0.1, n_patterns=np.int64(4), strategy="network", seed_networks=1,
+        seed_epochs=10, bound="none",
+    )  # fmt: skip
+    assert fit.seed_network.width == 4
+
+
+@pytest.mark.parametrize("loss", ["squared", "hinge", "logistic"])
+def test_default_wide_seed_program_is_never_worse_than_its_seed(loss):
+    X, y = xor_data(n=30, d=3, seed=3)  # 3 features: the wide seed
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_convex_network(
+            X, y, loss=loss, beta=0.3, strategy="network", seed_networks=1, seed_epochs=60,
+            bound="none",
+        )  # fmt: skip
+    assert fit.seed_network.width == 64  # n_patterns="auto" on 3 features
+    # the seed network is feasible for the program over its own arrangement (rescaled,
+    # patterns.network_blocks), so the program's answer is at most the seed's objective
+    seed_objective = fit.solution.problem.network_objective(fit.seed_network)
+    assert fit.seed_objective == pytest.approx(seed_objective)
+    assert fit.solution.objective <= fit.seed_objective + 1e-10
+
+
+def test_first_admm_solve_gets_at_most_the_loop_budget(monkeypatch):
+    import robustbench_convex.pricing as pricing
+
+    limits = []
+    real = pricing.solve_restricted
+
+    def spy(problem, warm_start=None, **options):
+        limits.append(options.get("time_limit"))
+        return real(problem, warm_start, **{**options, "max_iter": 20})
+
+    monkeypatch.setattr(pricing, "solve_restricted", spy)
+    X, y = xor_data(n=20, seed=1)
+    problem = ConvexReLUProblem(X, y, loss="squared", beta=0.5, n_patterns=4, seed=0)
+    column_generation(problem, solver="admm", max_rounds=1, time_limit=3.0)
+    # the first (not only the re-solves) within the loop's 3 s, not ADMM_SOLVE_SECONDS (60 s)
+    assert limits and all(t is not None and t <= 3.0 for t in limits)
