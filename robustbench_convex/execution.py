@@ -511,7 +511,7 @@ def _run_locked(
     if bar is not None:
         bar.set_postfix_str(f"{n_done}/{len(cells)} cells", refresh=True)
     try:
-        for cell, payload in stream:
+        for cell, payload in _interruptible(stream):
             save_cell_network(store, cell, payload)  # the .npz first, then the JSON
             store.write_cell(cell, payload)
             ok = payload["status"] == "ok"
@@ -591,6 +591,36 @@ def _stream(
         todo = sorted(todo, key=lambda c: costs[c.cell_id], reverse=True)
         return todo, _iter_pool(todo, min(jobs, len(todo)), threads)
     return todo, _iter_inprocess(todo)
+
+
+def _interruptible(
+    stream: Iterator[tuple[Cell, dict[str, Any]]],
+) -> Iterator[tuple[Cell, dict[str, Any]]]:
+    """``stream``, with Ctrl-C made reliable: SIGINT raises ``KeyboardInterrupt`` as Python's own
+    handler does, and is also remembered, so that an interrupt Python drops (one that lands in a
+    finalizer, whose exceptions are printed and ignored) still stops the sweep before the next
+    cell is taken. The previous handler is restored afterwards; outside the main thread the
+    stream is passed through unchanged."""
+    hit = threading.Event()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        hit.set()
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # not the main thread: signals cannot be handled here
+        yield from stream
+        return
+    try:
+        for item in stream:
+            if hit.is_set():
+                raise KeyboardInterrupt
+            yield item
+            if hit.is_set():
+                raise KeyboardInterrupt
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _progress_bar(name: str, total: float):

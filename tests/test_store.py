@@ -179,11 +179,11 @@ def test_killed_run_resumes_without_redoing_finished_cells(tmp_path, sig):
     proc.wait(timeout=60)
     assert first, "no cell finished before the deadline"
     stderr = proc.stderr.read().decode()
-    if sig == signal.SIGINT:
-        assert proc.returncode == 130
-        assert "rerun the same command to resume" in stderr
     done_at_kill = sorted(cells_dir.glob("*.json"))
     assert len(done_at_kill) < 4, "the run finished before it could be killed"
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130, stderr
+        assert "rerun the same command to resume" in stderr
     stamps = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in done_at_kill}
     for p in done_at_kill:
         assert json.loads(p.read_text())["status"] == "ok"  # complete, parseable JSON
