@@ -25,7 +25,8 @@ important neurons (half of them: the program's cost grows with the cube of the p
 and on breast-cancer the smaller set gave more ReLU units and higher accuracy after the ladder;
 see :func:`network_seeded_patterns`) and the penalty ladder 1 -> 0.3 -> 0.1 of
 :func:`solve_soft_with_fallback` (a genuine rung, >= 8 ReLU units, is kept unless a near-linear
-one certifies more than 5 points more training data: :func:`choose_penalty`).
+one certifies a fraction of the training set larger by more than 0.05:
+:func:`choose_penalty`).
 """
 
 from __future__ import annotations

@@ -69,3 +69,22 @@ def test_estimator_default_is_auto():
     assert clf.solver == "auto"
     assert clf.result_.info["front_door"]["solver"] == "ipm"
     assert clf.result_.status == "converged"
+
+
+def test_an_unfactorable_automatic_ipm_hands_over(monkeypatch):
+    """A Newton matrix that cannot be factored ends the automatic interior point, not the solve
+    (as in pricing's restricted solves); a named ``solver="ipm"`` re-raises."""
+    import torch
+
+    from robustbench_convex.solvers import ipm
+
+    def broken(problem, **options):
+        raise torch.linalg.LinAlgError("not positive definite")
+
+    monkeypatch.setattr(ipm, "solve_ipm", broken)
+    pr = _problem("hinge")
+    sol = solve(pr)
+    assert sol.info["front_door"]["solver"] == "ipm+cvxpy" and sol.status == "converged"
+    assert "not factorable" in sol.info["front_door"]["reason"]
+    with pytest.raises(torch.linalg.LinAlgError):
+        solve(pr, solver="ipm")

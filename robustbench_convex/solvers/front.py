@@ -87,7 +87,8 @@ def choose_convex_solver(problem: ConvexReLUProblem) -> tuple[str, str]:
 
 
 def _after_uncertified_ipm(problem: ConvexReLUProblem) -> str:
-    """Who continues when an automatic ``solve_ipm`` ends uncertified: ``solve_admm`` from its
+    """Who continues when an automatic ``solve_ipm`` ends uncertified (or fails to factor its
+    Newton matrix, as ``pricing.solve_restricted`` also handles): ``solve_admm`` from its
     point for the squared loss (its certificate is cheap there), ``solve_cvxpy`` for the margin
     losses up to ``CVXPY_MAX_ROWS`` sign constraints (ADMM's hinge stop is unreliable), else
     ``solve_admm``."""
@@ -129,11 +130,19 @@ def solve(
             raise TypeError(f"problem must be a ConvexReLUProblem, got {type(problem).__name__}")
         chosen, reason = solver, "requested"
     if chosen == "ipm":
+        import torch
+
         from robustbench_convex.solvers.ipm import solve_ipm
 
-        result = solve_ipm(problem, **options)
-        if solver == "auto" and result.status != "converged":
-            first, then = result.status, _after_uncertified_ipm(problem)
+        try:
+            result = solve_ipm(problem, **options)
+            first = result.status
+        except torch.linalg.LinAlgError:  # a Newton matrix that cannot be factored
+            if solver != "auto":
+                raise
+            result, first = None, "failed (Newton matrix not factorable)"
+        if solver == "auto" and (result is None or result.status != "converged"):
+            then = _after_uncertified_ipm(problem)
             if then == "admm":
                 from robustbench_convex.solvers.admm import solve_admm
 
