@@ -114,21 +114,30 @@ def test_soft_stability_matches_cvxpy(program):
 
 @pytest.mark.parametrize("path", ["cholesky", "woodbury", "cg"])
 @pytest.mark.parametrize("robust", [False, True])
-def test_linear_system_paths_solve_the_system(path, robust):
+@pytest.mark.parametrize("refactored", [False, True])
+def test_linear_system_paths_solve_the_system(path, robust, refactored):
+    """Every path solves ``K^T K U = R``, also after ``with_c`` refactored it for another ``c``
+    (the cholesky path from its kept ``F_q^T F_q``)."""
     if path == "woodbury" and robust:
         pytest.skip("Woodbury is for nominal programs only (checked in test_bad_arguments)")
     pr = ConvexReLUProblem(*_data(50, 4), loss="squared", beta=0.1, n_patterns=6)
     Xa, D = torch.tensor(pr.Xa), torch.tensor(pr.D)
+    c0 = 1.7 if refactored else 0.3
     system = RotatedSystem(
         Xa,
         D,
-        c=0.3,
-        c_z=0.3 if robust else 0.0,
+        c=c0,
+        c_z=c0 if robust else 0.0,
         cone_weight=1.0 if robust else 0.0,
         perturbable=torch.tensor(pr.perturbable),
         path=path,
         copy_weight=2.0,
+        keep_gram=refactored,
     )
+    if refactored:
+        assert (system.gram is not None) == (path == "cholesky")
+        system = system.with_c(0.3)
+        assert system.c == 0.3 and (system.gram is not None) == (path == "cholesky")
     R = torch.randn(
         pr.d_aug, 2 * pr.P, dtype=torch.float64, generator=torch.Generator().manual_seed(0)
     )

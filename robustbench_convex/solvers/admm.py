@@ -486,7 +486,9 @@ def solve_admm(
     ``"cholesky"``, ``8 n^2`` for ``"woodbury"``, ``O(n P + P d^2)`` for ``"cg"``) plus about
     ``12 * 8 * n * P`` bytes of iterates (``+ 6 * 8 * n * d`` for robust programs). A float32
     run that certifies keeps the float64 factor for its certificate beside the float32 copy
-    (1.5 times the float64 factor's bytes).
+    (1.5 times the float64 factor's bytes). The paper splitting on the ``"cholesky"`` path
+    also keeps ``F_q^T F_q`` (``8 (P d)^2`` bytes, where twice the factor fits in
+    ``max_factor_bytes``): a ``rho`` change then refactors without the ``n (P d)^2`` flops.
     """
     dev = _check_args(
         rho,
@@ -526,7 +528,7 @@ class _Blocks:
 
     V: torch.Tensor
     S: torch.Tensor
-    e: torch.Tensor
+    e: torch.Tensor | None  # None: not formed (the paper splitting's F u between records)
     Z: torch.Tensor | None
     A: torch.Tensor | None
 
@@ -688,6 +690,10 @@ class _Operator:
         self.c = pen.loss_weight if pen.loss_weight is not None else 1.0
         if self.paper:
             self.c = 1.0 / rho
+        self._label_term: tuple[float, torch.Tensor] | None = None
+        # the paper splitting refactors at every rho change: keep F_q^T F_q when it fits
+        factor_bytes = memory_bytes(self.path, n, d, P)
+        self.keep_gram = self.paper and 2 * factor_bytes <= num.max_factor_bytes
         self.system = self._factor()
 
     def _path(self, pr: ConvexReLUProblem, num: _Numerics) -> str:
@@ -716,7 +722,7 @@ class _Operator:
         return RotatedSystem(
             self.Xa, self.D, c=self.c, c_z=self.c if self.robust_loss else 0.0,
             cone_weight=1.0 if self.cone else 0.0, perturbable=self.pert, path=self.path,
-            copy_weight=self.sig,
+            copy_weight=self.sig, keep_gram=self.keep_gram,
         )  # fmt: skip
 
     def cast(self, dtype: torch.dtype) -> _Operator:
@@ -727,13 +733,14 @@ class _Operator:
                 setattr(out, name, value.to(dtype))
         out.system = self.system.cast(dtype)
         out.itemsize = torch.finfo(dtype).bits // 8
+        out._label_term = None  # formed again in dtype
         return out
 
     def set_rho(self, rho: float) -> None:
         """``rho`` changed: the paper splitting's u-step matrix (``c = 1 / rho``) is refactored."""
         if self.paper:
             self.c = 1.0 / rho
-            self.system = self._factor()
+            self.system = self.system.with_c(self.c)
 
     @property
     def weights(self) -> tuple[float, ...]:
@@ -742,9 +749,11 @@ class _Operator:
 
     def KT(self, b: _Blocks) -> torch.Tensor:
         """``K^T`` applied to a point ``b`` of the constraint space, shape ``(d, 2P)``: the sign
-        and prediction terms in one product ``Xa^T (Sgn o s + c Dpm o e)``."""
+        and prediction terms in one product ``Xa^T (Sgn o s + c Dpm o e)`` (``b.e`` None: no
+        prediction term)."""
         M = self.Sgn * b.S
-        M.addcmul_(self.Dpm, b.e[:, None], value=self.c)
+        if b.e is not None:
+            M.addcmul_(self.Dpm, b.e[:, None], value=self.c)
         out = self.Xa.T @ M
         out.add_(b.V, alpha=self.sig)
         if b.Z is not None:
@@ -754,15 +763,29 @@ class _Operator:
             out[self.pert] += b.A
         return out
 
-    def images(self, U: torch.Tensor) -> _Blocks:
-        """``K u`` unweighted: ``(u, G u, F u, A u, E u)``."""
+    def images(self, U: torch.Tensor, predictions: bool = True) -> _Blocks:
+        """``K u`` unweighted: ``(u, G u, F u, A u, E u)`` (``F u`` None unless
+        ``predictions``)."""
         P = self.P
         XU = self.Xa @ U
-        FU = (self.Dpm * XU).sum(dim=1)
+        FU = self.predictions(U, XU) if predictions else None
         GU = XU.mul_(self.Sgn)  # XU is not needed any more
         Up = U[self.pert]
         AU = self.D @ (Up[:, :P] - Up[:, P:]).T if self.robust_loss else None
         return _Blocks(U, GU, FU, AU, Up if self.cone else None)
+
+    def predictions(self, U: torch.Tensor, XU: torch.Tensor | None = None) -> torch.Tensor:
+        """``F u`` ``(n,)``: the convex model's predictions (``XU = Xa @ U`` when known)."""
+        return (self.Dpm * (self.Xa @ U if XU is None else XU)).sum(dim=1)
+
+    @property
+    def label_term(self) -> torch.Tensor:
+        """``c F^T y`` ``(d, 2P)``: the labels' part of the paper splitting's u-step right-hand
+        side (its ``e`` is ``y`` at every iteration), formed once per ``c``."""
+        if self._label_term is None or self._label_term[0] != self.c:
+            term = self.Xa.T @ (self.Dpm * (self.c * self.y)[:, None])
+            self._label_term = (self.c, term)
+        return self._label_term[1]
 
     def dual_scale_sq(self, lam: _Blocks) -> float:
         """Squared size of the terms of ``K^T lambda`` (zero at a solution; their sizes set the
@@ -869,10 +892,15 @@ class _Run:
         """The u-step ``K^T K u = K^T (w - lambda)`` and the relaxed prox inputs
         ``xi = alpha K u + (1 - alpha) w + lambda``: ``(K u, xi)``."""
         alpha = self.pen.relaxation
-        U = op.system.solve(op.KT(x.w - x.lam))
-        KU = op.images(U)
+        b = x.w - x.lam
+        if op.paper:  # the squared loss is in the u-step: e stays y, its dual 0, F u unused
+            b.e = None
+            U = op.system.solve(op.KT(b).add_(op.label_term))
+        else:
+            U = op.system.solve(op.KT(b))
+        KU = op.images(U, predictions=not op.paper)
         xi = KU.combine(lambda k, w, lam: torch.lerp(w, k, alpha).add_(lam), x.w, x.lam)
-        if op.paper:  # the squared loss is in the u-step: e stays y, its dual 0
+        if op.paper:
             xi.e = x.w.e
         return KU, xi
 
@@ -943,7 +971,10 @@ class _Run:
         wts = op.weights
         prim = (KU - x.w).sqnorm(wts)
         scale = math.sqrt(max(KU.sqnorm(wts), x.w.sqnorm(wts)))
-        dres = op.KT(x.w - w_old)
+        step = x.w - w_old
+        if op.paper:  # e stays y: no change
+            step.e = None
+        dres = op.KT(step)
         self.r_pri = math.sqrt(prim) / max(scale, 1e-300)
         dual_scale = math.sqrt(op.dual_scale_sq(x.lam))
         self.r_dual = float(torch.linalg.vector_norm(dres)) / max(dual_scale, 1e-300)
@@ -1050,7 +1081,10 @@ class _Run:
             )
             KU, xi = self._step(x_old, op)
             x = self._split(xi, x_old.lam, op)
-        theta = KU.e - op.y if op.paper else (self.rho * op.c) * x.lam.e
+        if op.paper:  # KU may be the float32 step's when this record moved the run to float64
+            theta = op.predictions(KU.V.to(op.Xa.dtype)) - op.y
+        else:
+            theta = (self.rho * op.c) * x.lam.e
         mult = (-self.rho) * x.lam.S
         steps = REFINE_STEPS if final and merit > (1 + (gap_tol or 0.0)) * self.best_bound else 0
         bound = self.dual.lower_bound(theta, mult, refine_steps=steps).value

@@ -89,6 +89,11 @@ class RotatedSystem:
         perturbable: ``(d,)`` bool mask.
         path: ``"cholesky"``, ``"woodbury"`` or ``"cg"``.
         chunk: rows per chunk when forming ``F_q^T F_q``.
+        gram: ``F_q^T F_q`` ``(P d, P d)`` from an earlier system on the same data (the
+            ``"cholesky"`` path then skips its ``n (P d)^2`` flops); None: formed here.
+        keep_gram: keep ``F_q^T F_q`` (``self.gram``, ``8 (P d)^2`` more bytes) for a later
+            system with another ``c`` (``"cholesky"`` path only; the paper splitting of
+            ``solve_admm`` refactors at every ``rho`` change).
     """
 
     def __init__(
@@ -105,6 +110,8 @@ class RotatedSystem:
         cg_tol: float = 1e-10,
         cg_max_iter: int = 200,
         copy_weight: float = 1.0,
+        gram: torch.Tensor | None = None,
+        keep_gram: bool = False,
     ) -> None:
         n, d = Xa.shape
         P = D.shape[1]
@@ -113,24 +120,20 @@ class RotatedSystem:
         self.E = perturbable.to(Xa.dtype)
         self.cg_tol, self.cg_max_iter = cg_tol, cg_max_iter
         self.cg_iterations: list[int] = []
+        self._cone_weight, self._copy_weight, self._chunk = cone_weight, copy_weight, chunk
         eye = torch.eye(d, dtype=Xa.dtype, device=Xa.device)
         self.H = copy_weight * eye + Xa.T @ Xa + cone_weight * torch.diag(self.E)
         self.H_chol = torch.linalg.cholesky(self.H)
         self.DtD = D.T @ D
+        self.gram: torch.Tensor | None = None
         if path == "cholesky":
-            M = torch.zeros(P * d, P * d, dtype=Xa.dtype, device=Xa.device)
+            if gram is None:
+                gram = _gram(Xa, D, chunk)
+            if keep_gram:
+                self.gram = gram
+            M = gram * (2.0 * c)
             blocks = M.view(P, d, P, d)
-            # block (i, j) of F_q^T F_q is (D_i Xa)^T (D_j Xa): the upper block triangle
-            # suffices (half the flops of F^T F), mirrored below
-            for start in range(0, n, chunk):
-                Xc, Dc = Xa[start : start + chunk], D[start : start + chunk]
-                Fc = (Dc[:, :, None] * Xc[:, None, :]).reshape(Xc.shape[0], P * d)
-                for i in range(P):
-                    row = blocks[i, :, i:, :].reshape(d, (P - i) * d)  # a view of M
-                    row.addmm_(Fc[:, i * d : (i + 1) * d].T, Fc[:, i * d :], alpha=2.0 * c)
             for i in range(P):
-                for j in range(i):
-                    blocks[i, :, j, :] = blocks[j, :, i, :].T
                 blocks[i, :, i, :] += self.H
             if c_z > 0:
                 idx = torch.nonzero(perturbable).flatten()
@@ -167,6 +170,17 @@ class RotatedSystem:
             self._Q_prev: torch.Tensor | None = None
         else:
             raise ValueError(f"unknown linear solver path {path!r}")
+
+    def with_c(self, c: float) -> RotatedSystem:
+        """The same system with the prediction weight ``c`` (a new factor; the ``"cholesky"``
+        path reuses the kept ``F_q^T F_q``, if any, and keeps it)."""
+        c_z = c if self.c_z > 0 else 0.0
+        return RotatedSystem(
+            self.Xa, self.D, c=c, c_z=c_z, cone_weight=self._cone_weight,
+            perturbable=self.E > 0, path=self.path, chunk=self._chunk, cg_tol=self.cg_tol,
+            cg_max_iter=self.cg_max_iter, copy_weight=self._copy_weight, gram=self.gram,
+            keep_gram=self.gram is not None,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ q-system pieces
     def _apply_q(self, Q: torch.Tensor) -> torch.Tensor:
@@ -238,7 +252,28 @@ class RotatedSystem:
         float32 iteration of ``solve_admm`` uses the float64 factorization rounded once."""
         out = copy.copy(self)
         for name, value in vars(self).items():
-            if isinstance(value, torch.Tensor) and value.is_floating_point():
+            if name != "gram" and isinstance(value, torch.Tensor) and value.is_floating_point():
                 setattr(out, name, value.to(dtype))
         out.cg_iterations = self.cg_iterations
+        out.gram = None  # a cast copy is not refactored
         return out
+
+
+def _gram(Xa: torch.Tensor, D: torch.Tensor, chunk: int) -> torch.Tensor:
+    """``F_q^T F_q`` ``(P d, P d)`` with ``F_q = [D_1 Xa, ..., D_P Xa]``, in row chunks (never
+    ``F``): block ``(i, j)`` is ``(D_i Xa)^T (D_j Xa)``; the upper block triangle is formed
+    (half the flops) and mirrored."""
+    n, d = Xa.shape
+    P = D.shape[1]
+    G = torch.zeros(P * d, P * d, dtype=Xa.dtype, device=Xa.device)
+    blocks = G.view(P, d, P, d)
+    for start in range(0, n, chunk):
+        Xc, Dc = Xa[start : start + chunk], D[start : start + chunk]
+        Fc = (Dc[:, :, None] * Xc[:, None, :]).reshape(Xc.shape[0], P * d)
+        for i in range(P):
+            row = blocks[i, :, i:, :].reshape(d, (P - i) * d)  # a view of G
+            row.addmm_(Fc[:, i * d : (i + 1) * d].T, Fc[:, i * d :])
+    for i in range(P):
+        for j in range(i):
+            blocks[i, :, j, :] = blocks[j, :, i, :].T
+    return G
