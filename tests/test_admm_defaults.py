@@ -101,6 +101,9 @@ def test_breast_cancer_cases_end_accurate_or_honest(breast_cancer, beta):
     else:
         assert sol.status in ("max_iter", "inaccurate")
         assert sol.info["certified_gap"] > 1e-3  # what the user is told is honest
+        if sol.info["stop"] == "max_iter":  # ...and the message says it too
+            assert "not certified: the gap between" in sol.message, sol.message
+            assert f"is {sol.info['certified_gap']:.3g} > gap_tol=0.001" in sol.message
     assert sol.info["lower_bound"] <= ref.objective * (1 + 1e-9)  # a valid bound
 
 

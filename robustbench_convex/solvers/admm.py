@@ -1265,7 +1265,16 @@ class _Run:
             upper = self.feasible[1] if self.feasible is not None else self._projected(point)[1]
             sol.info["upper_bound"] = upper
             sol.info["lower_bound"] = self.best_bound
-            sol.info["certified_gap"] = _gap(upper, self.best_bound)
+            sol.info["certified_gap"] = gap = _gap(upper, self.best_bound)
+            gap_tol = self.budget.gap_tol
+            if self.stop in ("max_iter", "time_limit") and gap_tol is not None:
+                # what the budget left: said in the message as well (the CLI and the reports
+                # print it), not only in info
+                sol.message += (
+                    f"; not certified: the gap between the feasible upper bound {upper:.6g} and "
+                    f"the dual lower bound {self.best_bound:.6g} is {gap:.3g} > "
+                    f"gap_tol={gap_tol:g}"
+                )
         return sol
 
     def _info(self, it: int, returned: int, x: _Iterate) -> dict[str, Any]:
