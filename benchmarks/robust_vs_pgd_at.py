@@ -18,8 +18,9 @@ Gaussian patterns (certifies nothing); ``Rc`` class-aware (Rc) with "class-aware
 hard stability; ``Rc-soft`` the same with soft stability (``--lam``); ``Rc-soft-pgd`` soft (Rc)
 seeded with the class-aware split of the activation patterns of the PGD-AT network (plus its
 Gaussian class-aware patterns); ``Rc-ibp`` soft (Rc) seeded with the class-aware split of the
-patterns of the P most important neurons of a width-2P IBP-trained network
-(``robust_patterns.network_seeded_patterns``: the
+patterns of the most important neurons of a width-2P IBP-trained network, as many as stay
+within ``P + P // 4 + 1`` patterns (``robust_patterns.network_seeded_patterns`` /
+``default_max_patterns``: the
 default of ``ConvexReLUClassifier(robust_eps=...)`` and of the sweep's class-aware method);
 baselines ``standard``, ``pgd-at``, ``fgsm-at`` and certified training ``ibp``, ``crown-ibp``
 (``baselines.train_ibp`` / ``train_crown_ibp``), all at width 2P with their default schedules.
@@ -255,7 +256,9 @@ def write_markdown(csv: Path, md: Path, command: str, note: str | None = None) -
         "n_exact test points (exact = MILP worst case, lp = LP-relaxation certificate). "
         "cert_train: fraction of training points with a certified margin > 0 (certificate "
         "programs only). P req = patterns requested (baseline width 2 P req), P = patterns "
-        "after dropping duplicates; lam = soft-stability penalty used (Rc-ibp: chosen by the "
+        "after dropping duplicates (Rc-ibp: the IBP seed's most important neurons within a "
+        "budget of P req + P req // 4 + 1 patterns, robust_patterns.default_max_patterns); "
+        "lam = soft-stability penalty used (Rc-ibp: chosen by the "
         "ladder 1 -> 0.3 -> 0.1 of robust_patterns.solve_soft_with_fallback; penalties_tried in the csv: penalty:ReLU units:certified train accuracy, penalty_choice: why); zero = blocks (of 2P) zero in the solution, forced = blocks "
         "the hard stability constraints force to zero (LP check). relu = active neurons that are genuine ReLU units (not all-active); "
         "collapsed = no ReLU neuron (zero network or linear model: not a trained ReLU network). "

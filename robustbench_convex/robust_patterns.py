@@ -20,10 +20,11 @@ Gaussian class-aware patterns kept 7 ReLU units (exact robust test accuracy 0.96
 arrangement of an IBP network of width 32 kept 11 (0.97), of width 8 or 16 only 3-4 (0.90-0.91:
 IBP leaves most neurons dead, so narrow seeds give few distinct patterns). breast-cancer: 3-4
 ReLU units at penalty 1 whatever the patterns; 18-25 at penalty 0.1 (exact 0.95-0.96). Hence
-the defaults: an IBP seed at the baselines' width, the patterns of its ``n_patterns`` most
-important neurons (half of them: the program's cost grows with the cube of the pattern count,
-and on breast-cancer the smaller set gave more ReLU units and higher accuracy after the ladder;
-see :func:`network_seeded_patterns`) and the penalty ladder 1 -> 0.3 -> 0.1 of
+the defaults: an IBP seed at the baselines' width, the patterns of its most important neurons
+within a budget of ``n_patterns + n_patterns // 4 + 1`` patterns (:func:`default_max_patterns`:
+the program's cost grows with the cube of the pattern count; at the budget all three benchmark
+sets kept as good or better certified accuracy in less time; see
+:func:`network_seeded_patterns`) and the penalty ladder 1 -> 0.3 -> 0.1 of
 :func:`solve_soft_with_fallback` (a genuine rung, >= 8 ReLU units, is kept unless a near-linear
 one certifies a fraction of the training set larger by more than 0.05:
 :func:`choose_penalty`).
@@ -55,6 +56,7 @@ __all__ = [
     "SoftStabilityFit",
     "choose_penalty",
     "collapse_advice",
+    "default_max_patterns",
     "important_neurons",
     "network_seeded_patterns",
     "solve_soft_with_fallback",
@@ -73,6 +75,28 @@ DEFAULT_MIN_RELU = 8
 # a genuine rung (>= min_relu ReLU units) is given up for a near-linear one only when its certified
 # training accuracy is lower by more than this (solve_soft_with_fallback / choose_penalty)
 DEFAULT_GENUINE_MARGIN = 0.05
+
+
+def default_max_patterns(n_patterns: int) -> int:
+    """The default pattern budget of :func:`network_seeded_patterns`: ``n_patterns +
+    n_patterns // 4 + 1`` class-aware patterns (21 at the benchmark's ``n_patterns = 16``).
+
+    Why a budget on patterns rather than on seed neurons: the robust program's interior-point
+    cost grows with the cube of its pattern count ``P`` (the dense ``2 d P`` weight block), and
+    a neuron of the seed gives one or two class-aware patterns depending on the data (IBP kills
+    one side of most neurons on digits-2v8: 16 neurons give P = 18 there, 29 on breast-cancer,
+    33 on mnist-2v8-t10k). Measured at eps 0.1 (hinge, beta 1e-3 n, penalty ladder, Clarabel;
+    exact / LP test accuracy on 100 points; results/robust_vs_pgd_at_notes.md): at P = 21
+    digits-2v8 keeps 18 neurons, 10 ReLU units, 0.97 / 0.97 at penalty 1 (top-16 neurons,
+    P = 18: 8 units, 0.96 / 0.95); breast-cancer keeps 12 neurons, 17 units, 0.95 / 0.95 at
+    penalty 0.3 (P = 29: 22 units, 0.94 / 0.94, 1.4x the solve time); mnist-2v8-t10k keeps 10
+    neurons, 19 units, 0.88 / 0.88 at penalty 0.3 (P = 33: 31 units, 0.88 / 0.88, about 2.5x
+    the solve time). Three data sets: a budget that held on them, not a law. With the
+    estimator's ``n_patterns = 32`` (budget 41, was P = 64) breast-cancer's penalty-1 rung keeps
+    7 ReLU units instead of 9, so the ladder solves a second rung there (27 s against 21 s cpu,
+    certified train 0.962 against 0.980); digits-2v8 is unchanged (18 units, 13 s against 16 s)."""
+    n_patterns = check_int("n_patterns", n_patterns, 1)
+    return n_patterns + n_patterns // 4 + 1
 
 
 @dataclass(frozen=True)
@@ -113,6 +137,45 @@ def important_neurons(net: Any, k: int) -> np.ndarray:
     return np.argsort(-scale, kind="stable")[: max(0, int(k))]
 
 
+def _top_neurons(net: Any, k: int) -> Any:
+    """The sub-network of the ``k`` most important neurons of ``net`` (``net`` itself when
+    ``k >= width``)."""
+    from robustbench_convex.network import TwoLayerReLU
+
+    if k >= net.width:
+        return net
+    weights = net.to_numpy()
+    keep = important_neurons(net, k)
+    b = weights["b"]
+    return TwoLayerReLU.from_numpy(
+        U=weights["U"][keep], b=None if b is None else b[keep],
+        alpha=weights["alpha"][keep], c=weights["c"],
+    )  # fmt: skip
+
+
+def _within_pattern_budget(
+    net: Any, X: np.ndarray, y: np.ndarray, max_patterns: int
+) -> tuple[int, np.ndarray]:
+    """``(k, D)``: the largest ``k >= 1`` whose ``k`` most important neurons give at most
+    ``max_patterns`` class-aware patterns (plus the all-active one), and those patterns.
+    Bisection (``best`` is always the split of ``lo``): adding a neuron adds columns, so the
+    count of distinct patterns never falls."""
+
+    def split(k: int) -> np.ndarray:
+        return patterns_from_network(_top_neurons(net, k), X, class_aware=True, y=y, add_ones=True)
+
+    lo, hi = 1, int(net.width)
+    best = split(lo)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        D = split(mid)
+        if D.shape[1] <= max_patterns:
+            lo, best = mid, D
+        else:
+            hi = mid - 1
+    return lo, best  # lo == 1 with more patterns when even one neuron exceeds the budget
+
+
 def check_strategy(strategy: Any) -> str:
     """``strategy`` if it is one of :data:`ROBUST_PATTERN_STRATEGIES`, else a ValueError."""
     if strategy not in ROBUST_PATTERN_STRATEGIES:
@@ -136,6 +199,7 @@ def network_seeded_patterns(
     epochs: int = 200,
     num_threads: int | None = 1,
     keep_neurons: int | Literal["all"] | None = None,
+    max_patterns: int | Literal["auto"] | None = "auto",
 ) -> SeededPatterns:
     """Class-aware patterns from the arrangement of a quickly trained robust network.
 
@@ -150,10 +214,14 @@ def network_seeded_patterns(
     most ``4 n_patterns + 1`` patterns; duplicates and all-zero columns dropped).
     ``add_gaussian=True`` appends ``class_aware_patterns(n_patterns)`` as well.
 
-    By default only the ``n_patterns`` most important neurons of the seed
-    (:func:`important_neurons`: largest ``|alpha_j| ||(u_j, b_j)||``) give patterns: the robust
-    program's interior-point cost grows with the cube of its pattern count, and it keeps few
-    blocks anyway. Measured at eps 0.1 (hinge, beta 1e-3 n, width 32 seed, Clarabel):
+    By default the most important neurons of the seed (:func:`important_neurons`: largest
+    ``|alpha_j| ||(u_j, b_j)||``) give patterns, as many as keep the class-aware split within
+    ``max_patterns`` patterns (default :func:`default_max_patterns`, ``n_patterns + n_patterns
+    // 4 + 1``): the robust program's interior-point cost grows with the cube of its pattern
+    count, and it keeps few blocks anyway (the Gaussian patterns of ``add_gaussian`` come on top
+    of the budget). Until 2026-12-02 the default kept the ``n_patterns`` most important neurons
+    whatever the count of patterns they gave; measured then at eps 0.1 (hinge, beta 1e-3 n,
+    width 32 seed, Clarabel):
     breast-cancer all 32 neurons P = 61, penalty 1: 8 ReLU units, exact / LP test accuracy
     0.92 / 0.92, clean 0.965, 21 s; top 16 neurons P = 29: penalty 1 keeps 6 ReLU units, so the
     ladder goes to 0.1: 19 ReLU units, 0.96 / 0.96, clean 0.977, both solves 14 s. digits-2v8:
@@ -168,8 +236,14 @@ def network_seeded_patterns(
         lower, upper: input bounds for the seed training (None: unbounded).
         loss, beta, seed, epochs, num_threads: of the seed training.
         add_gaussian: also append Gaussian class-aware patterns.
-        keep_neurons: how many of the seed's neurons give patterns: None (default)
-            ``n_patterns``, an int ``>= 1``, or ``"all"``.
+        keep_neurons: how many of the seed's neurons give patterns: None (default: set by
+            ``max_patterns``, or ``n_patterns`` neurons when ``max_patterns`` is None), an int
+            ``>= 1``, or ``"all"``.
+        max_patterns: with ``keep_neurons=None``, the pattern budget: the largest number of
+            most important neurons whose class-aware split (plus the all-active pattern) has at
+            most this many distinct patterns (at least one neuron). ``"auto"`` (default):
+            :func:`default_max_patterns`; an int ``>= 2``; None: no budget (``n_patterns``
+            neurons). Ignored when ``keep_neurons`` is given.
 
     Returns:
         A :class:`SeededPatterns`.
@@ -183,6 +257,10 @@ def network_seeded_patterns(
     n = X_np.shape[0]
     beta = 1e-3 * n if beta is None else check_float("beta", beta, positive=False)
     width = 2 * n_patterns
+    if max_patterns == "auto":
+        max_patterns = default_max_patterns(n_patterns)
+    elif max_patterns is not None:
+        max_patterns = check_int("max_patterns", max_patterns, 2)
     if keep_neurons is None:
         n_keep = n_patterns
     elif keep_neurons == "all":
@@ -199,17 +277,12 @@ def network_seeded_patterns(
         X_np, y_np, eps=eps, lower=lower, upper=upper, width=width, loss=loss,
         weight_decay=beta, epochs=epochs, seed=seed, num_threads=num_threads,
     )  # fmt: skip
-    if n_keep < width:
-        from robustbench_convex.network import TwoLayerReLU
-
-        weights = net.to_numpy()
-        keep = important_neurons(net, n_keep)
-        b = weights["b"]
-        net = TwoLayerReLU.from_numpy(
-            U=weights["U"][keep], b=None if b is None else b[keep],
-            alpha=weights["alpha"][keep], c=weights["c"],
-        )  # fmt: skip
-    D = patterns_from_network(net, X_np, class_aware=True, y=y_np, add_ones=True)
+    if keep_neurons is None and max_patterns is not None:
+        n_keep, D = _within_pattern_budget(net, X_np, y_np, max_patterns)
+    else:
+        D = patterns_from_network(
+            _top_neurons(net, n_keep), X_np, class_aware=True, y=y_np, add_ones=True
+        )
     if add_gaussian:
         Xa = np.hstack([X_np, np.ones((n, 1))])
         D = unique_patterns(np.hstack([D, class_aware_patterns(Xa, y_np, n_patterns, seed)]))

@@ -16,6 +16,7 @@ from robustbench_convex.robust import check_certificates, diagnose
 from robustbench_convex.robust_patterns import (
     DEFAULT_STABILITY_PENALTY,
     collapse_advice,
+    default_max_patterns,
     important_neurons,
     network_seeded_patterns,
 )
@@ -64,20 +65,34 @@ def test_important_neurons_rank_by_output_scale():
 
 
 def test_seeded_patterns_keep_the_most_important_neurons_by_default():
-    """Default: the n_patterns most important of the 2 n_patterns seed neurons give patterns
-    (at most 2 per neuron plus the all-active one); "all" keeps every neuron's patterns, a
-    superset of the default's (the same seed network)."""
+    """Default: the most important seed neurons whose class-aware split stays within the pattern
+    budget (default_max_patterns: n_patterns + n_patterns // 4 + 1), as many as fit (one more
+    neuron would exceed it); keep_neurons overrides the budget; "all" keeps every neuron's
+    patterns, a superset of the default's (the same seed network)."""
     X, y = _xor(40, 0)
+    budget = default_max_patterns(6)
+    assert budget == 8
     kept = network_seeded_patterns(X, y, eps=EPS, n_patterns=6, lower=-1.0, upper=1.0)
     every = network_seeded_patterns(
         X, y, eps=EPS, n_patterns=6, lower=-1.0, upper=1.0, keep_neurons="all"
     )
-    assert kept.kept_neurons == 6 and every.kept_neurons == 12
-    assert kept.D.shape[1] <= 2 * 6 + 1
+    six = network_seeded_patterns(X, y, eps=EPS, n_patterns=6, lower=-1.0, upper=1.0,
+                                  keep_neurons=6)  # fmt: skip
+    assert every.kept_neurons == 12 and six.kept_neurons == 6
+    assert 1 <= kept.kept_neurons <= 12 and kept.D.shape[1] <= budget
+    one_more = network_seeded_patterns(
+        X, y, eps=EPS, n_patterns=6, lower=-1.0, upper=1.0, keep_neurons=kept.kept_neurons + 1
+    )
+    assert kept.kept_neurons == 12 or one_more.D.shape[1] > budget  # the largest that fits
     every_cols = {tuple(c) for c in every.D.T}
     assert all(tuple(c) in every_cols for c in kept.D.T)
+    tight = network_seeded_patterns(X, y, eps=EPS, n_patterns=6, lower=-1.0, upper=1.0,
+                                    max_patterns=2)  # fmt: skip
+    assert tight.kept_neurons == 1  # even one neuron's split exceeds 2 patterns: one is kept
     with pytest.raises(ValueError, match="keep_neurons"):
         network_seeded_patterns(X, y, eps=EPS, n_patterns=6, keep_neurons=0)
+    with pytest.raises(ValueError, match="max_patterns"):
+        network_seeded_patterns(X, y, eps=EPS, n_patterns=6, max_patterns=1)
 
 
 def test_seeded_soft_program_certificates_hold_on_every_training_point():
