@@ -756,6 +756,13 @@ def _stop_reason(
     return None
 
 
+def _no_resolve_fits(start: float, time_limit: float | None, expected: float) -> bool:
+    """Whether a pricing round plus a re-solve, expected to take ``expected`` seconds (the last
+    round's pricing and solve: both grow with the program), would end past ``time_limit``
+    (seconds since ``start``): the round's patterns could then never be used."""
+    return time_limit is not None and time.perf_counter() - start + expected >= time_limit
+
+
 def _next_program(
     problem: ConvexReLUProblem,
     solution: ConvexSolution,
@@ -831,6 +838,7 @@ def column_generation(
     seed: int = 0,
     verbose: bool = False,
     min_rounds: int = 0,
+    price_unusable: bool = True,
 ) -> ColumnGenerationResult:
     """Column generation over activation patterns for a nominal program (module docstring).
 
@@ -856,6 +864,13 @@ def column_generation(
         verbose: print one line per round.
         min_rounds: rounds run as long as they are expected to end within twice
             ``time_limit`` (violations found permitting).
+        price_unusable: also price at a solution after which no re-solve can fit in the
+            budget (elapsed time plus the last pricing's and the last solve's seconds past
+            it, :func:`_no_resolve_fits`), so that ``final_violation`` is reported. False
+            (``fit_convex_network`` without the exact oracle): stop on ``"time_limit"``
+            without that pricing (its patterns could not be used; ``final_violation`` is
+            then NaN, not known). With ``exact_patterns`` that pricing is the certificate
+            of the final solution (``M_upper``) and always runs.
 
     Returns:
         :class:`ColumnGenerationResult`.
@@ -877,8 +892,28 @@ def column_generation(
     history: list[PricingRound] = []
     added_total = dropped_total = rounds = 0
     stop = "max_rounds"
+    price_time = 0.0
     while True:
         theta = dual_vector(solution)
+        limit = time_limit if rounds >= min_rounds or time_limit is None else 2 * time_limit
+        if (
+            not price_unusable
+            and exact_patterns is None
+            and _no_resolve_fits(start, limit, price_time + solve_time)
+        ):
+            history.append(
+                PricingRound(
+                    rounds, problem.P, float(solution.objective), float("nan"), 0, 0,
+                    solve_time, 0.0, str(solution.status),
+                )
+            )  # fmt: skip
+            if verbose:
+                print(
+                    f"round {rounds}: P={problem.P} objective={solution.objective:.6g} "
+                    f"solve={solve_time:.2f}s; not priced: no re-solve fits the budget"
+                )
+            violation, M_upper, stop = float("nan"), None, "time_limit"
+            break
         found = _pricing_round(
             problem,
             solution,
@@ -890,6 +925,7 @@ def column_generation(
             exact_patterns=exact_patterns,
         )
         new, violation, M_upper = found.new, found.violation, found.M_upper
+        price_time = found.seconds
         history.append(
             PricingRound(
                 rounds,
@@ -909,8 +945,7 @@ def column_generation(
                 f"violation={violation:.4g} new={new.shape[1]} solve={solve_time:.2f}s "
                 f"price={found.seconds:.2f}s"
             )
-        # the first min_rounds rounds may run past the budget, up to twice it
-        limit = time_limit if rounds >= min_rounds or time_limit is None else 2 * time_limit
+        # the first min_rounds rounds may run past the budget, up to twice it (limit above)
         stop = _stop_reason(new, M_upper, rounds, max_rounds, start, limit, solve_time)
         if stop is not None:
             break
@@ -985,8 +1020,12 @@ class FitResult:
             "pricing_rounds": 0 if cg is None else cg.rounds,
             "patterns_added": 0 if cg is None else cg.patterns_added,
             "patterns_dropped": 0 if cg is None else cg.patterns_dropped,
-            "final_violation": None if cg is None else cg.final_violation,
+            # NaN (not priced: no re-solve could follow) is reported as None
+            "final_violation": None
+            if cg is None or not np.isfinite(cg.final_violation)
+            else cg.final_violation,
             "pricing_stop": None if cg is None else cg.stop_reason,
+            "seed_width": None if self.seed_network is None else int(self.seed_network.width),
             "global_lower_bound": None if bound is None else bound.value,
             "bound_method": None if bound is None else bound.method,
             "bound_M_ratio": None if bound is None else bound.M_upper / self.solution.problem.beta,
@@ -1098,7 +1137,9 @@ def _certify(
         problem.X, problem.y, theta, loss=problem.loss, beta=problem.beta, bias=problem.bias,
         method=bound,
         patterns=None if all_patterns is None or all_patterns.shape[1] == 0 else all_patterns,
-        M_lower=None if cg is None else cg.final_violation * problem.beta,
+        M_lower=None
+        if cg is None or not np.isfinite(cg.final_violation)
+        else cg.final_violation * problem.beta,
         M_upper=None if cg is None else cg.M_upper, **options,
     )  # fmt: skip
 
@@ -1290,6 +1331,7 @@ def fit_convex_network(
             seed=seed,
             verbose=verbose,
             min_rounds=1 if isinstance(time_limit, str) else 0,
+            price_unusable=False,
         )
         solution, theta = cg.solution, cg.theta
     else:
