@@ -68,6 +68,12 @@ DEFAULT_MAX_ROUNDS = 100
 # quick Adam runs whose best seeds the program: 1-3 s each on the built-in tabular sets, small
 # against the pricing budget; the convex optimum is then no worse than the best of them
 DEFAULT_SEED_NETWORKS = 3
+# seed_networks="auto" where the restricted programs go to ADMM (resolve_solver: e.g. MNIST,
+# 785 features): there the first solve is budget-limited and takes the seed's objective 2-10x
+# lower, so the best of three buys nothing measurable and costs two SGD runs of the pipeline's
+# ten. Measured (mnist-2v8-t10k, squared, beta 0.1, issue 14 sixth pass): one seed 0.840 in
+# 6.4 SGD runs against 0.921 / 0.951 in 16.0 / 13.4 with three (seed_count)
+ADMM_SEED_NETWORKS = 1
 # patterns a pricing round adds with patterns_per_round="auto" (fit_convex_network): where every
 # pattern is enumerable (2-D data, the exact oracle) the restricted solves are cheap (d_aug = 3)
 # and the loop runs to a proof, so rounds are made larger; measured, 30 s budget:
@@ -103,6 +109,7 @@ __all__ = [
     "price",
     "pricing_budget",
     "resolve_solver",
+    "seed_count",
     "seed_width",
     "solve_restricted",
 ]
@@ -1006,6 +1013,7 @@ class FitResult:
     column_generation: ColumnGenerationResult | None = None
     bound: Any = None
     times: dict[str, float] = field(default_factory=dict)
+    seed_networks: int = 0  # seed networks trained (0 for the sampled strategies)
 
     def summary(self) -> dict[str, Any]:
         """Flat, JSON-friendly record: strategy, rounds, patterns added, final violation, bound,
@@ -1026,6 +1034,7 @@ class FitResult:
             else cg.final_violation,
             "pricing_stop": None if cg is None else cg.stop_reason,
             "seed_width": None if self.seed_network is None else int(self.seed_network.width),
+            "seed_networks": self.seed_networks,
             "global_lower_bound": None if bound is None else bound.value,
             "bound_method": None if bound is None else bound.method,
             "bound_M_ratio": None if bound is None else bound.M_upper / self.solution.problem.beta,
@@ -1165,6 +1174,36 @@ def seed_width(n_patterns: int | Literal["auto"], d_aug: int) -> int:
     return WIDE_SEED_WIDTH if wide else DEFAULT_SEED_WIDTH
 
 
+def seed_count(
+    seed_networks: int | Literal["auto"],
+    n: int,
+    d_aug: int,
+    width: int,
+    loss: str,
+    solver: RestrictedSolver = "auto",
+) -> int:
+    """``seed_networks`` of :func:`fit_convex_network` resolved: an int is returned as given;
+    ``"auto"`` is ``ADMM_SEED_NETWORKS`` (1) where the seeded program (at most ``width``
+    patterns) will be solved by ADMM (:func:`resolve_solver`'s size rules: ``d_aug * width >
+    IPM_MAX_ORDER`` and the squared loss or ``n * width * d_aug > CVXPY_MAX_SIZE``; or
+    ``solver="admm"``), else ``DEFAULT_SEED_NETWORKS`` (3).
+
+    Args:
+        seed_networks: an int >= 1 or ``"auto"``.
+        n, d_aug: samples and augmented input dimension of the program.
+        width: the seed networks' width (``seed_width``).
+        loss, solver: the program's loss and the restricted solver asked for.
+    """
+    if seed_networks != "auto":
+        return int(seed_networks)
+    if solver == "admm":
+        return ADMM_SEED_NETWORKS
+    if solver != "auto" or d_aug * width <= IPM_MAX_ORDER:
+        return DEFAULT_SEED_NETWORKS
+    exact = loss != "squared" and n * width * d_aug <= CVXPY_MAX_SIZE
+    return DEFAULT_SEED_NETWORKS if exact else ADMM_SEED_NETWORKS
+
+
 def _patterns_per_round(value: int | str, all_patterns: np.ndarray | None) -> int:
     """``patterns_per_round`` of :func:`fit_convex_network` resolved (``"auto"``: 32 with the
     exact oracle, else 16)."""
@@ -1217,7 +1256,7 @@ def fit_convex_network(
     seed: int = 0,
     verbose: bool = False,
     bound_options: dict[str, Any] | None = None,
-    seed_networks: int = DEFAULT_SEED_NETWORKS,
+    seed_networks: int | Literal["auto"] = "auto",
 ) -> FitResult:
     """Train a one-hidden-layer ReLU network by the convex program with the chosen pattern
     strategy, and certify it against the global optimum of any width.
@@ -1267,14 +1306,18 @@ def fit_convex_network(
         bound_options: further keyword arguments of ``global_bound.global_lower_bound``.
         seed_networks: network strategies: Adam runs (seeds ``seed, seed + 1, ...``) of which
             the one with the lowest objective seeds the program (the optimum is no worse).
+            ``"auto"`` (default): :func:`seed_count` (3, or 1 where the restricted programs
+            go to ADMM).
 
     Returns:
         :class:`FitResult`.
     """
     if strategy not in PATTERN_STRATEGIES:
         raise ValueError(f"strategy must be one of {PATTERN_STRATEGIES}, got {strategy!r}")
-    if isinstance(seed_networks, bool) or not isinstance(seed_networks, int) or seed_networks < 1:
-        raise ValueError(f"seed_networks must be an int >= 1, got {seed_networks!r}")
+    if seed_networks != "auto" and (
+        isinstance(seed_networks, bool) or not isinstance(seed_networks, int) or seed_networks < 1
+    ):
+        raise ValueError(f"seed_networks must be 'auto' or an int >= 1, got {seed_networks!r}")
     if bound not in ("auto", "enumeration", "relaxation", "mip", "none"):
         raise ValueError(
             f"bound must be 'auto', 'enumeration', 'relaxation', 'mip' or 'none', got {bound!r}"
@@ -1299,6 +1342,13 @@ def fit_convex_network(
         n_patterns = (
             seed_width("auto", d_aug) if strategy.startswith("network") else DEFAULT_SEED_WIDTH
         )
+    if np.ndim(X) == 2:
+        seed_networks = seed_count(
+            seed_networks, int(np.shape(X)[0]), int(np.shape(X)[1]) + int(bool(bias)),
+            int(n_patterns), loss, solver,
+        )  # fmt: skip
+    else:  # bad data: the error comes from the program's own checks
+        seed_networks = DEFAULT_SEED_NETWORKS if seed_networks == "auto" else seed_networks
     start = time.perf_counter()
     times: dict[str, float] = {}
     seeded = _initial_program(
@@ -1352,6 +1402,7 @@ def fit_convex_network(
         column_generation=cg,
         bound=certificate,
         times=times,
+        seed_networks=int(seed_networks) if seeded.network is not None else 0,
     )
     info = {k: v for k, v in solution.info.items() if k != "theta"}
     info.update(result.summary())
