@@ -68,11 +68,14 @@ DEFAULT_MAX_ROUNDS = 100
 # quick Adam runs whose best seeds the program: 1-3 s each on the built-in tabular sets, small
 # against the pricing budget; the convex optimum is then no worse than the best of them
 DEFAULT_SEED_NETWORKS = 3
-# seed_networks="auto" where the restricted programs go to ADMM (resolve_solver: e.g. MNIST,
-# 785 features): there the first solve is budget-limited and takes the seed's objective 2-10x
-# lower, so the best of three buys nothing measurable and costs two SGD runs of the pipeline's
-# ten. Measured (mnist-2v8-t10k, squared, beta 0.1, issue 14 sixth pass): one seed 0.840 in
-# 6.4 SGD runs against 0.921 / 0.951 in 16.0 / 13.4 with three (seed_count)
+# seed_networks="auto" for the squared loss where the restricted programs go to ADMM
+# (resolve_solver: e.g. MNIST, 785 features): there the first solve is budget-limited and takes
+# the seed's objective 2-10x lower, so the best of three buys little and costs two SGD runs of
+# the pipeline's ten. Measured (mnist-2v8-t10k, issue 14 sixth pass): squared beta 1 / 0.1, one
+# seed 7.40 / 0.840 in 7.3 / 7.6 SGD runs against 6.53 / 0.921-0.951 in 7.8 / 13.4-16.0 with
+# three (best SGD run 17.56 / 5.98). Not for hinge / logistic: ADMM moves little from its seed
+# there, and with one seed hinge beta 1 ended at 10.67 and logistic beta 1 at 17.14, above the
+# best SGD run (5.87, 15.84), where the best of three reaches 4.65 and 15.36 (seed_count)
 ADMM_SEED_NETWORKS = 1
 # patterns a pricing round adds with patterns_per_round="auto" (fit_convex_network): where every
 # pattern is enumerable (2-D data, the exact oracle) the restricted solves are cheap (d_aug = 3)
@@ -1176,32 +1179,27 @@ def seed_width(n_patterns: int | Literal["auto"], d_aug: int) -> int:
 
 def seed_count(
     seed_networks: int | Literal["auto"],
-    n: int,
     d_aug: int,
     width: int,
     loss: str,
     solver: RestrictedSolver = "auto",
 ) -> int:
     """``seed_networks`` of :func:`fit_convex_network` resolved: an int is returned as given;
-    ``"auto"`` is ``ADMM_SEED_NETWORKS`` (1) where the seeded program (at most ``width``
-    patterns) will be solved by ADMM (:func:`resolve_solver`'s size rules: ``d_aug * width >
-    IPM_MAX_ORDER`` and the squared loss or ``n * width * d_aug > CVXPY_MAX_SIZE``; or
-    ``solver="admm"``), else ``DEFAULT_SEED_NETWORKS`` (3).
+    ``"auto"`` is ``ADMM_SEED_NETWORKS`` (1) for the squared loss where the seeded program (at
+    most ``width`` patterns) will be solved by ADMM (``solver="admm"``, or ``"auto"`` with
+    ``d_aug * width > IPM_MAX_ORDER``: :func:`resolve_solver`), else
+    ``DEFAULT_SEED_NETWORKS`` (3).
 
     Args:
         seed_networks: an int >= 1 or ``"auto"``.
-        n, d_aug: samples and augmented input dimension of the program.
+        d_aug: the program's augmented input dimension.
         width: the seed networks' width (``seed_width``).
         loss, solver: the program's loss and the restricted solver asked for.
     """
     if seed_networks != "auto":
         return int(seed_networks)
-    if solver == "admm":
-        return ADMM_SEED_NETWORKS
-    if solver != "auto" or d_aug * width <= IPM_MAX_ORDER:
-        return DEFAULT_SEED_NETWORKS
-    exact = loss != "squared" and n * width * d_aug <= CVXPY_MAX_SIZE
-    return DEFAULT_SEED_NETWORKS if exact else ADMM_SEED_NETWORKS
+    admm = solver == "admm" or (solver == "auto" and d_aug * width > IPM_MAX_ORDER)
+    return ADMM_SEED_NETWORKS if admm and loss == "squared" else DEFAULT_SEED_NETWORKS
 
 
 def _patterns_per_round(value: int | str, all_patterns: np.ndarray | None) -> int:
@@ -1306,8 +1304,8 @@ def fit_convex_network(
         bound_options: further keyword arguments of ``global_bound.global_lower_bound``.
         seed_networks: network strategies: Adam runs (seeds ``seed, seed + 1, ...``) of which
             the one with the lowest objective seeds the program (the optimum is no worse).
-            ``"auto"`` (default): :func:`seed_count` (3, or 1 where the restricted programs
-            go to ADMM).
+            ``"auto"`` (default): :func:`seed_count` (3, or 1 for the squared loss where the
+            restricted programs go to ADMM).
 
     Returns:
         :class:`FitResult`.
@@ -1344,8 +1342,7 @@ def fit_convex_network(
         )
     if np.ndim(X) == 2:
         seed_networks = seed_count(
-            seed_networks, int(np.shape(X)[0]), int(np.shape(X)[1]) + int(bool(bias)),
-            int(n_patterns), loss, solver,
+            seed_networks, int(np.shape(X)[1]) + int(bool(bias)), int(n_patterns), loss, solver
         )  # fmt: skip
     else:  # bad data: the error comes from the program's own checks
         seed_networks = DEFAULT_SEED_NETWORKS if seed_networks == "auto" else seed_networks
