@@ -75,7 +75,12 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
             (default): ``"squared"`` for nominal training, ``"hinge"`` when ``robust_eps > 0``
             (the class-aware program certifies margin losses only). The value used is ``loss_``.
         n_patterns: activation patterns sampled for ``"admm"`` / ``"cvxpy"`` (ignored by
-            ``"scp"``); fewer may remain after dropping duplicates.
+            ``"scp"``); fewer may remain after dropping duplicates. With a network-seeded
+            ``pattern_strategy`` it is the seed network's width. ``"auto"`` (default):
+            ``pricing.seed_width`` for the network-seeded strategies (64 neurons on inputs of
+            3-15 features with hidden biases, else 32), ``DEFAULT_N_PATTERNS`` (32) sampled
+            patterns otherwise (robust programs, ``pattern_strategy="sampled"``); an int is
+            used as given everywhere.
         n_neurons: neurons sampled on the sphere for ``"scp"`` (ignored by the others); None:
             ``DEFAULT_N_NEURONS`` (256).
         beta: regularization (weight decay ``beta/2 sum_j (||u_j||^2 + b_j^2 + alpha_j^2)``);
@@ -166,7 +171,7 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
         self,
         solver: Literal["auto", "admm", "cvxpy", "ipm", "scp"] = "auto",
         loss: Literal["squared", "hinge", "logistic"] | None = None,
-        n_patterns: int = DEFAULT_N_PATTERNS,
+        n_patterns: int | Literal["auto"] = "auto",
         n_neurons: int | None = None,
         beta: float | None = None,
         robust_eps: float = 0.0,
@@ -213,7 +218,10 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
         check_choice("solver", self.solver, SOLVERS)
         check_choice("loss", self.loss, LOSSES, none="auto")
         check_choice("robust", self.robust, ROBUST_PROGRAMS)
-        check_int("n_patterns", self.n_patterns, 1)
+        if isinstance(self.n_patterns, str) and self.n_patterns != "auto":
+            raise ValueError(f"n_patterns must be 'auto' or an int >= 1, got {self.n_patterns!r}")
+        if not isinstance(self.n_patterns, str):
+            check_int("n_patterns", self.n_patterns, 1)
         check_int("n_neurons", self.n_neurons, 1, none="auto")
         eps = check_float("robust_eps", self.robust_eps, positive=False)
         explicit_penalty = self.stability_penalty not in (None, "auto")
@@ -279,7 +287,7 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
         self.pattern_time_ = 0.0
         if isinstance(patterns, str) and patterns in ROBUST_PATTERN_STRATEGIES:
             seeded = network_seeded_patterns(
-                X, y_pm, eps=eps, n_patterns=int(self.n_patterns), strategy=patterns,
+                X, y_pm, eps=eps, n_patterns=self._sampled_patterns(), strategy=patterns,
                 loss=loss if loss != "squared" else "hinge", beta=beta, seed=self.seed,
             )  # fmt: skip
             pattern_arg: Any = seeded.D
@@ -309,7 +317,7 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
                 y_pm,
                 loss=loss,
                 beta=beta,
-                n_patterns=int(self.n_patterns),
+                n_patterns=self._sampled_patterns(),
                 patterns=pattern_arg,
                 robust_eps=eps,
                 robust=self.robust,
@@ -330,7 +338,7 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
                     beta=beta,
                     bias=self.bias,
                     strategy=strategy,
-                    n_patterns=int(self.n_patterns),
+                    n_patterns=self._seed_patterns(),
                     solver=self._restricted_solver(),
                     max_rounds=int(self.max_rounds),
                     time_limit=self.pricing_time_limit,
@@ -378,6 +386,16 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
         else:
             self.global_lower_bound_ = None
         return self
+
+    def _sampled_patterns(self) -> int:
+        """``n_patterns`` for a sampled (or robust network-seeded) program: ``"auto"`` is
+        ``DEFAULT_N_PATTERNS``."""
+        return DEFAULT_N_PATTERNS if self.n_patterns == "auto" else int(self.n_patterns)
+
+    def _seed_patterns(self) -> int | str:
+        """``n_patterns`` for ``fit_convex_network``: ``"auto"`` passes through
+        (``pricing.seed_width``)."""
+        return "auto" if self.n_patterns == "auto" else int(self.n_patterns)
 
     def _solve(self, problem: Any, options: dict[str, Any]) -> Any:
         if self.solver == "auto":

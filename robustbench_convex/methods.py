@@ -129,7 +129,13 @@ _BETA = ParamSpec(1e-3, "float>=0", help="weight decay beta (objective conventio
 _CONVEX_COMMON: dict[str, ParamSpec] = {
     "loss": _LOSS,
     "beta": _BETA,
-    "n_patterns": ParamSpec(None, "int>=1", optional=True, help="patterns to sample"),
+    "n_patterns": ParamSpec(
+        None,
+        "int>=1",
+        optional=True,
+        help="patterns to sample (network-seeded strategies: the seed width; None: 32 sampled, "
+        "pricing.seed_width seeded)",
+    ),
     "patterns": ParamSpec(
         None, "str", choices=tuple(sorted(PATTERN_SAMPLERS)), optional=True, help="sampler"
     ),
@@ -688,7 +694,8 @@ def _fit_priced(dataset: Any, settings: dict[str, Any], seed: int, solver: str, 
         beta=float(settings["beta"]),
         bias=settings["bias"],
         strategy=strategy,  # type: ignore[arg-type]
-        n_patterns=int(settings["n_patterns"] or 32),
+        # None (the default): the pipeline's own rule (pricing.seed_width)
+        n_patterns=int(settings["n_patterns"]) if settings["n_patterns"] else "auto",
         sampler=settings.get("patterns") or "gaussian",
         solver=solver,  # type: ignore[arg-type]
         max_rounds=int(settings["max_rounds"]),

@@ -68,6 +68,15 @@ DEFAULT_MAX_ROUNDS = 100
 # quick Adam runs whose best seeds the program: 1-3 s each on the built-in tabular sets, small
 # against the pricing budget; the convex optimum is then no worse than the best of them
 DEFAULT_SEED_NETWORKS = 3
+# seed_networks="auto" for the squared loss where the restricted programs go to ADMM
+# (resolve_solver: e.g. MNIST, 785 features): there the first solve is budget-limited and takes
+# the seed's objective 2-10x lower, so the best of three buys little and costs two SGD runs of
+# the pipeline's ten. Measured (mnist-2v8-t10k, issue 14 sixth pass): squared beta 1 / 0.1, one
+# seed 7.40 / 0.840 in 7.3 / 7.6 SGD runs against 6.53 / 0.921-0.951 in 7.8 / 13.4-16.0 with
+# three (best SGD run 17.56 / 5.98). Not for hinge / logistic: ADMM moves little from its seed
+# there, and with one seed hinge beta 1 ended at 10.67 and logistic beta 1 at 17.14, above the
+# best SGD run (5.87, 15.84), where the best of three reaches 4.65 and 15.36 (seed_count)
+ADMM_SEED_NETWORKS = 1
 # patterns a pricing round adds with patterns_per_round="auto" (fit_convex_network): where every
 # pattern is enumerable (2-D data, the exact oracle) the restricted solves are cheap (d_aug = 3)
 # and the loop runs to a proof, so rounds are made larger; measured, 30 s budget:
@@ -103,6 +112,7 @@ __all__ = [
     "price",
     "pricing_budget",
     "resolve_solver",
+    "seed_count",
     "seed_width",
     "solve_restricted",
 ]
@@ -756,6 +766,13 @@ def _stop_reason(
     return None
 
 
+def _no_resolve_fits(start: float, time_limit: float | None, expected: float) -> bool:
+    """Whether a pricing round plus a re-solve, expected to take ``expected`` seconds (the last
+    round's pricing and solve: both grow with the program), would end past ``time_limit``
+    (seconds since ``start``): the round's patterns could then never be used."""
+    return time_limit is not None and time.perf_counter() - start + expected >= time_limit
+
+
 def _next_program(
     problem: ConvexReLUProblem,
     solution: ConvexSolution,
@@ -831,6 +848,7 @@ def column_generation(
     seed: int = 0,
     verbose: bool = False,
     min_rounds: int = 0,
+    price_unusable: bool = True,
 ) -> ColumnGenerationResult:
     """Column generation over activation patterns for a nominal program (module docstring).
 
@@ -856,6 +874,13 @@ def column_generation(
         verbose: print one line per round.
         min_rounds: rounds run as long as they are expected to end within twice
             ``time_limit`` (violations found permitting).
+        price_unusable: also price at a solution after which no re-solve can fit in the
+            budget (elapsed time plus the last pricing's and the last solve's seconds past
+            it, :func:`_no_resolve_fits`), so that ``final_violation`` is reported. False
+            (``fit_convex_network`` without the exact oracle): stop on ``"time_limit"``
+            without that pricing (its patterns could not be used; ``final_violation`` is
+            then NaN, not known). With ``exact_patterns`` that pricing is the certificate
+            of the final solution (``M_upper``) and always runs.
 
     Returns:
         :class:`ColumnGenerationResult`.
@@ -877,8 +902,28 @@ def column_generation(
     history: list[PricingRound] = []
     added_total = dropped_total = rounds = 0
     stop = "max_rounds"
+    price_time = 0.0
     while True:
         theta = dual_vector(solution)
+        limit = time_limit if rounds >= min_rounds or time_limit is None else 2 * time_limit
+        if (
+            not price_unusable
+            and exact_patterns is None
+            and _no_resolve_fits(start, limit, price_time + solve_time)
+        ):
+            history.append(
+                PricingRound(
+                    rounds, problem.P, float(solution.objective), float("nan"), 0, 0,
+                    solve_time, 0.0, str(solution.status),
+                )
+            )  # fmt: skip
+            if verbose:
+                print(
+                    f"round {rounds}: P={problem.P} objective={solution.objective:.6g} "
+                    f"solve={solve_time:.2f}s; not priced: no re-solve fits the budget"
+                )
+            violation, M_upper, stop = float("nan"), None, "time_limit"
+            break
         found = _pricing_round(
             problem,
             solution,
@@ -890,6 +935,7 @@ def column_generation(
             exact_patterns=exact_patterns,
         )
         new, violation, M_upper = found.new, found.violation, found.M_upper
+        price_time = found.seconds
         history.append(
             PricingRound(
                 rounds,
@@ -909,8 +955,7 @@ def column_generation(
                 f"violation={violation:.4g} new={new.shape[1]} solve={solve_time:.2f}s "
                 f"price={found.seconds:.2f}s"
             )
-        # the first min_rounds rounds may run past the budget, up to twice it
-        limit = time_limit if rounds >= min_rounds or time_limit is None else 2 * time_limit
+        # the first min_rounds rounds may run past the budget, up to twice it (limit above)
         stop = _stop_reason(new, M_upper, rounds, max_rounds, start, limit, solve_time)
         if stop is not None:
             break
@@ -971,6 +1016,7 @@ class FitResult:
     column_generation: ColumnGenerationResult | None = None
     bound: Any = None
     times: dict[str, float] = field(default_factory=dict)
+    seed_networks: int = 0  # seed networks trained (0 for the sampled strategies)
 
     def summary(self) -> dict[str, Any]:
         """Flat, JSON-friendly record: strategy, rounds, patterns added, final violation, bound,
@@ -985,8 +1031,13 @@ class FitResult:
             "pricing_rounds": 0 if cg is None else cg.rounds,
             "patterns_added": 0 if cg is None else cg.patterns_added,
             "patterns_dropped": 0 if cg is None else cg.patterns_dropped,
-            "final_violation": None if cg is None else cg.final_violation,
+            # NaN (not priced: no re-solve could follow) is reported as None
+            "final_violation": None
+            if cg is None or not np.isfinite(cg.final_violation)
+            else cg.final_violation,
             "pricing_stop": None if cg is None else cg.stop_reason,
+            "seed_width": None if self.seed_network is None else int(self.seed_network.width),
+            "seed_networks": self.seed_networks,
             "global_lower_bound": None if bound is None else bound.value,
             "bound_method": None if bound is None else bound.method,
             "bound_M_ratio": None if bound is None else bound.M_upper / self.solution.problem.beta,
@@ -1098,7 +1149,9 @@ def _certify(
         problem.X, problem.y, theta, loss=problem.loss, beta=problem.beta, bias=problem.bias,
         method=bound,
         patterns=None if all_patterns is None or all_patterns.shape[1] == 0 else all_patterns,
-        M_lower=None if cg is None else cg.final_violation * problem.beta,
+        M_lower=None
+        if cg is None or not np.isfinite(cg.final_violation)
+        else cg.final_violation * problem.beta,
         M_upper=None if cg is None else cg.M_upper, **options,
     )  # fmt: skip
 
@@ -1122,6 +1175,31 @@ def seed_width(n_patterns: int | Literal["auto"], d_aug: int) -> int:
         return int(n_patterns)
     wide = LOWRANK_MAX_RANK < d_aug and d_aug * WIDE_SEED_WIDTH <= WIDE_SEED_MAX_ORDER
     return WIDE_SEED_WIDTH if wide else DEFAULT_SEED_WIDTH
+
+
+def seed_count(
+    seed_networks: int | Literal["auto"],
+    d_aug: int,
+    width: int,
+    loss: str,
+    solver: RestrictedSolver = "auto",
+) -> int:
+    """``seed_networks`` of :func:`fit_convex_network` resolved: an int is returned as given;
+    ``"auto"`` is ``ADMM_SEED_NETWORKS`` (1) for the squared loss where the seeded program (at
+    most ``width`` patterns) will be solved by ADMM (``solver="admm"``, or ``"auto"`` with
+    ``d_aug * width > IPM_MAX_ORDER``: :func:`resolve_solver`), else
+    ``DEFAULT_SEED_NETWORKS`` (3).
+
+    Args:
+        seed_networks: an int >= 1 or ``"auto"``.
+        d_aug: the program's augmented input dimension.
+        width: the seed networks' width (``seed_width``).
+        loss, solver: the program's loss and the restricted solver asked for.
+    """
+    if seed_networks != "auto":
+        return int(seed_networks)
+    admm = solver == "admm" or (solver == "auto" and d_aug * width > IPM_MAX_ORDER)
+    return ADMM_SEED_NETWORKS if admm and loss == "squared" else DEFAULT_SEED_NETWORKS
 
 
 def _patterns_per_round(value: int | str, all_patterns: np.ndarray | None) -> int:
@@ -1176,7 +1254,7 @@ def fit_convex_network(
     seed: int = 0,
     verbose: bool = False,
     bound_options: dict[str, Any] | None = None,
-    seed_networks: int = DEFAULT_SEED_NETWORKS,
+    seed_networks: int | Literal["auto"] = "auto",
 ) -> FitResult:
     """Train a one-hidden-layer ReLU network by the convex program with the chosen pattern
     strategy, and certify it against the global optimum of any width.
@@ -1226,14 +1304,18 @@ def fit_convex_network(
         bound_options: further keyword arguments of ``global_bound.global_lower_bound``.
         seed_networks: network strategies: Adam runs (seeds ``seed, seed + 1, ...``) of which
             the one with the lowest objective seeds the program (the optimum is no worse).
+            ``"auto"`` (default): :func:`seed_count` (3, or 1 for the squared loss where the
+            restricted programs go to ADMM).
 
     Returns:
         :class:`FitResult`.
     """
     if strategy not in PATTERN_STRATEGIES:
         raise ValueError(f"strategy must be one of {PATTERN_STRATEGIES}, got {strategy!r}")
-    if isinstance(seed_networks, bool) or not isinstance(seed_networks, int) or seed_networks < 1:
-        raise ValueError(f"seed_networks must be an int >= 1, got {seed_networks!r}")
+    if seed_networks != "auto" and (
+        isinstance(seed_networks, bool) or not isinstance(seed_networks, int) or seed_networks < 1
+    ):
+        raise ValueError(f"seed_networks must be 'auto' or an int >= 1, got {seed_networks!r}")
     if bound not in ("auto", "enumeration", "relaxation", "mip", "none"):
         raise ValueError(
             f"bound must be 'auto', 'enumeration', 'relaxation', 'mip' or 'none', got {bound!r}"
@@ -1258,6 +1340,12 @@ def fit_convex_network(
         n_patterns = (
             seed_width("auto", d_aug) if strategy.startswith("network") else DEFAULT_SEED_WIDTH
         )
+    if np.ndim(X) == 2:
+        seed_networks = seed_count(
+            seed_networks, int(np.shape(X)[1]) + int(bool(bias)), int(n_patterns), loss, solver
+        )  # fmt: skip
+    else:  # bad data: the error comes from the program's own checks
+        seed_networks = DEFAULT_SEED_NETWORKS if seed_networks == "auto" else seed_networks
     start = time.perf_counter()
     times: dict[str, float] = {}
     seeded = _initial_program(
@@ -1290,6 +1378,7 @@ def fit_convex_network(
             seed=seed,
             verbose=verbose,
             min_rounds=1 if isinstance(time_limit, str) else 0,
+            price_unusable=False,
         )
         solution, theta = cg.solution, cg.theta
     else:
@@ -1310,6 +1399,7 @@ def fit_convex_network(
         column_generation=cg,
         bound=certificate,
         times=times,
+        seed_networks=int(seed_networks) if seeded.network is not None else 0,
     )
     info = {k: v for k, v in solution.info.items() if k != "theta"}
     info.update(result.summary())

@@ -287,3 +287,108 @@ def test_first_admm_solve_gets_at_most_the_loop_budget(monkeypatch):
     column_generation(problem, solver="admm", max_rounds=1, time_limit=3.0)
     # the first (not only the re-solves) within the loop's 3 s, not ADMM_SOLVE_SECONDS (60 s)
     assert limits and all(t is not None and t <= 3.0 for t in limits)
+
+
+def test_estimator_and_sweep_default_to_the_auto_seed_width():
+    """``ConvexReLUClassifier(n_patterns="auto")`` (the default) and the sweep's priced methods
+    (``n_patterns`` None) seed with ``pricing.seed_width``: 64 neurons on 3 features; an explicit
+    int is kept; the sampled program keeps 32 patterns; a bad string is named before any work."""
+    from types import SimpleNamespace
+
+    from robustbench_convex import methods
+
+    X, y = xor_data(n=30, d=3, seed=3)
+    kw = {"loss": "squared", "beta": 0.3, "pattern_strategy": "network", "bound": "none"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        auto = ConvexReLUClassifier(**kw).fit(X, y)
+        explicit = ConvexReLUClassifier(n_patterns=8, **kw).fit(X, y)
+        sampled = ConvexReLUClassifier(loss="squared", beta=0.3, pattern_strategy="sampled").fit(
+            X, y
+        )
+    assert auto.n_patterns == "auto" and auto.result_.info["seed_width"] == 64
+    assert auto.objective_ <= auto.result_.info["seed_objective"] + 1e-10
+    assert explicit.result_.info["seed_width"] == 8
+    assert 1 <= sampled.result_.problem.P <= 32  # DEFAULT_N_PATTERNS sampled (duplicates dropped)
+    with pytest.raises(ValueError, match="n_patterns must be 'auto' or an int"):
+        ConvexReLUClassifier(n_patterns="many").fit(X, y)
+    settings = {
+        **methods.get_method("convex-ipm").defaults(),
+        "loss": "squared",
+        "beta": 0.3,
+        "bound": "none",
+    }
+    assert settings["n_patterns"] is None
+    data = SimpleNamespace(X_train=X, y_train=y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        solution = methods._fit_priced(data, settings, 0, "ipm", "network")
+    assert solution.info["seed_width"] == 64
+    solution = methods._fit_priced(data, {**settings, "n_patterns": 8}, 0, "ipm", "network")
+    assert solution.info["seed_width"] == 8
+
+
+def test_no_pricing_round_is_spent_when_no_re_solve_can_follow():
+    """``price_unusable=False`` (``fit_convex_network``'s setting without the exact oracle): a
+    budget after which no re-solve fits ends the loop on "time_limit" before pricing (the
+    violation is then not known: NaN, reported as None); the default prices as before; with
+    the exact oracle the final pricing (the certificate) always runs."""
+    X, y = xor_data(n=40, d=4, seed=6)
+    problem = ConvexReLUProblem(X, y, loss="squared", beta=0.5, n_patterns=4, seed=0)
+    skipped = column_generation(
+        problem, solver="ipm", max_rounds=50, time_limit=1e-3, price_unusable=False
+    )
+    assert skipped.stop_reason == "time_limit" and skipped.rounds == 0
+    assert np.isnan(skipped.final_violation) and skipped.history[-1].price_time == 0.0
+    priced = column_generation(problem, solver="ipm", max_rounds=50, time_limit=1e-3)
+    assert priced.final_violation > 1.0 and priced.history[-1].price_time > 0.0
+    assert skipped.solution.objective == pytest.approx(priced.solution.objective)
+    # a budget that fits re-solves: the loop prices and runs rounds as before
+    roomy = column_generation(
+        problem, solver="ipm", max_rounds=2, time_limit=60.0, price_unusable=False
+    )
+    assert roomy.rounds >= 1 and np.isfinite(roomy.final_violation)
+    # with the exact oracle (2-D data): priced even with no time left (the final pricing may
+    # certify the solution)
+    X2, y2 = xor_data(n=30, seed=4)
+    p2 = ConvexReLUProblem(X2, y2, loss="squared", beta=0.5, n_patterns=4, seed=0)
+    exact = column_generation(
+        p2, solver="ipm", max_rounds=50, time_limit=1e-3, price_unusable=False,
+        exact_patterns=np.zeros((p2.n, 0)),
+    )  # fmt: skip
+    assert np.isfinite(exact.final_violation) and exact.history[-1].price_time > 0.0
+    # fit_convex_network records the unknown violation as None and still bounds
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_convex_network(
+            X, y, loss="squared", beta=0.5, time_limit=1e-3, seed_networks=1, seed_epochs=30,
+            bound="relaxation",
+        )  # fmt: skip
+    summary = fit.summary()
+    assert summary["pricing_stop"] == "time_limit" and summary["final_violation"] is None
+    assert fit.bound.value <= fit.solution.objective + 1e-9
+
+
+def test_auto_seed_count_is_one_where_admm_solves_the_program():
+    """seed_networks="auto": three seeds where the restricted programs are solved exactly (the
+    interior point, CVXPY) and for hinge / logistic, one for the squared loss where they go to
+    ADMM (MNIST-sized: 785 features); ints pass through; bad values are named before any work;
+    the summary records the count."""
+    from robustbench_convex.pricing import seed_count
+
+    assert seed_count("auto", 31, 32, "squared") == 3  # breast-cancer: interior point
+    assert seed_count("auto", 785, 32, "squared") == 1  # mnist: ADMM
+    # hinge / logistic: ADMM moves little from its seed, the best of three matters
+    assert seed_count("auto", 785, 32, "logistic") == 3
+    assert seed_count("auto", 785, 32, "hinge") == 3
+    assert seed_count("auto", 31, 32, "squared", solver="admm") == 1
+    assert seed_count("auto", 785, 32, "squared", solver="cvxpy") == 3
+    assert seed_count(2, 785, 32, "squared") == 2
+    X, y = xor_data(n=12, seed=0)
+    for bad in (0, 1.5, "many", True):
+        with pytest.raises(ValueError, match="seed_networks"):
+            fit_convex_network(X, y, beta=0.1, seed_networks=bad)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_convex_network(X, y, beta=0.1, strategy="network", seed_epochs=20, bound="none")
+    assert fit.summary()["seed_networks"] == 3
