@@ -770,6 +770,8 @@ class _Operator:
         XU = self.Xa @ U
         FU = self.predictions(U, XU) if predictions else None
         GU = XU.mul_(self.Sgn)  # XU is not needed any more
+        if not (self.robust_loss or self.cone):  # nominal programs: no perturbable parts
+            return _Blocks(U, GU, FU, None, None)
         Up = U[self.pert]
         AU = self.D @ (Up[:, :P] - Up[:, P:]).T if self.robust_loss else None
         return _Blocks(U, GU, FU, AU, Up if self.cone else None)
