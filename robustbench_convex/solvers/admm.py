@@ -487,8 +487,9 @@ def solve_admm(
     ``12 * 8 * n * P`` bytes of iterates (``+ 6 * 8 * n * d`` for robust programs). A float32
     run that certifies keeps the float64 factor for its certificate beside the float32 copy
     (1.5 times the float64 factor's bytes). The paper splitting on the ``"cholesky"`` path
-    also keeps ``F_q^T F_q`` (``8 (P d)^2`` bytes, where twice the factor fits in
-    ``max_factor_bytes``): a ``rho`` change then refactors without the ``n (P d)^2`` flops.
+    also keeps ``F_q^T F_q`` (``(P d)^2`` entries in the iteration's dtype, where twice the
+    factor fits in ``max_factor_bytes``): a ``rho`` change then refactors without the
+    ``n (P d)^2`` flops.
     """
     dev = _check_args(
         rho,
@@ -723,6 +724,7 @@ class _Operator:
             self.Xa, self.D, c=self.c, c_z=self.c if self.robust_loss else 0.0,
             cone_weight=1.0 if self.cone else 0.0, perturbable=self.pert, path=self.path,
             copy_weight=self.sig, keep_gram=self.keep_gram,
+            gram_dtype=torch.float32 if self.itemsize == 4 else None,
         )  # fmt: skip
 
     def cast(self, dtype: torch.dtype) -> _Operator:
