@@ -539,9 +539,9 @@ class _Blocks:
     def combine(self, fn: Callable[..., torch.Tensor], *others: _Blocks) -> _Blocks:
         """``fn`` applied field by field (None fields stay None)."""
         out = []
-        for f in fields(self):
-            own = getattr(self, f.name)
-            out.append(None if own is None else fn(own, *(getattr(o, f.name) for o in others)))
+        for name in _BLOCK_FIELDS:
+            own = getattr(self, name)
+            out.append(None if own is None else fn(own, *(getattr(o, name) for o in others)))
         return _Blocks(*out)
 
     def __sub__(self, other: _Blocks) -> _Blocks:
@@ -556,8 +556,8 @@ class _Blocks:
     def sqnorm(self, weights: tuple[float, ...]) -> float:
         """``sum_k weights[k] ||field_k||^2`` over the present fields (weights per field)."""
         total = 0.0
-        for f, wt in zip(fields(self), weights, strict=True):
-            t = getattr(self, f.name)
+        for name, wt in zip(_BLOCK_FIELDS, weights, strict=True):
+            t = getattr(self, name)
             if t is not None and wt != 0:
                 total += wt * float(torch.sum(t * t))
         return total
@@ -568,14 +568,17 @@ class _Blocks:
     def unflat(self, vector: torch.Tensor) -> _Blocks:
         """A ``_Blocks`` of this one's shapes holding ``vector`` (views)."""
         out, at = [], 0
-        for f in fields(self):
-            t = getattr(self, f.name)
+        for name in _BLOCK_FIELDS:
+            t = getattr(self, name)
             if t is None:
                 out.append(None)
                 continue
             out.append(vector[at : at + t.numel()].view(t.shape))
             at += t.numel()
         return _Blocks(*out)
+
+
+_BLOCK_FIELDS = tuple(f.name for f in fields(_Blocks))  # dataclasses.fields() is slow per step
 
 
 @dataclass
