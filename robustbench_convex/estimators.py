@@ -78,9 +78,11 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
             ``"scp"``); fewer may remain after dropping duplicates. With a network-seeded
             ``pattern_strategy`` it is the seed network's width. ``"auto"`` (default):
             ``pricing.seed_width`` for the network-seeded strategies (64 neurons on inputs of
-            3-15 features with hidden biases, else 32), ``DEFAULT_N_PATTERNS`` (32) sampled
-            patterns otherwise (robust programs, ``pattern_strategy="sampled"``); an int is
-            used as given everywhere.
+            3-15 features with hidden biases, else 32), for the robust programs' network seed
+            ``DEFAULT_ROBUST_N_PATTERNS`` (16: an IBP network of width 32, at most 21
+            patterns), ``DEFAULT_N_PATTERNS`` (32) sampled patterns otherwise
+            (``pattern_strategy="sampled"``, ``patterns="gaussian"``); an int is used as given
+            everywhere.
         n_neurons: neurons sampled on the sphere for ``"scp"`` (ignored by the others); None:
             ``DEFAULT_N_NEURONS`` (256).
         beta: regularization (weight decay ``beta/2 sum_j (||u_j||^2 + b_j^2 + alpha_j^2)``);
@@ -287,7 +289,7 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
         self.pattern_time_ = 0.0
         if isinstance(patterns, str) and patterns in ROBUST_PATTERN_STRATEGIES:
             seeded = network_seeded_patterns(
-                X, y_pm, eps=eps, n_patterns=self._sampled_patterns(), strategy=patterns,
+                X, y_pm, eps=eps, n_patterns=self._robust_seed_patterns(), strategy=patterns,
                 loss=loss if loss != "squared" else "hinge", beta=beta, seed=self.seed,
             )  # fmt: skip
             pattern_arg: Any = seeded.D
@@ -391,6 +393,14 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
         """``n_patterns`` for a sampled (or robust network-seeded) program: ``"auto"`` is
         ``DEFAULT_N_PATTERNS``."""
         return DEFAULT_N_PATTERNS if self.n_patterns == "auto" else int(self.n_patterns)
+
+    def _robust_seed_patterns(self) -> int:
+        """``n_patterns`` of a robust program's network seed: ``"auto"`` is
+        ``robust_patterns.DEFAULT_ROBUST_N_PATTERNS`` (16: an IBP seed of width 32 and a budget
+        of 21 patterns, the setting of ``benchmarks/robust_vs_pgd_at.py``)."""
+        from robustbench_convex.robust_patterns import DEFAULT_ROBUST_N_PATTERNS
+
+        return DEFAULT_ROBUST_N_PATTERNS if self.n_patterns == "auto" else int(self.n_patterns)
 
     def _seed_patterns(self) -> int | str:
         """``n_patterns`` for ``fit_convex_network``: ``"auto"`` passes through

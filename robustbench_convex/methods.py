@@ -133,8 +133,9 @@ _CONVEX_COMMON: dict[str, ParamSpec] = {
         None,
         "int>=1",
         optional=True,
-        help="patterns to sample (network-seeded strategies: the seed width; None: 32 sampled, "
-        "pricing.seed_width seeded)",
+        help="patterns to sample (None: 32); a nominal network seed's width (None: "
+        "pricing.seed_width); a robust network seed's pattern count, its width twice that "
+        "(None: 16, width 32)",
     ),
     "patterns": ParamSpec(
         None, "str", choices=tuple(sorted(PATTERN_SAMPLERS)), optional=True, help="sampler"
@@ -798,7 +799,10 @@ def _train_convex_robust(program: str, method: str):
 
 
 def _seeded_patterns(dataset: Any, settings: dict[str, Any], seed: int, strategy: str):
-    from robustbench_convex.robust_patterns import network_seeded_patterns
+    from robustbench_convex.robust_patterns import (
+        DEFAULT_ROBUST_N_PATTERNS,
+        network_seeded_patterns,
+    )
 
     if settings["eps"] <= 0:
         raise ValueError(
@@ -809,7 +813,7 @@ def _seeded_patterns(dataset: Any, settings: dict[str, Any], seed: int, strategy
         dataset.X_train,
         dataset.y_train,
         eps=settings["eps"],
-        n_patterns=settings["n_patterns"] or 32,
+        n_patterns=settings["n_patterns"] or DEFAULT_ROBUST_N_PATTERNS,
         strategy=strategy,
         lower=dataset.lower,
         upper=dataset.upper,

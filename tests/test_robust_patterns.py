@@ -258,6 +258,10 @@ def test_default_robust_fit_on_built_in_sets_is_not_collapsed(name):
     assert not clf.collapsed_ and clf.n_relu_neurons_ >= 8
     assert clf.result_.is_certificate
     assert clf.score(ds.X_test, ds.y_test) >= 0.9
+    # the benchmark's setting: an IBP seed of width 32 within a budget of 21 patterns
+    from robustbench_convex.robust_patterns import DEFAULT_ROBUST_N_PATTERNS, default_max_patterns
+
+    assert clf.result_.problem.P <= default_max_patterns(DEFAULT_ROBUST_N_PATTERNS) == 21
 
 
 def test_choose_penalty_prefers_a_genuine_rung_unless_clearly_worse():
