@@ -98,8 +98,9 @@ def default_max_patterns(n_patterns: int) -> int:
     P = 18: 8 units, 0.96 / 0.95); breast-cancer keeps 12 neurons, 17 units, 0.95 / 0.95 at
     penalty 0.3 (P = 29: 22 units, 0.94 / 0.94, 1.4x the solve time); mnist-2v8-t10k keeps 10
     neurons, 19 units, 0.88 / 0.88 at penalty 0.3 (P = 33: 31 units, 0.88 / 0.88, about 2.5x
-    the solve time). Three data sets: a budget that held on them, not a law. With the
-    estimator's ``n_patterns = 32`` (budget 41, was P = 64) breast-cancer's penalty-1 rung keeps
+    the solve time). Three data sets: a budget that held on them, not a law. With
+    ``n_patterns = 32`` (the estimator's default until 2026-12-02; budget 41, was P = 64)
+    breast-cancer's penalty-1 rung keeps
     7 ReLU units instead of 9, so the ladder solves a second rung there (27 s against 21 s cpu,
     certified train 0.962 against 0.980); digits-2v8 is unchanged (18 units, 13 s against 16 s)."""
     n_patterns = check_int("n_patterns", n_patterns, 1)
@@ -195,7 +196,7 @@ def network_seeded_patterns(
     y: Any,
     *,
     eps: float,
-    n_patterns: int = 32,
+    n_patterns: int = DEFAULT_ROBUST_N_PATTERNS,
     strategy: RobustPatternStrategy = "ibp",
     lower: Any = None,
     upper: Any = None,
@@ -238,7 +239,9 @@ def network_seeded_patterns(
     Args:
         X: training inputs ``(n, d)`` (without the bias column); y: labels in {-1, +1}.
         eps: l_inf radius ``> 0`` of the robust program (input units).
-        n_patterns: pattern budget (``>= 1``).
+        n_patterns: pattern budget (``>= 1``): the seed has width ``2 n_patterns``, the
+            default budget is :func:`default_max_patterns` of it. Default
+            ``DEFAULT_ROBUST_N_PATTERNS`` (16), the estimator's and the sweep's.
         strategy: ``"ibp"``, ``"crown-ibp"`` or ``"pgd-at"``.
         lower, upper: input bounds for the seed training (None: unbounded).
         loss, beta, seed, epochs, num_threads: of the seed training.
