@@ -1177,6 +1177,16 @@ def seed_width(n_patterns: int | Literal["auto"], d_aug: int) -> int:
     return WIDE_SEED_WIDTH if wide else DEFAULT_SEED_WIDTH
 
 
+def _int_or_auto(name: str, value: Any, minimum: int) -> int | str:
+    """``"auto"`` or an integer (not a bool) ``>= minimum``: the options of
+    :func:`fit_convex_network` that the pipeline can size itself; a ValueError otherwise."""
+    if isinstance(value, str) and value == "auto":
+        return "auto"
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be 'auto' or an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
 def seed_count(
     seed_networks: int | Literal["auto"],
     d_aug: int,
@@ -1312,39 +1322,23 @@ def fit_convex_network(
     """
     if strategy not in PATTERN_STRATEGIES:
         raise ValueError(f"strategy must be one of {PATTERN_STRATEGIES}, got {strategy!r}")
-    if seed_networks != "auto" and (
-        isinstance(seed_networks, bool) or not isinstance(seed_networks, int) or seed_networks < 1
-    ):
-        raise ValueError(f"seed_networks must be 'auto' or an int >= 1, got {seed_networks!r}")
+    seed_networks = _int_or_auto("seed_networks", seed_networks, 1)
     if bound not in ("auto", "enumeration", "relaxation", "mip", "none"):
         raise ValueError(
             f"bound must be 'auto', 'enumeration', 'relaxation', 'mip' or 'none', got {bound!r}"
         )
     check_time_budget("time_limit", time_limit)
-    if patterns_per_round != "auto" and (
-        isinstance(patterns_per_round, bool)
-        or not isinstance(patterns_per_round, int)
-        or patterns_per_round < 1
-    ):
-        raise ValueError(
-            f"patterns_per_round must be 'auto' or an int >= 1, got {patterns_per_round!r}"
-        )
-    if n_patterns != "auto" and (
-        isinstance(n_patterns, bool)
-        or not isinstance(n_patterns, (int, np.integer))
-        or n_patterns < 1
-    ):
-        raise ValueError(f"n_patterns must be 'auto' or an int >= 1, got {n_patterns!r}")
+    patterns_per_round = _int_or_auto("patterns_per_round", patterns_per_round, 1)
+    n_patterns = _int_or_auto("n_patterns", n_patterns, 1)
+    # 0 for bad data: the error then comes from the program's own checks
+    d_aug = int(np.shape(X)[1]) + int(bool(bias)) if np.ndim(X) == 2 else 0
     if n_patterns == "auto":
-        d_aug = int(np.shape(X)[1]) + int(bool(bias)) if np.ndim(X) == 2 else 0
         n_patterns = (
             seed_width("auto", d_aug) if strategy.startswith("network") else DEFAULT_SEED_WIDTH
         )
-    if np.ndim(X) == 2:
-        seed_networks = seed_count(
-            seed_networks, int(np.shape(X)[1]) + int(bool(bias)), int(n_patterns), loss, solver
-        )  # fmt: skip
-    else:  # bad data: the error comes from the program's own checks
+    if d_aug:
+        seed_networks = seed_count(seed_networks, d_aug, int(n_patterns), loss, solver)
+    else:
         seed_networks = DEFAULT_SEED_NETWORKS if seed_networks == "auto" else seed_networks
     start = time.perf_counter()
     times: dict[str, float] = {}
