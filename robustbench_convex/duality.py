@@ -30,6 +30,15 @@ reduced gradient), and finally ``(theta, lambda)`` is scaled by the largest ``t 
 makes every block feasible (the constraints are positively homogeneous, and the domains are
 star-shaped around 0), ``t`` chosen to maximize the (concave) dual objective along the ray. The
 bound is therefore valid for *any* inputs; how tight it is depends on them.
+
+:meth:`LagrangeDual.polished_bound` (squared loss) does better than the ray: a candidate that
+violates many blocks' constraints by about the same small factor (an ADMM iterate's duals, whose
+dual residual is small but not zero) loses that factor times the whole dual value to the
+scaling, although its unscaled dual value is much closer to the optimum. It maximizes the dual
+objective over the affine family ``theta + sum_j c_j F_j r_j / ||r_j|| + c_0 theta``,
+``lambda (1 + s)``, subject to every block's constraint (a small second-order-cone program in
+``2P + 2`` unknowns, solved by a barrier method in the reduced coordinates), then certifies the
+result as any candidate.
 """
 
 from __future__ import annotations
@@ -142,6 +151,86 @@ class LagrangeDual:
         self.Sgn = (2.0 * self.D - 1.0).repeat(1, 2)
         self._step: float | None = None
 
+    def polished_bound(
+        self, theta: Any, multipliers: Any = None, *, max_directions: int = 64
+    ) -> DualBound:
+        """A bound at least as tight as ``lower_bound(theta, multipliers, refine_steps=0)``
+        (squared loss; other losses return that bound unchanged).
+
+        With block residuals ``r_j = F_j^T theta - G_j^T lambda_j`` (``||r_j|| <= beta`` is the
+        dual constraint), the search family is ``theta(c) = theta + B c`` with ``B`` the
+        normalized directions ``F_j r_j / ||r_j||`` of the ``max_directions`` blocks with the
+        largest residuals (moving along one shrinks its own block's residual) and ``theta``, and ``lambda (1 + s)``. Then ``r_j(c, s) = r_j + N_j (c,
+        s)`` is affine, the squared loss's dual objective is a concave quadratic in ``c``, and
+        the program
+
+            max  -sum_k l^*(theta(c)_k)   s.t.  ||r_j(c, s)||^2 <= beta^2 for every block j
+
+        lives in at most ``max_directions + 2`` unknowns: only ``N_j^T N_j``, ``N_j^T r_j`` and ``B^T B`` enter. It
+        is solved by a log-barrier Newton method from the ray's scaled point (strictly feasible,
+        so every iterate stays feasible), and its answer is certified by
+        :meth:`lower_bound` (clipping and the ray, so the value is valid whatever the barrier
+        did; and the ray's own point is returned when it is better).
+
+        Cost: ``P`` products ``(d x n) (n x m)`` (``m <= max_directions + 1``, in float32) and
+        about 50 Newton steps of order ``m + 1`` (``2P (m + 1)^2`` numbers); at ``P = 32``,
+        ``n = 2000``, ``d = 51``: 40 ms, about 25 ADMM iterations. ``solve_admm`` calls it when
+        a feasible correction it tries does not certify with the plain bound.
+        """
+        if (
+            isinstance(max_directions, bool)
+            or not isinstance(max_directions, int)
+            or max_directions < 0
+        ):
+            raise ValueError(f"max_directions must be an int >= 0, got {max_directions!r}")
+        plain = self.lower_bound(theta, multipliers, refine_steps=0)
+        if self.loss != "squared" or self.beta <= 0:
+            return plain
+        Xa, D, y, Sgn, beta = self.Xa, self.D, self.y, self.Sgn, self.beta
+        n, P = D.shape
+        theta = _t(theta, device=Xa.device).reshape(-1)
+        lam = (
+            torch.zeros(n, 2 * P, dtype=Xa.dtype, device=Xa.device)
+            if multipliers is None
+            else torch.clamp(_t(multipliers, device=Xa.device), min=0.0)
+        )
+        Dpm = torch.cat([D, -D], dim=1)
+        S = Xa.T @ (Sgn * lam)  # (d, 2P): G_j^T lambda_j
+        R = Xa.T @ (Dpm * theta[:, None]) - S
+        norms = torch.linalg.vector_norm(R, dim=0)
+        order = torch.argsort(norms, descending=True)[:max_directions]
+        live = order[norms[order] > 0]
+        B = torch.cat([Dpm[:, live] * (Xa @ (R[:, live] / norms[live])), theta[:, None]], dim=1)
+        B = B[:, torch.linalg.vector_norm(B, dim=0) > 0]
+        B = B / torch.linalg.vector_norm(B, dim=0)
+        if B.shape[1] == 0:
+            return plain
+        m = B.shape[1]
+        # N_j = [Xa^T (F_j o B), -G_j^T lambda_j]; the w-blocks' F_j are the v-blocks' negated
+        # in float32 (half the time): the barrier only proposes the candidate, whose bound is
+        # then computed in float64 from the float64 theta(c)
+        X32, D32, B32 = Xa.float(), D.float(), B.float()
+        M = torch.stack([(X32 * D32[:, i : i + 1]).T @ B32 for i in range(P)]).double()
+        N = torch.cat([torch.cat([M, -M]), -S.T[:, :, None]], dim=2).cpu().numpy()
+        Nt = N.transpose(0, 2, 1)
+        K = Nt @ N  # (2P, m + 1, m + 1)
+        h = (Nt @ R.T.cpu().numpy()[:, :, None])[:, :, 0]
+        rho = (norms**2).cpu().numpy()
+        Q = np.zeros((m + 1, m + 1))
+        Q[:m, :m] = (B.T @ B).cpu().numpy()
+        q = np.zeros(m + 1)
+        q[:m] = (B.T @ (theta + y)).cpu().numpy()  # -dual = const + q^T x + x^T Q x / 2
+        x = np.zeros(m + 1)
+        t0 = min(1.0, (1.0 - 1e-3) * beta / float(norms.max())) if float(norms.max()) > 0 else 1.0
+        x[m - 1] = (t0 - 1.0) * float(torch.linalg.vector_norm(theta))  # theta's own column
+        x[m] = t0 - 1.0
+        x = _barrier_qcqp(Q, q, K, h, rho - beta**2, x)
+        if x is None:
+            return plain
+        candidate = theta + B @ torch.as_tensor(x[:m], dtype=Xa.dtype, device=Xa.device)
+        polished = self.lower_bound(candidate, lam * (1.0 + x[m]), refine_steps=0)
+        return polished if polished.value > plain.value else plain
+
     def lower_bound(
         self, theta: Any, multipliers: Any = None, *, refine_steps: int = 50
     ) -> DualBound:
@@ -196,6 +285,70 @@ class LagrangeDual:
         t = _best_scale(self.loss, theta, y, t_max)
         value = -conjugate_loss_sum(self.loss, t * theta, y)
         return DualBound(value=value, scale=t, max_block_ratio=ratio, refine_steps=refine_steps)
+
+
+def _barrier_qcqp(
+    Q: np.ndarray,
+    q: np.ndarray,
+    K: np.ndarray,
+    h: np.ndarray,
+    rho: np.ndarray,
+    x: np.ndarray,
+    *,
+    outer: int = 5,
+    newton: int = 12,
+) -> np.ndarray | None:
+    """Approximately ``argmin q^T x + x^T Q x / 2`` s.t. ``x^T K_j x + 2 h_j^T x + rho_j < 0``
+    for every ``j`` and ``x[-1] > -1``, by a log-barrier Newton method (barrier weight divided by
+    10 per outer round) from a strictly feasible ``x``; None if ``x`` is not strictly feasible.
+    Every iterate stays strictly feasible (the line search rejects steps that leave the set)."""
+
+    J, k = h.shape
+    K_rows, K_flat = K.reshape(J * k, k), K.reshape(J, k * k)
+
+    def half_gradients(x: np.ndarray) -> np.ndarray:
+        return (K_rows @ x).reshape(J, k) + h
+
+    def slack(x: np.ndarray) -> np.ndarray:
+        return -(((K_rows @ x).reshape(J, k) @ x) + 2.0 * h @ x + rho)
+
+    def merit(x: np.ndarray, sl: np.ndarray, tau: float) -> float:
+        return float(q @ x + 0.5 * x @ Q @ x - tau * (np.log(sl).sum() + np.log1p(x[-1])))
+
+    sl = slack(x)
+    if not (sl.min() > 0 and x[-1] > -1):
+        return None
+    tau = 1e-3 * (abs(float(q @ x + 0.5 * x @ Q @ x)) + 1.0) / len(rho)
+    for _ in range(outer):
+        for _ in range(newton):
+            Kx = half_gradients(x)
+            g = q + Q @ x + tau * (2.0 * (Kx / sl[:, None]).sum(axis=0))
+            H = Q + tau * ((2.0 / sl) @ K_flat).reshape(k, k) + tau * ((4.0 / sl**2) * Kx.T) @ Kx
+            g[-1] -= tau / (1.0 + x[-1])
+            H[-1, -1] += tau / (1.0 + x[-1]) ** 2
+            try:
+                dx = -np.linalg.solve(H, g)
+            except np.linalg.LinAlgError:
+                return x
+            decrement = float(-g @ dx)
+            if not decrement > 1e-12 * (1.0 + abs(float(q @ x))):
+                break
+            phi, step = merit(x, sl, tau), 1.0
+            while step > 1e-12:
+                xn = x + step * dx
+                sn = slack(xn)
+                if (
+                    sn.min() > 0
+                    and xn[-1] > -1
+                    and merit(xn, sn, tau) <= phi - 0.25 * step * decrement
+                ):
+                    x, sl = xn, sn
+                    break
+                step *= 0.5
+            else:
+                break
+        tau *= 0.1
+    return x
 
 
 def lower_bound(

@@ -11,7 +11,7 @@ from convex_fixtures import xor_data
 from robustbench_convex.formulations import ConvexReLUProblem
 from robustbench_convex.network import TwoLayerReLU
 from robustbench_convex.solvers.admm import solve_admm
-from robustbench_convex.solvers.admm_linsys import RotatedSystem
+from robustbench_convex.solvers.admm_linsys import RotatedSystem, symmetric_matvec
 from robustbench_convex.solvers.admm_prox import cone_projection, loss_prox
 from robustbench_convex.solvers.cvxpy_backend import solve_cvxpy
 
@@ -276,3 +276,23 @@ def test_unsupported_programs_raise_clearly():
     pr = ConvexReLUProblem(*_data(), loss="hinge", beta=0.2, n_patterns=4, robust_eps=0.05)
     with pytest.raises(ValueError, match="woodbury"):
         solve_admm(pr, linear_solver="woodbury")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_symmetric_matvec_matches_the_general_product(dtype):
+    """BLAS symv on one stored triangle: the same product for row- and column-major storage
+    (cholesky_inverse returns the latter), and the general product for other layouts."""
+    g = torch.Generator().manual_seed(0)
+    B = torch.randn(40, 40, dtype=torch.float64, generator=g)
+    A = (B @ B.T).to(dtype)
+    x = torch.randn(40, dtype=dtype, generator=g)
+    tol = 1e-4 if dtype == torch.float32 else 1e-12
+    for stored in (A, A.T.contiguous().T, torch.cholesky_inverse(torch.linalg.cholesky(A))):
+        expected = stored @ x
+        got = symmetric_matvec(stored, x)
+        assert got.dtype == dtype and got.shape == (40,)
+        assert torch.allclose(got, expected, rtol=tol, atol=tol * float(expected.abs().max()))
+    big = torch.randn(80, 80, dtype=dtype, generator=g)
+    strided = (big + big.T)[::2, ::2]  # symmetric, neither layout contiguous: A @ x
+    assert not strided.is_contiguous() and not strided.T.is_contiguous()
+    assert torch.allclose(symmetric_matvec(strided, x), strided @ x)

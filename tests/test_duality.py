@@ -120,3 +120,65 @@ def test_gap_tol_is_validated():
     for bad in (0.0, -1e-3, True, "1e-3"):
         with pytest.raises(ValueError, match="gap_tol"):
             solve_admm(pr, gap_tol=bad, max_iter=1)
+
+
+def _perturbed_candidate(pr, sol, rng, size):
+    """theta at predictions of the solution perturbed by ``size`` (relative), and random
+    non-negative multipliers of a comparable scale."""
+    yhat = pr.predict_convex(sol.V, sol.W)
+    yhat = yhat + size * np.linalg.norm(yhat) / np.sqrt(pr.n) * rng.standard_normal(pr.n)
+    theta = loss_gradient(pr.loss, torch.as_tensor(yhat), torch.as_tensor(pr.y))
+    lam = np.abs(rng.standard_normal((pr.n, 2 * pr.P))) * size
+    return theta, lam
+
+
+def test_polished_bound_is_valid_and_never_below_the_plain_one():
+    """Squared loss: for perturbed and random candidates, plain <= polished <= optimum."""
+    from robustbench_convex.duality import LagrangeDual
+
+    pr = _problem("squared")
+    sol = solve_cvxpy(pr)
+    opt = sol.objective
+    dual = LagrangeDual(pr)
+    rng = np.random.default_rng(3)
+    gains = []
+    for trial in range(12):
+        if trial < 8:
+            theta, lam = _perturbed_candidate(pr, sol, rng, [1e-3, 1e-2, 0.1, 0.5][trial % 4])
+        else:
+            theta, lam = rng.standard_normal(pr.n), rng.standard_normal((pr.n, 2 * pr.P))
+        plain = dual.lower_bound(theta, lam, refine_steps=0).value
+        polished = dual.polished_bound(theta, lam)
+        assert plain <= polished.value <= opt + 1e-9 * abs(opt)
+        assert polished.max_block_ratio <= 1.0 + 1e-6 or polished.scale < 1.0
+        gains.append(polished.value - plain)
+    assert max(gains) > 0  # it does improve some candidates
+
+
+def test_polished_bound_tightens_an_admm_candidate():
+    """The candidate of an unfinished ADMM run (dual residual small but not zero): polishing
+    closes most of the plain bound's gap to the optimum (measured 7e-5 -> 1e-6 relative), and
+    stays below it."""
+    from robustbench_convex.duality import LagrangeDual
+
+    pr = _problem("squared", n=80, seed=4)
+    opt = solve_cvxpy(pr).objective
+    sol = solve_admm(pr, max_iter=2000, tol=1e-12, gap_tol=None, certify=True, dtype=torch.float64)
+    assert sol.status == "max_iter"
+    theta = torch.as_tensor(pr.predict_convex(sol.V, sol.W) - pr.y)
+    dual = LagrangeDual(pr)
+    plain = dual.lower_bound(theta, sol.info["multipliers"], refine_steps=0).value
+    polished = dual.polished_bound(theta, sol.info["multipliers"]).value
+    assert polished <= opt + 1e-9 * opt
+    assert opt - polished <= 0.5 * (opt - plain)
+
+
+@pytest.mark.parametrize("loss", ["hinge", "logistic"])
+def test_polished_bound_is_the_plain_one_for_other_losses(loss):
+    from robustbench_convex.duality import LagrangeDual
+
+    pr = _problem(loss)
+    rng = np.random.default_rng(5)
+    theta, lam = rng.standard_normal(pr.n), np.abs(rng.standard_normal((pr.n, 2 * pr.P)))
+    dual = LagrangeDual(pr)
+    assert dual.polished_bound(theta, lam) == dual.lower_bound(theta, lam, refine_steps=0)

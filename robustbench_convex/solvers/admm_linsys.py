@@ -31,7 +31,9 @@ import copy
 import math
 from typing import Literal
 
+import numpy as np
 import torch
+from scipy.linalg import blas as _blas
 
 __all__ = [
     "LinearSolverName",
@@ -129,6 +131,9 @@ class RotatedSystem:
         eye = torch.eye(d, dtype=Xa.dtype, device=Xa.device)
         self.H = copy_weight * eye + Xa.T @ Xa + cone_weight * torch.diag(self.E)
         self.H_chol = torch.linalg.cholesky(self.H)
+        # its explicit inverse: the p-blocks' solve with 2P right-hand sides of order d is then
+        # one small product (a LAPACK triangular solve costs about 30x more at d = 51, P = 32)
+        self.H_inv = torch.cholesky_inverse(self.H_chol)
         self.DtD = D.T @ D
         self.gram: torch.Tensor | None = None
         if path == "cholesky":
@@ -203,12 +208,12 @@ class RotatedSystem:
 
     def _solve_q(self, Rq: torch.Tensor) -> torch.Tensor:
         if self.path == "cholesky":
-            return (self.M_inv @ Rq.T.reshape(-1)).reshape(self.P, self.d).T
+            return symmetric_matvec(self.M_inv, Rq.T.reshape(-1)).reshape(self.P, self.d).T
         if self.path == "woodbury":
-            Y = torch.cholesky_solve(Rq, self.H_chol)  # A^{-1} r
+            Y = self.H_inv @ Rq  # A^{-1} r
             t = (self.D * (self.Xa @ Y)).sum(dim=1, keepdim=True)  # F_q A^{-1} r
-            w = self.cap_inv @ t
-            return Y - torch.cholesky_solve(self.Xa.T @ (self.D * w), self.H_chol)
+            w = symmetric_matvec(self.cap_inv, t.reshape(-1)).reshape(-1, 1)
+            return Y - self.H_inv @ (self.Xa.T @ (self.D * w))
         return self._cg(Rq)
 
     def _cg(self, B: torch.Tensor) -> torch.Tensor:
@@ -239,7 +244,7 @@ class RotatedSystem:
         P = self.P
         Rv, Rw = R[:, :P], R[:, P:]
         # the rotation's two 1/sqrt2 factors folded into one 1/2 (the solves are linear)
-        Pm = torch.cholesky_solve(Rv + Rw, self.H_chol)
+        Pm = self.H_inv @ (Rv + Rw)
         Qm = self._solve_q(Rv - Rw)
         return torch.cat([Pm + Qm, Pm - Qm], dim=1).mul_(0.5)
 
@@ -262,6 +267,25 @@ class RotatedSystem:
         out.cg_iterations = self.cg_iterations
         out.gram = None  # a cast copy is not refactored
         return out
+
+
+_SYMV = {torch.float32: _blas.ssymv, torch.float64: _blas.dsymv}
+
+
+def symmetric_matvec(A: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``A @ x`` for a symmetric ``(m, m)`` matrix ``A`` (both triangles stored) and ``x`` ``(m,)``.
+
+    On the CPU this calls BLAS ``symv`` on one triangle: it reads half of ``A`` where a general
+    matrix-vector product reads all of it, and the u-step's product is memory-bound (measured
+    0.25 -> 0.11 ms at order 1632, float32, one thread). Elsewhere (GPU, other dtypes) ``A @ x``.
+    """
+    symv = _SYMV.get(A.dtype)
+    stored = A if A.is_contiguous() else A.T  # A^T = A; cholesky_inverse returns column-major
+    if symv is None or A.device.type != "cpu" or not stored.is_contiguous():
+        return A @ x
+    # a row-major symmetric matrix read as column-major is itself (no copy)
+    y = symv(1.0, stored.numpy().T, np.ascontiguousarray(x.numpy()), lower=1)
+    return torch.from_numpy(y)
 
 
 def _gram(Xa: torch.Tensor, D: torch.Tensor, chunk: int) -> torch.Tensor:
