@@ -131,9 +131,6 @@ class RotatedSystem:
         eye = torch.eye(d, dtype=Xa.dtype, device=Xa.device)
         self.H = copy_weight * eye + Xa.T @ Xa + cone_weight * torch.diag(self.E)
         self.H_chol = torch.linalg.cholesky(self.H)
-        # its explicit inverse: the p-blocks' solve with 2P right-hand sides of order d is then
-        # one small product (a LAPACK triangular solve costs about 30x more at d = 51, P = 32)
-        self.H_inv = torch.cholesky_inverse(self.H_chol)
         self.DtD = D.T @ D
         self.gram: torch.Tensor | None = None
         if path == "cholesky":
@@ -210,10 +207,10 @@ class RotatedSystem:
         if self.path == "cholesky":
             return symmetric_matvec(self.M_inv, Rq.T.reshape(-1)).reshape(self.P, self.d).T
         if self.path == "woodbury":
-            Y = self.H_inv @ Rq  # A^{-1} r
+            Y = torch.cholesky_solve(Rq, self.H_chol)  # A^{-1} r
             t = (self.D * (self.Xa @ Y)).sum(dim=1, keepdim=True)  # F_q A^{-1} r
             w = symmetric_matvec(self.cap_inv, t.reshape(-1)).reshape(-1, 1)
-            return Y - self.H_inv @ (self.Xa.T @ (self.D * w))
+            return Y - torch.cholesky_solve(self.Xa.T @ (self.D * w), self.H_chol)
         return self._cg(Rq)
 
     def _cg(self, B: torch.Tensor) -> torch.Tensor:
@@ -244,7 +241,7 @@ class RotatedSystem:
         P = self.P
         Rv, Rw = R[:, :P], R[:, P:]
         # the rotation's two 1/sqrt2 factors folded into one 1/2 (the solves are linear)
-        Pm = self.H_inv @ (Rv + Rw)
+        Pm = torch.cholesky_solve(Rv + Rw, self.H_chol)
         Qm = self._solve_q(Rv - Rw)
         return torch.cat([Pm + Qm, Pm - Qm], dim=1).mul_(0.5)
 
