@@ -31,7 +31,7 @@ makes every block feasible (the constraints are positively homogeneous, and the 
 star-shaped around 0), ``t`` chosen to maximize the (concave) dual objective along the ray. The
 bound is therefore valid for *any* inputs; how tight it is depends on them.
 
-:meth:`LagrangeDual.polished_bound` (squared loss) does better than the ray: a candidate that
+:meth:`LagrangeDual.polished_bound` (squared and logistic loss) does better than the ray: a candidate that
 violates many blocks' constraints by about the same small factor (an ADMM iterate's duals, whose
 dual residual is small but not zero) loses that factor times the whole dual value to the
 scaling, although its unscaled dual value is much closer to the optimum. It maximizes the dual
@@ -43,6 +43,8 @@ result as any candidate.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -155,13 +157,14 @@ class LagrangeDual:
         self, theta: Any, multipliers: Any = None, *, max_directions: int = 64
     ) -> DualBound:
         """A bound at least as tight as ``lower_bound(theta, multipliers, refine_steps=0)``
-        (squared loss; other losses return that bound unchanged).
+        (squared and logistic loss; the hinge loss gets that bound unchanged).
 
         With block residuals ``r_j = F_j^T theta - G_j^T lambda_j`` (``||r_j|| <= beta`` is the
         dual constraint), the search family is ``theta(c) = theta + B c`` with ``B`` the
         normalized directions ``F_j r_j / ||r_j||`` of the ``max_directions`` blocks with the
         largest residuals (moving along one shrinks its own block's residual) and ``theta``, and ``lambda (1 + s)``. Then ``r_j(c, s) = r_j + N_j (c,
-        s)`` is affine, the squared loss's dual objective is a concave quadratic in ``c``, and
+        s)`` is affine, the dual objective is concave in ``c`` (a quadratic for the squared
+        loss, an entropy for the logistic loss), and
         the program
 
             max  -sum_k l^*(theta(c)_k)   s.t.  ||r_j(c, s)||^2 <= beta^2 for every block j
@@ -184,7 +187,7 @@ class LagrangeDual:
         ):
             raise ValueError(f"max_directions must be an int >= 0, got {max_directions!r}")
         plain = self.lower_bound(theta, multipliers, refine_steps=0)
-        if self.loss != "squared" or self.beta <= 0:
+        if self.loss == "hinge" or self.beta <= 0:
             return plain
         Xa, D, y, Sgn, beta = self.Xa, self.D, self.y, self.Sgn, self.beta
         n, P = D.shape
@@ -216,15 +219,12 @@ class LagrangeDual:
         K = Nt @ N  # (2P, m + 1, m + 1)
         h = (Nt @ R.T.cpu().numpy()[:, :, None])[:, :, 0]
         rho = (norms**2).cpu().numpy()
-        Q = np.zeros((m + 1, m + 1))
-        Q[:m, :m] = (B.T @ B).cpu().numpy()
-        q = np.zeros(m + 1)
-        q[:m] = (B.T @ (theta + y)).cpu().numpy()  # -dual = const + q^T x + x^T Q x / 2
         x = np.zeros(m + 1)
         t0 = min(1.0, (1.0 - 1e-3) * beta / float(norms.max())) if float(norms.max()) > 0 else 1.0
         x[m - 1] = (t0 - 1.0) * float(torch.linalg.vector_norm(theta))  # theta's own column
         x[m] = t0 - 1.0
-        x = _barrier_qcqp(Q, q, K, h, rho - beta**2, x)
+        objective, step_limit = _reduced_conjugate_sum(self.loss, theta, y, B)
+        x = _barrier_qcqp(objective, step_limit, K, h, rho - beta**2, x)
         if x is None:
             return plain
         candidate = theta + B @ torch.as_tensor(x[:m], dtype=Xa.dtype, device=Xa.device)
@@ -287,9 +287,59 @@ class LagrangeDual:
         return DualBound(value=value, scale=t, max_block_ratio=ratio, refine_steps=refine_steps)
 
 
+Objective = Callable[[np.ndarray, bool], tuple[float, np.ndarray | None, np.ndarray | None]]
+StepLimit = Callable[[np.ndarray, np.ndarray], float]
+
+
+def _reduced_conjugate_sum(
+    loss: str, theta: torch.Tensor, y: torch.Tensor, B: torch.Tensor
+) -> tuple[Objective, StepLimit | None]:
+    """``(x, derivatives) -> (f, grad, Hessian)`` (the last two None unless ``derivatives``)
+    of ``f(x) = sum_k l^*(theta_k + (B x[:m])_k)`` (``m`` the
+    columns of ``B``; the last entry of ``x``, the multipliers' scale, does not enter), ``inf``
+    outside the conjugate's domain: the squared loss's quadratic and the logistic loss's
+    entropy ``s log s + (1 - s) log(1 - s)``, ``s = -y theta``; and for the latter the step
+    limit ``(x, dx) -> a``: 0.99 x the largest step keeping ``s`` inside ``(0, 1)``."""
+    m = B.shape[1]
+    Bn, th, yn = B.cpu().numpy(), theta.cpu().numpy(), y.cpu().numpy()
+    gram = Bn.T @ Bn
+    base = Bn.T @ (th + yn)
+
+    def squared(x: np.ndarray, derivatives: bool) -> tuple[float, Any, Any]:
+        c = x[:m]
+        value = float(base @ c + 0.5 * c @ gram @ c)
+        if not derivatives:
+            return value, None, None
+        grad, hess = np.zeros_like(x), np.zeros((m + 1, m + 1))
+        grad[:m] = base + gram @ c
+        hess[:m, :m] = gram
+        return value, grad, hess
+
+    def logistic(x: np.ndarray, derivatives: bool) -> tuple[float, Any, Any]:
+        s = -yn * (th + Bn @ x[:m])
+        if not (s.min() > 0 and s.max() < 1):
+            return math.inf, None, None
+        value = float(np.sum(s * np.log(s) + (1 - s) * np.log1p(-s)))
+        if not derivatives:
+            return value, None, None
+        grad, hess = np.zeros_like(x), np.zeros((m + 1, m + 1))
+        grad[:m] = Bn.T @ (-yn * (np.log(s) - np.log1p(-s)))
+        hess[:m, :m] = (Bn.T / (s * (1 - s))) @ Bn
+        return value, grad, hess
+
+    def logistic_limit(x: np.ndarray, dx: np.ndarray) -> float:
+        s = -yn * (th + Bn @ x[:m])
+        ds = -yn * (Bn @ dx[:m])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            room = np.where(ds > 0, (1 - s) / ds, np.where(ds < 0, -s / ds, np.inf))
+        return 0.99 * float(room.min())
+
+    return (squared, None) if loss == "squared" else (logistic, logistic_limit)
+
+
 def _barrier_qcqp(
-    Q: np.ndarray,
-    q: np.ndarray,
+    objective: Objective,
+    step_limit: StepLimit | None,
     K: np.ndarray,
     h: np.ndarray,
     rho: np.ndarray,
@@ -298,10 +348,12 @@ def _barrier_qcqp(
     outer: int = 5,
     newton: int = 12,
 ) -> np.ndarray | None:
-    """Approximately ``argmin q^T x + x^T Q x / 2`` s.t. ``x^T K_j x + 2 h_j^T x + rho_j < 0``
-    for every ``j`` and ``x[-1] > -1``, by a log-barrier Newton method (barrier weight divided by
-    10 per outer round) from a strictly feasible ``x``; None if ``x`` is not strictly feasible.
-    Every iterate stays strictly feasible (the line search rejects steps that leave the set)."""
+    """Approximately ``argmin f(x)`` (``objective``: a smooth convex ``f`` with its gradient and
+    Hessian, ``inf`` outside its domain) s.t. ``x^T K_j x + 2 h_j^T x + rho_j < 0`` for every
+    ``j`` and ``x[-1] > -1``, by a log-barrier Newton method (barrier weight divided by 10 per
+    outer round) from a strictly feasible ``x``; None if ``x`` is not strictly feasible. Every
+    iterate stays strictly feasible (the line search rejects steps that leave the set, and
+    starts from ``step_limit(x, dx)`` when given)."""
 
     J, k = h.shape
     K_rows, K_flat = K.reshape(J * k, k), K.reshape(J, k * k)
@@ -312,18 +364,19 @@ def _barrier_qcqp(
     def slack(x: np.ndarray) -> np.ndarray:
         return -(((K_rows @ x).reshape(J, k) @ x) + 2.0 * h @ x + rho)
 
-    def merit(x: np.ndarray, sl: np.ndarray, tau: float) -> float:
-        return float(q @ x + 0.5 * x @ Q @ x - tau * (np.log(sl).sum() + np.log1p(x[-1])))
+    def merit(value: float, x: np.ndarray, sl: np.ndarray, tau: float) -> float:
+        return value - tau * float(np.log(sl).sum() + np.log1p(x[-1]))
 
     sl = slack(x)
-    if not (sl.min() > 0 and x[-1] > -1):
+    value, grad, hess = objective(x, True)
+    if not (sl.min() > 0 and x[-1] > -1 and math.isfinite(value)):
         return None
-    tau = 1e-3 * (abs(float(q @ x + 0.5 * x @ Q @ x)) + 1.0) / len(rho)
+    tau = 1e-3 * (abs(value) + 1.0) / len(rho)
     for _ in range(outer):
         for _ in range(newton):
             Kx = half_gradients(x)
-            g = q + Q @ x + tau * (2.0 * (Kx / sl[:, None]).sum(axis=0))
-            H = Q + tau * ((2.0 / sl) @ K_flat).reshape(k, k) + tau * ((4.0 / sl**2) * Kx.T) @ Kx
+            g = grad + tau * (2.0 * (Kx / sl[:, None]).sum(axis=0))
+            H = hess + tau * ((2.0 / sl) @ K_flat).reshape(k, k) + tau * ((4.0 / sl**2) * Kx.T) @ Kx
             g[-1] -= tau / (1.0 + x[-1])
             H[-1, -1] += tau / (1.0 + x[-1]) ** 2
             try:
@@ -331,19 +384,19 @@ def _barrier_qcqp(
             except np.linalg.LinAlgError:
                 return x
             decrement = float(-g @ dx)
-            if not decrement > 1e-12 * (1.0 + abs(float(q @ x))):
+            if not decrement > 1e-12 * (1.0 + abs(value)):
                 break
-            phi, step = merit(x, sl, tau), 1.0
+            phi = merit(value, x, sl, tau)
+            step = 1.0 if step_limit is None else min(1.0, step_limit(x, dx))
             while step > 1e-12:
                 xn = x + step * dx
                 sn = slack(xn)
-                if (
-                    sn.min() > 0
-                    and xn[-1] > -1
-                    and merit(xn, sn, tau) <= phi - 0.25 * step * decrement
-                ):
-                    x, sl = xn, sn
-                    break
+                if sn.min() > 0 and xn[-1] > -1:
+                    vn = objective(xn, False)[0]
+                    if merit(vn, xn, sn, tau) <= phi - 0.25 * step * decrement:
+                        x, sl = xn, sn
+                        value, grad, hess = objective(x, True)
+                        break
                 step *= 0.5
             else:
                 break

@@ -65,7 +65,7 @@ whose iterates oscillate around the optimum). A blown-up objective restarts the 
 best record and, the third time, ends with status ``"diverged"``. ``robustbench_convex.solve``
 picks the fastest certified solver per program (``solvers/front.py``).
 
-The lower bound of the squared loss is polished before a feasible correction is judged
+The lower bound of the squared and logistic losses is polished before a feasible correction is judged
 (``LagrangeDual.polished_bound``, session 10): an ADMM iterate's duals violate every active
 block's dual constraint by about the same small factor (1e-3 at n = 2000), and scaling them
 back onto the constraints cost 4e-4 of the objective, more than their unscaled dual value's
@@ -482,7 +482,8 @@ def solve_admm(
         returned iterate), ``lower_bound``, ``feasible_correction``, ``projections`` and
         ``projection_time`` (the corrections tried, the bound polishes they triggered
         included), ``bound_polishes`` and ``bound_polish_time`` (``LagrangeDual.polished_bound``,
-        squared loss: when a correction does not certify with the plain bound), ``multipliers``
+        squared and logistic loss: when a correction does not certify with the plain bound),
+        ``multipliers``
         (nominal), ``rho``,
         ``rho_updates``, ``rho_backoffs``, ``rho_bounds``, ``restarts``, ``returned_iteration``, ``linear_solver``,
         ``factor_bytes``, ``iterations``, ``setup_time``, ``constraint_violation``,
@@ -1127,12 +1128,12 @@ class _Run:
 
     def _polish_bound(self) -> None:
         """Before a feasible correction is tried: the tighter bound of the last candidate
-        (``LagrangeDual.polished_bound``; the squared loss only, else nothing). The gain over
+        (``LagrangeDual.polished_bound``; squared and logistic loss, not hinge). The gain over
         the candidate's plain bound is kept (``polish_gain``): :meth:`_certify_due` expects it
         again at the next records. Measured (squared, n = 2000, P = 32): the plain bounds of
         the run's tail stall about 4e-4 below the optimum (a dual residual of 1e-3 in every
         block costs that much along the ray), the polished ones within 2e-4, for about 40 ms."""
-        if self.candidate is None or self.dual is None or self.pr.loss != "squared":
+        if self.candidate is None or self.dual is None or self.pr.loss == "hinge":
             return
         t0 = time.perf_counter()
         theta, mult = self.candidate
