@@ -184,3 +184,18 @@ def test_polished_bound_is_the_plain_one_for_the_hinge_loss():
     theta, lam = rng.standard_normal(pr.n), np.abs(rng.standard_normal((pr.n, 2 * pr.P)))
     dual = LagrangeDual(pr)
     assert dual.polished_bound(theta, lam) == dual.lower_bound(theta, lam, refine_steps=0)
+
+
+def test_polished_bound_checks_max_directions_and_accepts_none():
+    from robustbench_convex.duality import LagrangeDual
+
+    pr = _problem("squared")
+    dual = LagrangeDual(pr)
+    theta = np.full(pr.n, -0.1)
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="max_directions"):
+            dual.polished_bound(theta, max_directions=bad)
+    # theta alone (no block directions) still gives a valid bound, at least the plain one
+    only_theta = dual.polished_bound(theta, None, max_directions=0).value
+    assert only_theta >= dual.lower_bound(theta, None, refine_steps=0).value
+    assert only_theta <= solve_cvxpy(pr).objective + 1e-9
