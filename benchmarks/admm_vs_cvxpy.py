@@ -47,9 +47,16 @@ def _line(name: str, sol, seconds: float) -> str:
     gap = _gap(sol)
     gap_txt = "no certificate" if gap is None else f"certified gap {gap:.2e}"
     dtype = f", {sol.info['dtype']}" if "dtype" in sol.info else ""
+    tries = ""
+    if "projections" in sol.info:
+        tries = (
+            f", {sol.info['projections']} corrections tried ({sol.info['projection_time']:.2f} s, "
+            f"{sol.info.get('bound_polishes', 0)} bound polishes)"
+        )
     return (
         f"  {name}: {sol.status} ({sol.info.get('stop', sol.solver)}), {seconds:.2f} s, "
         f"{sol.info.get('iterations')} it{dtype}, objective {sol.objective:.10g}, {gap_txt}"
+        f"{tries}"
     )
 
 
