@@ -189,7 +189,8 @@ def check_certificates(
     atol: float = 1e-6,
 ) -> pd.DataFrame:
     """Check the certified margins against the exact MILP worst case (``attacks.exact``) of the
-    recovered network on training points, over the same (unclipped) l_inf ball.
+    recovered network on training points, over the same l_inf ball (clipped to the problem's
+    input bounds ``problem.lower`` / ``problem.upper`` when it has any).
 
     Args:
         solution: a solved certified or class-aware program.
@@ -229,7 +230,8 @@ def check_certificates(
         return pd.DataFrame(columns=[*columns, "gap", "ok"])
     net = pruned_network(solution, rtol=rtol)
     res = attacks.exact(
-        net, problem.X[idx], problem.y[idx], problem.robust_eps, time_limit=time_limit
+        net, problem.X[idx], problem.y[idx], problem.robust_eps, problem.lower, problem.upper,
+        time_limit=time_limit,
     )
     exact_margin = np.where(np.isfinite(res.margin), res.margin, res.lower_bound)
     cert = margins[idx]
