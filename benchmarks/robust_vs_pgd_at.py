@@ -81,6 +81,17 @@ CONVEX = {
     "Rc-soft": ("class-aware", "class-aware+ones", True),
     "Rc-soft-pgd": ("class-aware", "pgd-at network", True),
     "Rc-ibp": ("class-aware", "ibp network", True),
+    "Rc-ibp-box": ("class-aware", "ibp network", True),
+    "Rc-ibp-own": ("class-aware", "ibp network", True),
+}
+# the IBP-seeded variants (all with the defaults' penalty ladder): whether the seed's patterns are
+# split by class (robust_patterns.network_seeded_patterns(class_split=...)) and whether the
+# program certifies the ball clipped to the data set's input bounds (ConvexReLUProblem(lower=,
+# upper=), the threat model of the exact / LP / PGD evaluation) or the unclipped ball
+SEEDED = {
+    "Rc-ibp": {"class_split": True, "bounds": False},
+    "Rc-ibp-box": {"class_split": True, "bounds": True},
+    "Rc-ibp-own": {"class_split": False, "bounds": True},
 }
 DEFAULT_CONVEX = "Rc-ibp"  # what ConvexReLUClassifier(robust_eps=...) and the sweep default to
 BASELINES = ("standard", "pgd-at", "fgsm-at", "ibp", "crown-ibp")
@@ -147,11 +158,15 @@ def train(method: str, ds, eps: float, args, seed: int, cache: dict) -> dict[str
     program, sampler, soft = CONVEX[method]
     Xa = np.hstack([X, np.ones((n, 1))])
     source = None
+    bounds: dict[str, Any] = {}
     if sampler == "ibp network":  # the default: robust_patterns.network_seeded_patterns
         seeded = network_seeded_patterns(
             X, y, eps=eps, n_patterns=args.n_patterns, strategy="ibp", lower=ds.lower,
             upper=ds.upper, loss=args.loss, beta=beta, seed=seed,
+            class_split=SEEDED[method]["class_split"],
         )  # fmt: skip
+        if SEEDED[method]["bounds"]:
+            bounds = {"lower": ds.lower, "upper": ds.upper}
         patterns: Any = seeded.D
         source = seeded.source
         row["pattern_time"] = seeded.seconds
@@ -168,7 +183,7 @@ def train(method: str, ds, eps: float, args, seed: int, cache: dict) -> dict[str
     def build(lam: float | None) -> ConvexReLUProblem:
         problem = ConvexReLUProblem(
             X, y, loss=args.loss, beta=beta, n_patterns=args.n_patterns, patterns=patterns,
-            robust_eps=eps, robust=program, stability_penalty=lam, seed=seed,
+            robust_eps=eps, robust=program, stability_penalty=lam, seed=seed, **bounds,
         )  # fmt: skip
         if source is not None:
             problem.pattern_source = source
@@ -182,7 +197,7 @@ def train(method: str, ds, eps: float, args, seed: int, cache: dict) -> dict[str
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CollapseWarning)
         warnings.filterwarnings("ignore", message=".*CPP backend.*")
-        if method == DEFAULT_CONVEX:  # the defaults' penalty ladder (robust_patterns)
+        if method in SEEDED:  # the defaults' penalty ladder (robust_patterns)
             fit = solve_soft_with_fallback(build, solve)
             sol = fit.solution
             row["lam"] = fit.penalty

@@ -162,15 +162,19 @@ def _top_neurons(net: Any, k: int) -> Any:
 
 
 def _within_pattern_budget(
-    net: Any, X: np.ndarray, y: np.ndarray, max_patterns: int
+    net: Any, X: np.ndarray, y: np.ndarray, max_patterns: int, *, class_split: bool = True
 ) -> tuple[int, np.ndarray]:
     """``(k, D)``: the largest ``k >= 1`` whose ``k`` most important neurons give at most
-    ``max_patterns`` class-aware patterns (plus the all-active one), and those patterns.
+    ``max_patterns`` class-aware patterns (plus the all-active one), and those patterns
+    (``class_split=False``: their own patterns plus the all-active one).
     Bisection (``best`` is always the split of ``lo``): adding a neuron adds columns, so the
     count of distinct patterns never falls."""
 
     def split(k: int) -> np.ndarray:
-        return patterns_from_network(_top_neurons(net, k), X, class_aware=True, y=y, add_ones=True)
+        return patterns_from_network(
+            _top_neurons(net, k), X, class_aware=class_split, y=y if class_split else None,
+            add_ones=True,
+        )  # fmt: skip
 
     lo, hi = 1, int(net.width)
     best = split(lo)
@@ -208,6 +212,7 @@ def network_seeded_patterns(
     num_threads: int | None = 1,
     keep_neurons: int | Literal["all"] | None = None,
     max_patterns: int | Literal["auto"] | None = "auto",
+    class_split: bool = True,
 ) -> SeededPatterns:
     """Class-aware patterns from the arrangement of a quickly trained robust network.
 
@@ -254,6 +259,14 @@ def network_seeded_patterns(
             most this many distinct patterns (at least one neuron). ``"auto"`` (default):
             :func:`default_max_patterns`; an int ``>= 2``; None: no budget (``n_patterns``
             neurons). Ignored when ``keep_neurons`` is given.
+        class_split: True (default): the class-aware split of each neuron's pattern (a detector
+            of each class, robustly silent on the other). False: each neuron's own pattern on
+            both classes (plus the all-active one), as the seed computes it; the class-aware
+            program then keeps both blocks of every pattern (no one-sided restriction applies),
+            so the budget counts two blocks per pattern: at most ``(max_patterns + 1) // 2``
+            patterns. With input bounds (``ConvexReLUProblem(lower=, upper=)``) an IBP seed's
+            neurons, stable on the clipped balls of both classes, stay feasible as they are;
+            measured at eps 0.1 (results/robust_vs_pgd_at_notes.md, 2026-12-02 pass 4).
 
     Returns:
         A :class:`SeededPatterns`.
@@ -287,12 +300,15 @@ def network_seeded_patterns(
         X_np, y_np, eps=eps, lower=lower, upper=upper, width=width, loss=loss,
         weight_decay=beta, epochs=epochs, seed=seed, num_threads=num_threads,
     )  # fmt: skip
+    class_split = bool(class_split)
     if keep_neurons is None and max_patterns is not None:
-        n_keep, D = _within_pattern_budget(net, X_np, y_np, max_patterns)
+        budget = max_patterns if class_split else max(1, (max_patterns + 1) // 2)
+        n_keep, D = _within_pattern_budget(net, X_np, y_np, budget, class_split=class_split)
     else:
         D = patterns_from_network(
-            _top_neurons(net, n_keep), X_np, class_aware=True, y=y_np, add_ones=True
-        )
+            _top_neurons(net, n_keep), X_np, class_aware=class_split,
+            y=y_np if class_split else None, add_ones=True,
+        )  # fmt: skip
     if add_gaussian:
         Xa = np.hstack([X_np, np.ones((n, 1))])
         D = unique_patterns(np.hstack([D, class_aware_patterns(Xa, y_np, n_patterns, seed)]))

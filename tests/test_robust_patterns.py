@@ -118,6 +118,37 @@ def test_seeded_soft_program_certificates_hold_on_every_training_point():
     assert diag.certified_train_accuracy >= 0.9
 
 
+def test_unsplit_seed_patterns_with_input_bounds_certify_every_training_point():
+    """``class_split=False``: the seed's own patterns (active on both classes) within half the
+    pattern budget; the bounded program (``lower`` / ``upper``) keeps both blocks of each and
+    its certificates hold against the MILP on the same clipped balls at every training point."""
+    X, y = _xor(40, 2)
+    split = network_seeded_patterns(X, y, eps=EPS, n_patterns=12, lower=-1.0, upper=1.0)
+    own = network_seeded_patterns(
+        X, y, eps=EPS, n_patterns=12, lower=-1.0, upper=1.0, class_split=False
+    )
+    assert own.D.shape[1] <= (default_max_patterns(12) + 1) // 2
+    assert np.all(own.D == 1, axis=0).sum() == 1
+    both = own.D[y > 0].any(axis=0) & own.D[y < 0].any(axis=0)
+    assert both.sum() >= 2  # not a class split: columns active on both classes
+    assert own.kept_neurons <= split.kept_neurons
+    problem = ConvexReLUProblem(
+        X, y, loss="hinge", beta=1e-2, patterns=own.D, robust_eps=EPS, robust="class-aware",
+        stability_penalty=DEFAULT_STABILITY_PENALTY, lower=-1.0, upper=1.0,
+    )  # fmt: skip
+    ctx = _quiet()
+    try:
+        sol = solve_cvxpy(problem)
+    finally:
+        ctx.__exit__(None, None, None)
+    assert sol.status == "converged"
+    frame = check_certificates(sol, points=np.arange(len(y)), time_limit=20)
+    assert len(frame) == len(y) and frame["ok"].all()
+    diag = diagnose(sol)
+    assert not diag.collapsed and diag.n_relu_active >= 2
+    assert diag.certified_train_accuracy >= 0.9
+
+
 def test_estimator_robust_defaults_are_resolved_and_recorded():
     X, y = _xor(40, 2)
     ctx = _quiet()
