@@ -65,8 +65,11 @@ from robustbench_convex.data import load_dataset  # noqa: E402
 from robustbench_convex.formulations import ConvexReLUProblem  # noqa: E402
 from robustbench_convex.patterns import class_aware_patterns, patterns_from_network  # noqa: E402
 from robustbench_convex.robust_patterns import (  # noqa: E402
+    DEFAULT_PENALTY_LADDER,
+    default_max_patterns,
     network_seeded_patterns,
-    solve_soft_with_fallback,
+    own_patterns,
+    solve_rungs,
 )
 from robustbench_convex.solution import CollapseWarning  # noqa: E402
 from robustbench_convex.solvers.admm import solve_admm  # noqa: E402
@@ -89,9 +92,11 @@ CONVEX = {
 # program certifies the ball clipped to the data set's input bounds (ConvexReLUProblem(lower=,
 # upper=), the threat model of the exact / LP / PGD evaluation) or the unclipped ball
 SEEDED = {
-    "Rc-ibp": {"class_split": True, "bounds": False},
-    "Rc-ibp-box": {"class_split": True, "bounds": True},
-    "Rc-ibp-own": {"class_split": False, "bounds": True},
+    "Rc-ibp": {"own_rung": False, "bounds": False},
+    "Rc-ibp-box": {"own_rung": False, "bounds": True},
+    # first rung: the seed's own patterns (robust_patterns.own_patterns) on the clipped ball at
+    # penalty 1; then, while fewer than 8 ReLU units, the class-split ladder of Rc-ibp
+    "Rc-ibp-own": {"own_rung": True, "bounds": False},
 }
 DEFAULT_CONVEX = "Rc-ibp"  # what ConvexReLUClassifier(robust_eps=...) and the sweep default to
 BASELINES = ("standard", "pgd-at", "fgsm-at", "ibp", "crown-ibp")
@@ -163,7 +168,6 @@ def train(method: str, ds, eps: float, args, seed: int, cache: dict) -> dict[str
         seeded = network_seeded_patterns(
             X, y, eps=eps, n_patterns=args.n_patterns, strategy="ibp", lower=ds.lower,
             upper=ds.upper, loss=args.loss, beta=beta, seed=seed,
-            class_split=SEEDED[method]["class_split"],
         )  # fmt: skip
         if SEEDED[method]["bounds"]:
             bounds = {"lower": ds.lower, "upper": ds.upper}
@@ -180,13 +184,14 @@ def train(method: str, ds, eps: float, args, seed: int, cache: dict) -> dict[str
     else:
         patterns = sampler
 
-    def build(lam: float | None) -> ConvexReLUProblem:
+    def build(lam: float | None, D: Any = None, box: dict | None = None) -> ConvexReLUProblem:
         problem = ConvexReLUProblem(
-            X, y, loss=args.loss, beta=beta, n_patterns=args.n_patterns, patterns=patterns,
-            robust_eps=eps, robust=program, stability_penalty=lam, seed=seed, **bounds,
+            X, y, loss=args.loss, beta=beta, n_patterns=args.n_patterns,
+            patterns=patterns if D is None else D, robust_eps=eps, robust=program,
+            stability_penalty=lam, seed=seed, **(bounds if box is None else box),
         )  # fmt: skip
         if source is not None:
-            problem.pattern_source = source
+            problem.pattern_source = source if D is None else f"{source}-own"
         return problem
 
     def solve(problem: ConvexReLUProblem):
@@ -198,12 +203,19 @@ def train(method: str, ds, eps: float, args, seed: int, cache: dict) -> dict[str
         warnings.simplefilter("always", CollapseWarning)
         warnings.filterwarnings("ignore", message=".*CPP backend.*")
         if method in SEEDED:  # the defaults' penalty ladder (robust_patterns)
-            fit = solve_soft_with_fallback(build, solve)
+            rungs = [(f"{p:g}", p, (lambda p=p: build(p))) for p in DEFAULT_PENALTY_LADDER]
+            if SEEDED[method]["own_rung"]:
+                own = own_patterns(seeded.net, X, default_max_patterns(args.n_patterns))
+                box = {"lower": ds.lower, "upper": ds.upper}
+                rungs.insert(0, ("own patterns, clipped ball, 1", 1.0,
+                                 lambda: build(1.0, own, box)))  # fmt: skip
+            fit = solve_rungs(rungs, solve)
             sol = fit.solution
             row["lam"] = fit.penalty
             row["penalties_tried"] = ";".join(
-                f"{p:g}:{r}:{c:.3f}" for p, r, c, _ in fit.tried
-            )  # penalty:ReLU units:certified training accuracy
+                f"{'own-' if lab.startswith('own') else ''}{p:g}:{r}:{c:.3f}"
+                for lab, (p, r, c, _) in zip(fit.labels, fit.tried, strict=True)
+            )  # [own-]penalty:ReLU units:certified training accuracy
             row["penalty_choice"] = fit.reason
         else:
             sol = solve(build(args.lam if soft else None))

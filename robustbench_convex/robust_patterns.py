@@ -60,6 +60,8 @@ __all__ = [
     "default_max_patterns",
     "important_neurons",
     "network_seeded_patterns",
+    "own_patterns",
+    "solve_rungs",
     "solve_soft_with_fallback",
 ]
 
@@ -123,6 +125,7 @@ class SeededPatterns:
             CROWN-IBP seeds; None for PGD-AT).
         kept_neurons: how many of the seed's neurons gave patterns (the most important ones,
             :func:`important_neurons`; ``seed_width`` with ``keep_neurons="all"``).
+        net: the seed network itself (a ``TwoLayerReLU``), e.g. for :func:`own_patterns`.
     """
 
     D: np.ndarray
@@ -132,6 +135,7 @@ class SeededPatterns:
     source: str
     seed_certified_train_accuracy: float | None
     kept_neurons: int | None = None
+    net: Any = None
 
 
 def important_neurons(net: Any, k: int) -> np.ndarray:
@@ -320,7 +324,20 @@ def network_seeded_patterns(
         source=f"{strategy}-network",
         seed_certified_train_accuracy=record.certified_train_accuracy,
         kept_neurons=n_keep,
+        net=net,
     )
+
+
+def own_patterns(net: Any, X: Any, max_patterns: int) -> np.ndarray:
+    """The seed network's own patterns (not split by class) of its most important neurons,
+    plus the all-active pattern, at most ``(max_patterns + 1) // 2`` of them (both blocks of each
+    are kept by the class-aware program: about as many weights as ``max_patterns`` one-sided
+    class-split patterns); what :func:`network_seeded_patterns` gives with
+    ``class_split=False``, from an already trained seed (``SeededPatterns.net``)."""
+    X_np = np.asarray(X, dtype=np.float64)
+    max_patterns = check_int("max_patterns", max_patterns, 2)
+    budget = max(1, (max_patterns + 1) // 2)
+    return _within_pattern_budget(net, X_np, np.zeros(len(X_np)), budget, class_split=False)[1]
 
 
 def collapse_advice(
@@ -362,12 +379,15 @@ class SoftStabilityFit:
         penalty: its stability penalty.
         tried: ``(penalty, n_relu_active, certified_train_accuracy, seconds)`` per solve, in order.
         reason: why this solution was chosen (a sentence for notes and records).
+        labels: one label per solve, in order (:func:`solve_rungs`; the penalty for a plain
+            penalty ladder).
     """
 
     solution: Any
     penalty: float
     tried: tuple[tuple[float, int, float, float], ...]
     reason: str
+    labels: tuple[str, ...] = ()
 
 
 def choose_penalty(
@@ -449,23 +469,48 @@ def solve_soft_with_fallback(
     the chosen solution's is re-issued. ``SoftStabilityFit.reason`` says which rung was chosen
     and why (the sweep records it as ``penalty_choice``).
     """
+    if not penalties:
+        raise ValueError("penalties must hold at least one stability penalty")
+    rungs = [(f"{float(p):g}", float(p), (lambda p=float(p): build(p))) for p in penalties]
+    return solve_rungs(
+        rungs, solve, min_relu=min_relu, certified_tolerance=certified_tolerance,
+        genuine_margin=genuine_margin,
+    )  # fmt: skip
+
+
+def solve_rungs(
+    rungs: Sequence[tuple[str, float, Callable[[], Any]]],
+    solve: Callable[[Any], Any],
+    *,
+    min_relu: int = DEFAULT_MIN_RELU,
+    certified_tolerance: float = 0.02,
+    genuine_margin: float = DEFAULT_GENUINE_MARGIN,
+) -> SoftStabilityFit:
+    """The ladder of :func:`solve_soft_with_fallback` over arbitrary programs: ``rungs`` holds
+    ``(label, penalty, build)`` with ``build()`` making a ``ConvexReLUProblem``; they are solved
+    in order until one keeps ``min_relu`` genuine ReLU units, and the kept one is chosen by
+    :func:`choose_penalty` on training data only (certified training accuracy, ReLU units).
+    Used by the seeded defaults whose first rung is the seed's own patterns on the clipped ball
+    and whose next rungs are the class-split penalty ladder."""
     from robustbench_convex.robust import certified_training_accuracy
     from robustbench_convex.solution import CollapseWarning
 
-    if not penalties:
-        raise ValueError("penalties must hold at least one stability penalty")
+    if not rungs:
+        raise ValueError("rungs must hold at least one program")
     genuine_margin = check_float("genuine_margin", genuine_margin, positive=False)
     tried: list[tuple[float, int, float, float]] = []
+    labels: list[str] = []
     candidates: list[tuple[Any, list[warnings.WarningMessage]]] = []
-    for penalty in penalties:
+    for label, penalty, build_rung in rungs:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", CollapseWarning)
             t0 = time.perf_counter()
-            solution = solve(build(float(penalty)))
+            solution = solve(build_rung())
             seconds = time.perf_counter() - t0
         relu = int(solution.n_relu_active())
         cert = float(certified_training_accuracy(solution))
         tried.append((float(penalty), relu, cert, seconds))
+        labels.append(str(label))
         candidates.append((solution, list(caught)))
         if relu >= min_relu:
             break
@@ -473,11 +518,17 @@ def solve_soft_with_fallback(
         tried, min_relu=min_relu, certified_tolerance=certified_tolerance,
         genuine_margin=genuine_margin,
     )  # fmt: skip
+    if labels[pick] != f"{tried[pick][0]:g}":
+        choice += f" (rung: {labels[pick]})"
     solution, caught = candidates[pick]
     for w in caught:  # the chosen attempt's own warnings (collapse included) reach the user
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    summary = ", ".join(f"{p:g} -> {r} ReLU units, certified train {c:.3f}" for p, r, c, _ in tried)
+    summary = ", ".join(
+        f"{lab} -> {r} ReLU units, certified train {c:.3f}"
+        for lab, (_, r, c, _) in zip(labels, tried, strict=True)
+    )
     reason = f"tried {summary}; {choice}"
     return SoftStabilityFit(
-        solution=solution, penalty=tried[pick][0], tried=tuple(tried), reason=reason
-    )
+        solution=solution, penalty=tried[pick][0], tried=tuple(tried), reason=reason,
+        labels=tuple(labels),
+    )  # fmt: skip

@@ -19,6 +19,8 @@ from robustbench_convex.robust_patterns import (
     default_max_patterns,
     important_neurons,
     network_seeded_patterns,
+    own_patterns,
+    solve_rungs,
 )
 from robustbench_convex.solution import CollapseWarning
 from robustbench_convex.solvers.cvxpy_backend import solve_cvxpy
@@ -147,6 +149,42 @@ def test_unsplit_seed_patterns_with_input_bounds_certify_every_training_point():
     diag = diagnose(sol)
     assert not diag.collapsed and diag.n_relu_active >= 2
     assert diag.certified_train_accuracy >= 0.9
+
+
+def test_rungs_move_on_from_a_linear_program_and_label_the_choice():
+    """``solve_rungs``: a first rung that keeps no ReLU unit (the all-active pattern only: a
+    linear model) is solved and set aside; the seed's own patterns on the clipped ball come
+    next and are kept (genuine with min_relu=2), the labels and the reason say so."""
+    X, y = _xor(40, 3)
+    seeded = network_seeded_patterns(X, y, eps=EPS, n_patterns=12, lower=-1.0, upper=1.0)
+    own = own_patterns(seeded.net, X, default_max_patterns(12))
+    np.testing.assert_array_equal(
+        own,
+        network_seeded_patterns(
+            X, y, eps=EPS, n_patterns=12, lower=-1.0, upper=1.0, class_split=False
+        ).D,
+    )
+
+    def build(D, **bounds):
+        return ConvexReLUProblem(
+            X, y, loss="hinge", beta=1e-2, patterns=D, robust_eps=EPS, robust="class-aware",
+            stability_penalty=1.0, **bounds,
+        )  # fmt: skip
+
+    rungs = [
+        ("linear", 1.0, lambda: build(np.ones((len(y), 1)))),
+        ("own patterns, clipped ball, 1", 1.0, lambda: build(own, lower=-1.0, upper=1.0)),
+        ("never reached", 0.3, lambda: build(seeded.D)),
+    ]
+    ctx = _quiet()
+    try:
+        fit = solve_rungs(rungs, solve_cvxpy, min_relu=2)
+    finally:
+        ctx.__exit__(None, None, None)
+    assert fit.labels == ("linear", "own patterns, clipped ball, 1")
+    assert fit.tried[0][1] == 0 and fit.tried[1][1] >= 2
+    assert fit.solution.problem.has_input_bounds
+    assert "rung: own patterns, clipped ball, 1" in fit.reason
 
 
 def test_estimator_robust_defaults_are_resolved_and_recorded():
