@@ -210,11 +210,31 @@ def test_estimator_robust_defaults_are_resolved_and_recorded():
     assert nominal.result_.problem.program == "nominal" and nominal.collapsed_ is False
 
 
+def test_estimator_with_input_bounds_tries_the_seeds_own_patterns_first():
+    """``input_bounds``: the default ladder starts with the seed's own patterns on the clipped
+    ball (min_relu is 8, more than XOR's seed can give at n_patterns 8, so the class-split ladder
+    follows); whatever rung is kept, its certificates hold against the MILP on the ball clipped
+    like the kept program's (every training point)."""
+    X, y = _xor(40, 5)
+    ctx = _quiet()
+    try:
+        clf = ConvexReLUClassifier(robust_eps=EPS, n_patterns=8, input_bounds=(-1.0, 1.0))
+        clf.fit(X, y)
+    finally:
+        ctx.__exit__(None, None, None)
+    assert clf.penalty_choice_.startswith("tried own patterns, clipped ball, 1 ->")
+    assert clf.get_params()["input_bounds"] == (-1.0, 1.0)
+    frame = check_certificates(clf.result_, points=np.arange(len(y)), time_limit=20)
+    assert frame["ok"].all() and clf.score(X, y) >= 0.9
+
+
 @pytest.mark.parametrize(
     ("params", "match"),
     [
         ({"patterns": "ibp"}, "needs robust_eps > 0"),
         ({"robust_eps": 0.1, "stability_penalty": "soft"}, "stability_penalty must be"),
+        ({"robust_eps": 0.1, "input_bounds": (0.0,)}, "input_bounds must be None or a pair"),
+        ({"robust_eps": 0.1, "input_bounds": (0.0, 1.0)}, "must lie in \\[lower, upper\\]"),
     ],
 )
 def test_estimator_rejects_inconsistent_robust_options(params, match):
