@@ -127,7 +127,11 @@ def test_bad_bounds_are_refused_before_any_work():
         _problem(X, y, D, lower=np.zeros(3))
     with pytest.raises(ValueError, match="must not exceed"):
         _problem(X, y, D, lower=np.full(4, 0.0), upper=np.full(4, -1.0))
+    from robustbench_convex.robust import forced_zero_blocks
     from robustbench_convex.solvers.admm import solve_admm
+
+    with pytest.raises(ValueError, match="unclipped ball"):
+        forced_zero_blocks(_problem(X, y, D, penalty=None))
 
     with pytest.raises(ValueError, match="input bounds"):
         solve_admm(_problem(X, y, D), max_iter=5)
