@@ -21,10 +21,17 @@ Gaussian class-aware patterns); ``Rc-ibp`` soft (Rc) seeded with the class-aware
 patterns of the most important neurons of a width-2P IBP-trained network, as many as stay
 within ``P + P // 4 + 1`` patterns (``robust_patterns.network_seeded_patterns`` /
 ``default_max_patterns``: the
-default of ``ConvexReLUClassifier(robust_eps=...)`` and of the sweep's class-aware method);
-baselines ``standard``, ``pgd-at``, ``fgsm-at`` and certified training ``ibp``, ``crown-ibp``
+default of ``ConvexReLUClassifier(robust_eps=...)`` and of the sweep's class-aware method,
+certifying the unclipped l_inf ball); ``Rc-ibp-box`` the same certifying the ball clipped to the
+data set's input bounds (``ConvexReLUProblem(lower=, upper=)``, the threat model of the
+baselines and of the exact / LP / PGD evaluation); ``Rc-ibp-own`` what
+``ConvexReLUClassifier(robust_eps=..., input_bounds=(lower, upper))`` does: a first rung with
+the seed's own patterns (not split by class, ``robust_patterns.own_patterns``) on the clipped
+ball at penalty 1, then, while fewer than 8 ReLU units, the class-split ladder of ``Rc-ibp``
+(``robust_patterns.solve_rungs``); baselines ``standard``, ``pgd-at``, ``fgsm-at`` and certified training ``ibp``, ``crown-ibp``
 (``baselines.train_ibp`` / ``train_crown_ibp``), all at width 2P with their default schedules.
-The Markdown ends with the issue's targets for ``Rc-ibp`` (met / missed with the numbers).
+The Markdown ends with the issue's targets for the default certified program
+(``DEFAULT_CONVEX``; met / missed with the numbers).
 
 Default (modest): 1 seed, trained at eps 0.1, evaluated at eps 0.05 / 0.1 / 0.2, P = 16, exact
 on 100 test points. Every torch computation runs on one thread (``torch.set_num_threads(1)``). Train at every eps: ``--train-eps 0.05 0.1 0.2 --matched``. Rows are appended to ``<out>.csv`` as they finish (``--resume`` skips rows already there),
@@ -65,8 +72,11 @@ from robustbench_convex.data import load_dataset  # noqa: E402
 from robustbench_convex.formulations import ConvexReLUProblem  # noqa: E402
 from robustbench_convex.patterns import class_aware_patterns, patterns_from_network  # noqa: E402
 from robustbench_convex.robust_patterns import (  # noqa: E402
+    DEFAULT_PENALTY_LADDER,
+    default_max_patterns,
     network_seeded_patterns,
-    solve_soft_with_fallback,
+    own_patterns,
+    solve_rungs,
 )
 from robustbench_convex.solution import CollapseWarning  # noqa: E402
 from robustbench_convex.solvers.admm import solve_admm  # noqa: E402
@@ -81,10 +91,29 @@ CONVEX = {
     "Rc-soft": ("class-aware", "class-aware+ones", True),
     "Rc-soft-pgd": ("class-aware", "pgd-at network", True),
     "Rc-ibp": ("class-aware", "ibp network", True),
+    "Rc-ibp-box": ("class-aware", "ibp network", True),
+    "Rc-ibp-own": ("class-aware", "ibp network", True),
 }
-DEFAULT_CONVEX = "Rc-ibp"  # what ConvexReLUClassifier(robust_eps=...) and the sweep default to
+# the IBP-seeded variants (all with the defaults' penalty ladder): whether the seed's patterns are
+# split by class (robust_patterns.network_seeded_patterns(class_split=...)) and whether the
+# program certifies the ball clipped to the data set's input bounds (ConvexReLUProblem(lower=,
+# upper=), the threat model of the exact / LP / PGD evaluation) or the unclipped ball
+SEEDED = {
+    "Rc-ibp": {"own_rung": False, "bounds": False},
+    "Rc-ibp-box": {"own_rung": False, "bounds": True},
+    # first rung: the seed's own patterns (robust_patterns.own_patterns) on the clipped ball at
+    # penalty 1; then, while fewer than 8 ReLU units, the class-split ladder of Rc-ibp
+    "Rc-ibp-own": {"own_rung": True, "bounds": False},
+}
+# what ConvexReLUClassifier(robust_eps=..., input_bounds=(lower, upper)) does, given the bounds
+# every baseline and attack of this benchmark gets; Rc-ibp: the same without input_bounds (the
+# estimator's and the sweep's bound-less default); the targets are reported for both
+DEFAULT_CONVEX = "Rc-ibp-own"
+TARGET_METHODS = ("Rc-ibp-own", "Rc-ibp")
 BASELINES = ("standard", "pgd-at", "fgsm-at", "ibp", "crown-ibp")
-DEFAULT_METHODS = ("standard", "pgd-at", "fgsm-at", "ibp", "crown-ibp", "Rc", "Rc-soft", "Rc-ibp")
+DEFAULT_METHODS = (
+    "standard", "pgd-at", "fgsm-at", "ibp", "crown-ibp", "Rc", "Rc-soft", "Rc-ibp", "Rc-ibp-own",
+)  # fmt: skip
 COLUMNS = [
     "dataset", "seed", "train_eps", "eps", "method", "program", "is_certificate", "n_train", "d", "loss",
     "beta", "n_patterns", "lam", "P", "solver", "status", "train_time", "objective", "n_active",
@@ -147,11 +176,14 @@ def train(method: str, ds, eps: float, args, seed: int, cache: dict) -> dict[str
     program, sampler, soft = CONVEX[method]
     Xa = np.hstack([X, np.ones((n, 1))])
     source = None
+    bounds: dict[str, Any] = {}
     if sampler == "ibp network":  # the default: robust_patterns.network_seeded_patterns
         seeded = network_seeded_patterns(
             X, y, eps=eps, n_patterns=args.n_patterns, strategy="ibp", lower=ds.lower,
             upper=ds.upper, loss=args.loss, beta=beta, seed=seed,
         )  # fmt: skip
+        if SEEDED[method]["bounds"]:
+            bounds = {"lower": ds.lower, "upper": ds.upper}
         patterns: Any = seeded.D
         source = seeded.source
         row["pattern_time"] = seeded.seconds
@@ -165,13 +197,14 @@ def train(method: str, ds, eps: float, args, seed: int, cache: dict) -> dict[str
     else:
         patterns = sampler
 
-    def build(lam: float | None) -> ConvexReLUProblem:
+    def build(lam: float | None, D: Any = None, box: dict | None = None) -> ConvexReLUProblem:
         problem = ConvexReLUProblem(
-            X, y, loss=args.loss, beta=beta, n_patterns=args.n_patterns, patterns=patterns,
-            robust_eps=eps, robust=program, stability_penalty=lam, seed=seed,
+            X, y, loss=args.loss, beta=beta, n_patterns=args.n_patterns,
+            patterns=patterns if D is None else D, robust_eps=eps, robust=program,
+            stability_penalty=lam, seed=seed, **(bounds if box is None else box),
         )  # fmt: skip
         if source is not None:
-            problem.pattern_source = source
+            problem.pattern_source = source if D is None else f"{source}-own"
         return problem
 
     def solve(problem: ConvexReLUProblem):
@@ -182,13 +215,20 @@ def train(method: str, ds, eps: float, args, seed: int, cache: dict) -> dict[str
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CollapseWarning)
         warnings.filterwarnings("ignore", message=".*CPP backend.*")
-        if method == DEFAULT_CONVEX:  # the defaults' penalty ladder (robust_patterns)
-            fit = solve_soft_with_fallback(build, solve)
+        if method in SEEDED:  # the defaults' penalty ladder (robust_patterns)
+            rungs = [(f"{p:g}", p, (lambda p=p: build(p))) for p in DEFAULT_PENALTY_LADDER]
+            if SEEDED[method]["own_rung"]:
+                own = own_patterns(seeded.net, X, default_max_patterns(args.n_patterns))
+                box = {"lower": ds.lower, "upper": ds.upper}
+                rungs.insert(0, ("own patterns, clipped ball, 1", 1.0,
+                                 lambda: build(1.0, own, box)))  # fmt: skip
+            fit = solve_rungs(rungs, solve)
             sol = fit.solution
             row["lam"] = fit.penalty
             row["penalties_tried"] = ";".join(
-                f"{p:g}:{r}:{c:.3f}" for p, r, c, _ in fit.tried
-            )  # penalty:ReLU units:certified training accuracy
+                f"{'own-' if lab.startswith('own') else ''}{p:g}:{r}:{c:.3f}"
+                for lab, (p, r, c, _) in zip(fit.labels, fit.tried, strict=True)
+            )  # [own-]penalty:ReLU units:certified training accuracy
             row["penalty_choice"] = fit.reason
         else:
             sol = solve(build(args.lam if soft else None))
@@ -259,7 +299,12 @@ def write_markdown(csv: Path, md: Path, command: str, note: str | None = None) -
         "after dropping duplicates (Rc-ibp: the IBP seed's most important neurons within a "
         "budget of P req + P req // 4 + 1 patterns, robust_patterns.default_max_patterns); "
         "lam = soft-stability penalty used (Rc-ibp: chosen by the "
-        "ladder 1 -> 0.3 -> 0.1 of robust_patterns.solve_soft_with_fallback; penalties_tried in the csv: penalty:ReLU units:certified train accuracy, penalty_choice: why); zero = blocks (of 2P) zero in the solution, forced = blocks "
+        "ladder 1 -> 0.3 -> 0.1 of robust_patterns.solve_soft_with_fallback; penalties_tried in the csv: penalty:ReLU units:certified train accuracy, penalty_choice: why); "
+        "Rc-ibp-box: the same certifying the ball clipped to the data set's input bounds; "
+        "Rc-ibp-own: first the seed's own patterns (not split by class, at most (budget + 1) // 2) on the clipped ball at penalty 1 "
+        "(penalties_tried 'own-1'), then the Rc-ibp ladder while fewer than 8 ReLU units (robust_patterns.solve_rungs); "
+        "cert_train and violations are on the ball the kept program certifies (clipped for own / box rungs); "
+        "zero = blocks (of 2P) zero in the solution, forced = blocks "
         "the hard stability constraints force to zero (LP check). relu = active neurons that are genuine ReLU units (not all-active); "
         "collapsed = no ReLU neuron (zero network or linear model: not a trained ReLU network). "
         "time_s: training time (for network-seeded programs it includes the seed network's "
@@ -300,7 +345,8 @@ def write_markdown(csv: Path, md: Path, command: str, note: str | None = None) -
             ]  # fmt: skip
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
-    lines += targets_section(df)
+    for method in TARGET_METHODS:
+        lines += targets_section(df, method)
     md.write_text("\n".join(lines))
 
 
@@ -313,7 +359,10 @@ def targets_section(df: pd.DataFrame, method: str = DEFAULT_CONVEX) -> list[str]
     """The issue's targets for the default certified convex program at every training eps,
     evaluated at the same eps (met / missed, with the numbers)."""
     out = [
-        f"## Targets for the default certified convex program ({method}) at its training eps",
+        f"## Targets for the default certified convex program ({method}) at its training eps"
+        if method == DEFAULT_CONVEX
+        else f"## Targets for {method} (the estimator's default without input_bounds) at its "
+        "training eps",
         "",
         "| dataset | eps | relu >= 8 | exact >= PGD-AT | lp >= max(IBP, CROWN-IBP) | "
         "clean >= PGD-AT - 0.02 | time <= 5x PGD-AT |",

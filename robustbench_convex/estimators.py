@@ -38,7 +38,7 @@ from robustbench_convex.robust_patterns import (
     DEFAULT_STABILITY_PENALTY,
     ROBUST_PATTERN_STRATEGIES,
     network_seeded_patterns,
-    solve_soft_with_fallback,
+    solve_rungs,
 )
 
 SOLVERS: tuple[str, ...] = ("auto", "admm", "cvxpy", "ipm", "scp")
@@ -122,6 +122,15 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
             The value used is ``patterns_``.
         bias: hidden biases.
         seed: seed of the pattern / neuron sampler.
+        input_bounds: ``(lower, upper)`` of the input domain (numbers or ``(d,)`` arrays, e.g.
+            ``(0, 1)`` for pixels), or None (default: unbounded). With ``robust_eps > 0`` the
+            IBP seed is trained on the ball clipped to them and the default ladder
+            (``stability_penalty="auto"``, ``patterns="ibp"``, class-aware program, margin loss)
+            first solves the seed's own patterns (``robust_patterns.own_patterns``) on the
+            clipped ball (``ConvexReLUProblem(lower=, upper=)``: the certificate then covers
+            the clipped ball) at penalty 1, and the class-split ladder only when that keeps
+            fewer than 8 ReLU units (``robust_patterns.solve_rungs``; measured on
+            mnist-2v8-t10k: 9 ReLU units in one solve, results/robust_vs_pgd_at_notes.md).
         solver_options: extra keyword arguments of the solver function (``solve_admm``,
             ``solve_cvxpy``, ``solve_scp``), e.g. ``{"max_iter": 500}``.
         pattern_strategy: how the activation patterns of the nominal program are chosen
@@ -189,6 +198,7 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
         max_rounds: int = 100,
         bound: Literal["auto", "enumeration", "relaxation", "mip", "none"] = "auto",
         pricing_time_limit: float | Literal["auto"] | None = "auto",
+        input_bounds: tuple[Any, Any] | None = None,
     ) -> None:
         self.solver = solver
         self.loss = loss
@@ -206,6 +216,7 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
         self.max_rounds = max_rounds
         self.bound = bound
         self.pricing_time_limit = pricing_time_limit
+        self.input_bounds = input_bounds
 
     # ------------------------------------------------------------------ scikit-learn plumbing
     def __sklearn_tags__(self):
@@ -283,14 +294,17 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
         beta = self._check_params(2 * int(np.bincount(y_index).min()))
         options = dict(self.solver_options or {})
         eps = float(self.robust_eps)
+        self._input_bounds(X)  # checked before any work
         self.penalties_tried_: list[tuple[float, int]] = []
         self.penalty_choice_: str | None = None
         loss, penalty, patterns = self._robust_defaults(eps)
         self.pattern_time_ = 0.0
         if isinstance(patterns, str) and patterns in ROBUST_PATTERN_STRATEGIES:
+            lower, upper = self._input_bounds(X)
             seeded = network_seeded_patterns(
                 X, y_pm, eps=eps, n_patterns=self._robust_seed_patterns(), strategy=patterns,
                 loss=loss if loss != "squared" else "hinge", beta=beta, seed=self.seed,
+                lower=lower, upper=upper,
             )  # fmt: skip
             pattern_arg: Any = seeded.D
             self.pattern_time_ = seeded.seconds
@@ -351,8 +365,8 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
                 result = fit.solution
             elif self.stability_penalty == "auto" and penalty is not None:
                 # the default soft penalty: lowered while it keeps too few ReLU units
-                fit = solve_soft_with_fallback(
-                    lambda lam: self._with_penalty(problem, lam),
+                fit = solve_rungs(
+                    self._default_rungs(problem, seeded, X),
                     lambda prob: self._solve(prob, options),
                 )
                 result, penalty = fit.solution, fit.penalty
@@ -423,6 +437,56 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
         from robustbench_convex.solvers.admm import solve_admm
 
         return solve_admm(problem, **options)
+
+    def _input_bounds(self, X: np.ndarray) -> tuple[Any, Any]:
+        """``(lower, upper)`` from ``input_bounds`` (None: unbounded), checked against ``X``."""
+        if self.input_bounds is None:
+            return None, None
+        if not isinstance(self.input_bounds, (tuple, list)) or len(self.input_bounds) != 2:
+            raise ValueError(
+                "input_bounds must be None or a pair (lower, upper), e.g. (0, 1) for pixels, "
+                f"got {self.input_bounds!r}"
+            )
+        from robustbench_convex.formulations import _check_input_bounds
+
+        return _check_input_bounds(X, *self.input_bounds)
+
+    def _default_rungs(self, problem: Any, seeded: Any, X: np.ndarray) -> list:
+        """The default ladder's rungs: the penalty ladder of ``problem`` (unclipped ball), after
+        the seed's own patterns on the clipped ball at penalty 1 when ``input_bounds`` are given
+        (margin losses, IBP-seeded class-aware program)."""
+        from robustbench_convex.robust_patterns import (
+            DEFAULT_PENALTY_LADDER,
+            default_max_patterns,
+            own_patterns,
+        )
+
+        rungs: list = [
+            (f"{p:g}", p, (lambda p=p: self._with_penalty(problem, p)))
+            for p in DEFAULT_PENALTY_LADDER
+        ]
+        lower, upper = self._input_bounds(X)
+        if (
+            seeded is not None
+            and (lower is not None or upper is not None)
+            and problem.program == "class-aware"
+            and problem.loss != "squared"
+        ):
+            from robustbench_convex.formulations import ConvexReLUProblem
+
+            D = own_patterns(seeded.net, X, default_max_patterns(self._robust_seed_patterns()))
+
+            def build_own() -> Any:
+                own = ConvexReLUProblem(
+                    problem.X, problem.y, loss=problem.loss, beta=problem.beta, patterns=D,
+                    robust_eps=problem.robust_eps, robust=problem.robust, stability_penalty=1.0,
+                    bias=problem.bias, seed=problem.seed, lower=lower, upper=upper,
+                )  # fmt: skip
+                own.pattern_source = f"{seeded.source}-own"
+                return own
+
+            rungs.insert(0, ("own patterns, clipped ball, 1", 1.0, build_own))
+        return rungs
 
     @staticmethod
     def _with_penalty(problem: Any, penalty: float) -> Any:

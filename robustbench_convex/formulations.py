@@ -33,6 +33,16 @@ The programs (``problem.program``):
   With ``stability_penalty = lam`` (certified and class-aware programs) the stability constraints
   become soft: slacks ``s_ik >= 0`` are added to their left-hand sides and ``lam * sum s_ik`` to the
   objective. A training point is then certified only if every slack involving it is zero.
+
+- input bounds (``lower`` / ``upper``, robust programs with a margin loss): the adversary's ball
+  is clipped to the input domain, ``x_k + delta in [lower, upper]`` (pixels in [0, 1]), the threat
+  model of ``attacks.exact`` / ``lp_certify`` / PGD with the same bounds. Every ``eps ||m||_1'``
+  above becomes the worst drop of a linear function over the clipped box, ``sum_j a_kj (m_j)_+
+  + h_kj (m_j)_-`` with ``a_kj = min(eps, x_kj - lower_j)`` and ``h_kj = min(eps, upper_j -
+  x_kj)`` (:meth:`ConvexReLUProblem.box_allowance`; ``m = y_k z_k`` in the loss, ``m = (2 d_ik -
+  1) v_i`` in a stability row): still convex, still a certificate (on the clipped ball), and no
+  larger than the unclipped term, so the program is less conservative where the data sit on a
+  bound (mnist-2v8-t10k: 70% of the live pixel values are 0, the clipped box is 58% of the ball).
 """
 
 from __future__ import annotations
@@ -84,10 +94,15 @@ class ConvexReLUProblem:
             class-aware programs soft (penalized slacks); None keeps them hard.
         bias: append a ones column (hidden biases).
         seed: seed of the pattern sampler.
+        lower, upper: input bounds of the adversary (None: unbounded, the default; a scalar or a
+            ``(d,)`` array, ``-inf`` / ``inf`` allowed): robust programs then certify the ball
+            clipped to ``[lower, upper]`` (module docstring). Every training input must lie in
+            the bounds. Margin losses only (hinge, logistic); ignored when ``robust_eps == 0``.
 
     Attributes:
         X (n, d), Xa (n, d_aug), y (n,), D (n, P) patterns, n, d, d_aug, P, perturbable (d_aug,)
-        bool mask, program ("nominal", "certified", "relaxed" or "class-aware"), notes (list).
+        bool mask, program ("nominal", "certified", "relaxed" or "class-aware"), notes (list),
+        lower, upper (``(d,)`` arrays or None), has_input_bounds.
     """
 
     def __init__(
@@ -104,6 +119,8 @@ class ConvexReLUProblem:
         stability_penalty: float | None = None,
         bias: bool = True,
         seed: int = 0,
+        lower: Any = None,
+        upper: Any = None,
     ) -> None:
         X = check_data_matrix(X)
         self.notes: list[str] = []
@@ -145,6 +162,14 @@ class ConvexReLUProblem:
         self.perturbable = np.ones(self.d_aug, dtype=bool)
         if self.bias:
             self.perturbable[-1] = False
+        self.lower, self.upper = _check_input_bounds(X, lower, upper)
+        if self.has_input_bounds and self.robust_eps > 0 and self.loss == "squared":
+            raise ValueError(
+                "input bounds (lower / upper) need a margin loss (hinge or logistic): the "
+                "squared loss's worst case is symmetric in the ball; drop the bounds or change "
+                "the loss"
+            )
+        self._box: tuple[np.ndarray, np.ndarray] | None = None
 
         if n_patterns is not None and (
             isinstance(n_patterns, bool)
@@ -201,6 +226,40 @@ class ConvexReLUProblem:
         return self.program == "certified"
 
     @property
+    def has_input_bounds(self) -> bool:
+        """Whether the adversary's ball is clipped to input bounds (``lower`` / ``upper``)."""
+        return self.lower is not None or self.upper is not None
+
+    def box_allowance(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(a, h)``, each ``(n, d_aug)`` and ``>= 0``: how far the adversary can move every
+        coordinate of every training point down (``a_kj = min(eps, x_kj - lower_j)``) and up
+        (``h_kj = min(eps, upper_j - x_kj)``); ``eps`` where unbounded, 0 on the bias coordinate.
+        The worst drop of ``m^T x`` over the clipped ball is ``sum_j a_kj (m_j)_+ + h_kj
+        (m_j)_-`` (:meth:`worst_drop`)."""
+        if self._box is None:
+            eps, n = self.robust_eps, self.n
+            a = np.zeros((n, self.d_aug))
+            h = np.zeros((n, self.d_aug))
+            pert = self.perturbable
+            lo = -np.inf if self.lower is None else self.lower
+            hi = np.inf if self.upper is None else self.upper
+            a[:, pert] = np.minimum(eps, self.X - lo)
+            h[:, pert] = np.minimum(eps, hi - self.X)
+            self._box = (a, h)
+        return self._box
+
+    def worst_drop(self, M: np.ndarray) -> np.ndarray:
+        """Per row ``k`` of ``M`` (``(n, d_aug)``: a linear function ``m_k`` of the input at
+        training point ``k``), the largest decrease ``max_delta -m_k^T delta`` over the
+        adversary's ball at ``x_k`` (clipped to the input bounds when there are any): ``eps
+        ||m_k||_1'`` when unbounded, else ``sum_j a_kj (m_kj)_+ + h_kj (m_kj)_-``."""
+        pert = self.perturbable
+        if not self.has_input_bounds:
+            return self.robust_eps * np.abs(M[:, pert]).sum(axis=1)
+        a, h = self.box_allowance()
+        return (a * np.maximum(M, 0.0) + h * np.maximum(-M, 0.0)).sum(axis=1)
+
+    @property
     def is_exact(self) -> bool:
         """Whether the patterns are every pattern of the data (the exact formulation (C))."""
         return self.pattern_source == "all"
@@ -246,11 +305,15 @@ class ConvexReLUProblem:
         out = []
         for M, constrained_rows in ((V, self.y < 0), (W, self.y > 0)):
             lhs = sign * (self.Xa @ M)
-            if self.program in ("certified", "class-aware"):
-                rhs = self.robust_eps * np.abs(M[self.perturbable]).sum(axis=0)
+            if self.program in ("certified", "class-aware") and self.has_input_bounds:
+                a, h = self.box_allowance()  # worst drop of (2 d_ik - 1) x^T m_i on the box
+                Mp, Mm = np.maximum(M, 0.0), np.maximum(-M, 0.0)
+                rhs = np.where(sign > 0, a @ Mp + h @ Mm, a @ Mm + h @ Mp)
+            elif self.program in ("certified", "class-aware"):
+                rhs = self.robust_eps * np.abs(M[self.perturbable]).sum(axis=0)[None, :]
             else:
-                rhs = np.zeros(self.P)
-            slack = np.maximum(0.0, rhs[None, :] - lhs)
+                rhs = np.zeros((1, self.P))
+            slack = np.maximum(0.0, rhs - lhs)
             if self.program == "class-aware":
                 slack = slack * constrained_rows[:, None]
             out.append(slack)
@@ -308,7 +371,7 @@ class ConvexReLUProblem:
             return loss_value(self.loss, self.predict_convex(V, W), self.y)
         Z = self.effective_weights(V, W)
         yhat = np.einsum("kd,kd->k", self.Xa, Z)
-        radius = self.robust_eps * np.abs(Z[:, self.perturbable]).sum(axis=1)
+        radius = self.worst_drop(self.y[:, None] * Z)  # eps ||z_k||_1' when unbounded
         return robust_loss_value(self.loss, yhat, self.y, radius)
 
     def convex_objective(self, V: Any, W: Any) -> float:
@@ -345,7 +408,11 @@ class ConvexReLUProblem:
         if nominal:
             return loss_value(self.loss, yhat, self.y) + penalty
         Z = (active * alpha[None, :]) @ U  # (n, d): gradient of f at x_k (bias excluded)
-        radius = self.robust_eps * np.abs(Z).sum(axis=1)
+        if self.has_input_bounds:
+            Z = np.hstack([Z, np.zeros((self.n, self.d_aug - self.d))])
+            radius = self.worst_drop(self.y[:, None] * Z)
+        else:
+            radius = self.robust_eps * np.abs(Z).sum(axis=1)
         return robust_loss_value(self.loss, yhat, self.y, radius) + penalty
 
     # ------------------------------------------------------------------ certificates
@@ -382,9 +449,7 @@ class ConvexReLUProblem:
         if not self.is_certificate:
             return np.full(self.n, np.nan)
         Z = self.effective_weights(V, W)
-        margin = self.y * np.einsum("kd,kd->k", self.Xa, Z) - self.robust_eps * np.abs(
-            Z[:, self.perturbable]
-        ).sum(axis=1)
+        margin = self.y * np.einsum("kd,kd->k", self.Xa, Z) - self.worst_drop(self.y[:, None] * Z)
         Sv, Sw = self.stability_slacks(V, W)
         correction = np.where(self.y > 0, Sw.sum(axis=1), Sv.sum(axis=1))
         return margin - correction
@@ -407,6 +472,33 @@ class ConvexReLUProblem:
         if not np.all(self.certified_points(V, W, tol=tol)):
             return None
         return self.data_loss(V, W)
+
+
+def _check_input_bounds(X: np.ndarray, lower: Any, upper: Any) -> tuple[Any, Any]:
+    """``(lower, upper)`` as ``(d,)`` float arrays (None stays None), checked: no NaN, ``lower
+    <= upper`` and every training input inside the bounds."""
+    d = X.shape[1]
+    out = []
+    for name, value in (("lower", lower), ("upper", upper)):
+        if value is None:
+            out.append(None)
+            continue
+        arr = np.asarray(value, dtype=np.float64)
+        if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] != d) or np.isnan(arr).any():
+            raise ValueError(
+                f"{name} must be None, a number or a ({d},) array without NaN (one bound per "
+                f"input coordinate), got shape {arr.shape}"
+            )
+        out.append(np.broadcast_to(arr, (d,)).copy())
+    lo, hi = out
+    if lo is not None and hi is not None and np.any(lo > hi):
+        raise ValueError("lower must not exceed upper in any coordinate")
+    if (lo is not None and np.any(X < lo)) or (hi is not None and np.any(X > hi)):
+        raise ValueError(
+            "every training input must lie in [lower, upper]; pass the data's own bounds "
+            "(e.g. the data set's lower / upper) or None"
+        )
+    return lo, hi
 
 
 def _project_onto_cone(A: np.ndarray, u: np.ndarray, slack: np.ndarray) -> np.ndarray:

@@ -127,6 +127,12 @@ def forced_zero_blocks(
     forced_w = np.zeros(P, dtype=bool)
     if problem.stability_penalty is not None:
         return forced_v, forced_w
+    if problem.has_input_bounds and problem.robust_eps > 0:
+        raise ValueError(
+            "forced_zero_blocks checks the constraints on the unclipped ball; this problem "
+            "certifies the ball clipped to its input bounds (lower / upper): not available, use "
+            "diagnose(solution) without forced=True"
+        )
     hard_eps = problem.robust_eps if problem.is_certificate else 0.0
     rng = np.random.default_rng(seed)
     sign = 2.0 * problem.D - 1.0
@@ -189,7 +195,8 @@ def check_certificates(
     atol: float = 1e-6,
 ) -> pd.DataFrame:
     """Check the certified margins against the exact MILP worst case (``attacks.exact``) of the
-    recovered network on training points, over the same (unclipped) l_inf ball.
+    recovered network on training points, over the same l_inf ball (clipped to the problem's
+    input bounds ``problem.lower`` / ``problem.upper`` when it has any).
 
     Args:
         solution: a solved certified or class-aware program.
@@ -229,7 +236,13 @@ def check_certificates(
         return pd.DataFrame(columns=[*columns, "gap", "ok"])
     net = pruned_network(solution, rtol=rtol)
     res = attacks.exact(
-        net, problem.X[idx], problem.y[idx], problem.robust_eps, time_limit=time_limit
+        net,
+        problem.X[idx],
+        problem.y[idx],
+        problem.robust_eps,
+        problem.lower,
+        problem.upper,
+        time_limit=time_limit,
     )
     exact_margin = np.where(np.isfinite(res.margin), res.margin, res.lower_bound)
     cert = margins[idx]

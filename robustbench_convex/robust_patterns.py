@@ -28,6 +28,16 @@ sets kept as good or better certified accuracy in less time; see
 :func:`solve_soft_with_fallback` (a genuine rung, >= 8 ReLU units, is kept unless a near-linear
 one certifies a fraction of the training set larger by more than 0.05:
 :func:`choose_penalty`).
+
+With the input domain known (``ConvexReLUClassifier(input_bounds=(lower, upper))``, the
+benchmark's ``Rc-ibp-own``) the ladder starts with one more rung (:func:`solve_rungs`): the
+seed's own patterns (:func:`own_patterns`, not split by class) in the program that certifies
+the ball clipped to the bounds (``ConvexReLUProblem(lower=, upper=)``) at penalty 1. On
+mnist-2v8-t10k (70% of the pixel values at 0) that one solve keeps 9 ReLU units and certifies
+0.886 of the training set against 19 units and 0.846 for the class-split ladder's two solves
+(clean test 0.929 vs 0.894, exact 0.89 vs 0.88); on breast-cancer it is the only solve; on
+digits-2v8 it keeps 5 units and the class-split ladder decides as before
+(results/robust_vs_pgd_at_notes.md, pass 4).
 """
 
 from __future__ import annotations
@@ -60,6 +70,8 @@ __all__ = [
     "default_max_patterns",
     "important_neurons",
     "network_seeded_patterns",
+    "own_patterns",
+    "solve_rungs",
     "solve_soft_with_fallback",
 ]
 
@@ -123,6 +135,7 @@ class SeededPatterns:
             CROWN-IBP seeds; None for PGD-AT).
         kept_neurons: how many of the seed's neurons gave patterns (the most important ones,
             :func:`important_neurons`; ``seed_width`` with ``keep_neurons="all"``).
+        net: the seed network itself (a ``TwoLayerReLU``), e.g. for :func:`own_patterns`.
     """
 
     D: np.ndarray
@@ -132,6 +145,7 @@ class SeededPatterns:
     source: str
     seed_certified_train_accuracy: float | None
     kept_neurons: int | None = None
+    net: Any = None
 
 
 def important_neurons(net: Any, k: int) -> np.ndarray:
@@ -162,15 +176,19 @@ def _top_neurons(net: Any, k: int) -> Any:
 
 
 def _within_pattern_budget(
-    net: Any, X: np.ndarray, y: np.ndarray, max_patterns: int
+    net: Any, X: np.ndarray, y: np.ndarray, max_patterns: int, *, class_split: bool = True
 ) -> tuple[int, np.ndarray]:
     """``(k, D)``: the largest ``k >= 1`` whose ``k`` most important neurons give at most
-    ``max_patterns`` class-aware patterns (plus the all-active one), and those patterns.
+    ``max_patterns`` class-aware patterns (plus the all-active one), and those patterns
+    (``class_split=False``: their own patterns plus the all-active one).
     Bisection (``best`` is always the split of ``lo``): adding a neuron adds columns, so the
     count of distinct patterns never falls."""
 
     def split(k: int) -> np.ndarray:
-        return patterns_from_network(_top_neurons(net, k), X, class_aware=True, y=y, add_ones=True)
+        return patterns_from_network(
+            _top_neurons(net, k), X, class_aware=class_split, y=y if class_split else None,
+            add_ones=True,
+        )  # fmt: skip
 
     lo, hi = 1, int(net.width)
     best = split(lo)
@@ -208,6 +226,7 @@ def network_seeded_patterns(
     num_threads: int | None = 1,
     keep_neurons: int | Literal["all"] | None = None,
     max_patterns: int | Literal["auto"] | None = "auto",
+    class_split: bool = True,
 ) -> SeededPatterns:
     """Class-aware patterns from the arrangement of a quickly trained robust network.
 
@@ -254,6 +273,14 @@ def network_seeded_patterns(
             most this many distinct patterns (at least one neuron). ``"auto"`` (default):
             :func:`default_max_patterns`; an int ``>= 2``; None: no budget (``n_patterns``
             neurons). Ignored when ``keep_neurons`` is given.
+        class_split: True (default): the class-aware split of each neuron's pattern (a detector
+            of each class, robustly silent on the other). False: each neuron's own pattern on
+            both classes (plus the all-active one), as the seed computes it; the class-aware
+            program then keeps both blocks of every pattern (no one-sided restriction applies),
+            so the budget counts two blocks per pattern: at most ``(max_patterns + 1) // 2``
+            patterns. With input bounds (``ConvexReLUProblem(lower=, upper=)``) an IBP seed's
+            neurons, stable on the clipped balls of both classes, stay feasible as they are;
+            measured at eps 0.1 (results/robust_vs_pgd_at_notes.md, 2026-12-02 pass 4).
 
     Returns:
         A :class:`SeededPatterns`.
@@ -287,12 +314,15 @@ def network_seeded_patterns(
         X_np, y_np, eps=eps, lower=lower, upper=upper, width=width, loss=loss,
         weight_decay=beta, epochs=epochs, seed=seed, num_threads=num_threads,
     )  # fmt: skip
+    class_split = bool(class_split)
     if keep_neurons is None and max_patterns is not None:
-        n_keep, D = _within_pattern_budget(net, X_np, y_np, max_patterns)
+        budget = max_patterns if class_split else max(1, (max_patterns + 1) // 2)
+        n_keep, D = _within_pattern_budget(net, X_np, y_np, budget, class_split=class_split)
     else:
         D = patterns_from_network(
-            _top_neurons(net, n_keep), X_np, class_aware=True, y=y_np, add_ones=True
-        )
+            _top_neurons(net, n_keep), X_np, class_aware=class_split,
+            y=y_np if class_split else None, add_ones=True,
+        )  # fmt: skip
     if add_gaussian:
         Xa = np.hstack([X_np, np.ones((n, 1))])
         D = unique_patterns(np.hstack([D, class_aware_patterns(Xa, y_np, n_patterns, seed)]))
@@ -304,7 +334,20 @@ def network_seeded_patterns(
         source=f"{strategy}-network",
         seed_certified_train_accuracy=record.certified_train_accuracy,
         kept_neurons=n_keep,
+        net=net,
     )
+
+
+def own_patterns(net: Any, X: Any, max_patterns: int) -> np.ndarray:
+    """The seed network's own patterns (not split by class) of its most important neurons,
+    plus the all-active pattern, at most ``(max_patterns + 1) // 2`` of them (both blocks of each
+    are kept by the class-aware program: about as many weights as ``max_patterns`` one-sided
+    class-split patterns); what :func:`network_seeded_patterns` gives with
+    ``class_split=False``, from an already trained seed (``SeededPatterns.net``)."""
+    X_np = np.asarray(X, dtype=np.float64)
+    max_patterns = check_int("max_patterns", max_patterns, 2)
+    budget = max(1, (max_patterns + 1) // 2)
+    return _within_pattern_budget(net, X_np, np.zeros(len(X_np)), budget, class_split=False)[1]
 
 
 def collapse_advice(
@@ -346,12 +389,15 @@ class SoftStabilityFit:
         penalty: its stability penalty.
         tried: ``(penalty, n_relu_active, certified_train_accuracy, seconds)`` per solve, in order.
         reason: why this solution was chosen (a sentence for notes and records).
+        labels: one label per solve, in order (:func:`solve_rungs`; the penalty for a plain
+            penalty ladder).
     """
 
     solution: Any
     penalty: float
     tried: tuple[tuple[float, int, float, float], ...]
     reason: str
+    labels: tuple[str, ...] = ()
 
 
 def choose_penalty(
@@ -433,23 +479,48 @@ def solve_soft_with_fallback(
     the chosen solution's is re-issued. ``SoftStabilityFit.reason`` says which rung was chosen
     and why (the sweep records it as ``penalty_choice``).
     """
+    if not penalties:
+        raise ValueError("penalties must hold at least one stability penalty")
+    rungs = [(f"{float(p):g}", float(p), (lambda p=float(p): build(p))) for p in penalties]
+    return solve_rungs(
+        rungs, solve, min_relu=min_relu, certified_tolerance=certified_tolerance,
+        genuine_margin=genuine_margin,
+    )  # fmt: skip
+
+
+def solve_rungs(
+    rungs: Sequence[tuple[str, float, Callable[[], Any]]],
+    solve: Callable[[Any], Any],
+    *,
+    min_relu: int = DEFAULT_MIN_RELU,
+    certified_tolerance: float = 0.02,
+    genuine_margin: float = DEFAULT_GENUINE_MARGIN,
+) -> SoftStabilityFit:
+    """The ladder of :func:`solve_soft_with_fallback` over arbitrary programs: ``rungs`` holds
+    ``(label, penalty, build)`` with ``build()`` making a ``ConvexReLUProblem``; they are solved
+    in order until one keeps ``min_relu`` genuine ReLU units, and the kept one is chosen by
+    :func:`choose_penalty` on training data only (certified training accuracy, ReLU units).
+    Used by the seeded defaults whose first rung is the seed's own patterns on the clipped ball
+    and whose next rungs are the class-split penalty ladder."""
     from robustbench_convex.robust import certified_training_accuracy
     from robustbench_convex.solution import CollapseWarning
 
-    if not penalties:
-        raise ValueError("penalties must hold at least one stability penalty")
+    if not rungs:
+        raise ValueError("rungs must hold at least one program")
     genuine_margin = check_float("genuine_margin", genuine_margin, positive=False)
     tried: list[tuple[float, int, float, float]] = []
+    labels: list[str] = []
     candidates: list[tuple[Any, list[warnings.WarningMessage]]] = []
-    for penalty in penalties:
+    for label, penalty, build_rung in rungs:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", CollapseWarning)
             t0 = time.perf_counter()
-            solution = solve(build(float(penalty)))
+            solution = solve(build_rung())
             seconds = time.perf_counter() - t0
         relu = int(solution.n_relu_active())
         cert = float(certified_training_accuracy(solution))
         tried.append((float(penalty), relu, cert, seconds))
+        labels.append(str(label))
         candidates.append((solution, list(caught)))
         if relu >= min_relu:
             break
@@ -457,11 +528,17 @@ def solve_soft_with_fallback(
         tried, min_relu=min_relu, certified_tolerance=certified_tolerance,
         genuine_margin=genuine_margin,
     )  # fmt: skip
+    if labels[pick] != f"{tried[pick][0]:g}":
+        choice += f" (rung: {labels[pick]})"
     solution, caught = candidates[pick]
     for w in caught:  # the chosen attempt's own warnings (collapse included) reach the user
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    summary = ", ".join(f"{p:g} -> {r} ReLU units, certified train {c:.3f}" for p, r, c, _ in tried)
+    summary = ", ".join(
+        f"{lab} -> {r} ReLU units, certified train {c:.3f}"
+        for lab, (_, r, c, _) in zip(labels, tried, strict=True)
+    )
     reason = f"tried {summary}; {choice}"
     return SoftStabilityFit(
-        solution=solution, penalty=tried[pick][0], tried=tuple(tried), reason=reason
-    )
+        solution=solution, penalty=tried[pick][0], tried=tuple(tried), reason=reason,
+        labels=tuple(labels),
+    )  # fmt: skip

@@ -19,6 +19,8 @@ from robustbench_convex.robust_patterns import (
     default_max_patterns,
     important_neurons,
     network_seeded_patterns,
+    own_patterns,
+    solve_rungs,
 )
 from robustbench_convex.solution import CollapseWarning
 from robustbench_convex.solvers.cvxpy_backend import solve_cvxpy
@@ -118,6 +120,73 @@ def test_seeded_soft_program_certificates_hold_on_every_training_point():
     assert diag.certified_train_accuracy >= 0.9
 
 
+def test_unsplit_seed_patterns_with_input_bounds_certify_every_training_point():
+    """``class_split=False``: the seed's own patterns (active on both classes) within half the
+    pattern budget; the bounded program (``lower`` / ``upper``) keeps both blocks of each and
+    its certificates hold against the MILP on the same clipped balls at every training point."""
+    X, y = _xor(40, 2)
+    split = network_seeded_patterns(X, y, eps=EPS, n_patterns=12, lower=-1.0, upper=1.0)
+    own = network_seeded_patterns(
+        X, y, eps=EPS, n_patterns=12, lower=-1.0, upper=1.0, class_split=False
+    )
+    assert own.D.shape[1] <= (default_max_patterns(12) + 1) // 2
+    assert np.all(own.D == 1, axis=0).sum() == 1
+    both = own.D[y > 0].any(axis=0) & own.D[y < 0].any(axis=0)
+    assert both.sum() >= 2  # not a class split: columns active on both classes
+    assert own.kept_neurons <= split.kept_neurons
+    problem = ConvexReLUProblem(
+        X, y, loss="hinge", beta=1e-2, patterns=own.D, robust_eps=EPS, robust="class-aware",
+        stability_penalty=DEFAULT_STABILITY_PENALTY, lower=-1.0, upper=1.0,
+    )  # fmt: skip
+    ctx = _quiet()
+    try:
+        sol = solve_cvxpy(problem)
+    finally:
+        ctx.__exit__(None, None, None)
+    assert sol.status == "converged"
+    frame = check_certificates(sol, points=np.arange(len(y)), time_limit=20)
+    assert len(frame) == len(y) and frame["ok"].all()
+    diag = diagnose(sol)
+    assert not diag.collapsed and diag.n_relu_active >= 2
+    assert diag.certified_train_accuracy >= 0.9
+
+
+def test_rungs_move_on_from_a_linear_program_and_label_the_choice():
+    """``solve_rungs``: a first rung that keeps no ReLU unit (the all-active pattern only: a
+    linear model) is solved and set aside; the seed's own patterns on the clipped ball come
+    next and are kept (genuine with min_relu=2), the labels and the reason say so."""
+    X, y = _xor(40, 3)
+    seeded = network_seeded_patterns(X, y, eps=EPS, n_patterns=12, lower=-1.0, upper=1.0)
+    own = own_patterns(seeded.net, X, default_max_patterns(12))
+    np.testing.assert_array_equal(
+        own,
+        network_seeded_patterns(
+            X, y, eps=EPS, n_patterns=12, lower=-1.0, upper=1.0, class_split=False
+        ).D,
+    )
+
+    def build(D, **bounds):
+        return ConvexReLUProblem(
+            X, y, loss="hinge", beta=1e-2, patterns=D, robust_eps=EPS, robust="class-aware",
+            stability_penalty=1.0, **bounds,
+        )  # fmt: skip
+
+    rungs = [
+        ("linear", 1.0, lambda: build(np.ones((len(y), 1)))),
+        ("own patterns, clipped ball, 1", 1.0, lambda: build(own, lower=-1.0, upper=1.0)),
+        ("never reached", 0.3, lambda: build(seeded.D)),
+    ]
+    ctx = _quiet()
+    try:
+        fit = solve_rungs(rungs, solve_cvxpy, min_relu=2)
+    finally:
+        ctx.__exit__(None, None, None)
+    assert fit.labels == ("linear", "own patterns, clipped ball, 1")
+    assert fit.tried[0][1] == 0 and fit.tried[1][1] >= 2
+    assert fit.solution.problem.has_input_bounds
+    assert "rung: own patterns, clipped ball, 1" in fit.reason
+
+
 def test_estimator_robust_defaults_are_resolved_and_recorded():
     X, y = _xor(40, 2)
     ctx = _quiet()
@@ -141,11 +210,31 @@ def test_estimator_robust_defaults_are_resolved_and_recorded():
     assert nominal.result_.problem.program == "nominal" and nominal.collapsed_ is False
 
 
+def test_estimator_with_input_bounds_tries_the_seeds_own_patterns_first():
+    """``input_bounds``: the default ladder starts with the seed's own patterns on the clipped
+    ball (min_relu is 8, more than XOR's seed can give at n_patterns 8, so the class-split ladder
+    follows); whatever rung is kept, its certificates hold against the MILP on the ball clipped
+    like the kept program's (every training point)."""
+    X, y = _xor(40, 5)
+    ctx = _quiet()
+    try:
+        clf = ConvexReLUClassifier(robust_eps=EPS, n_patterns=8, input_bounds=(-1.0, 1.0))
+        clf.fit(X, y)
+    finally:
+        ctx.__exit__(None, None, None)
+    assert clf.penalty_choice_.startswith("tried own patterns, clipped ball, 1 ->")
+    assert clf.get_params()["input_bounds"] == (-1.0, 1.0)
+    frame = check_certificates(clf.result_, points=np.arange(len(y)), time_limit=20)
+    assert frame["ok"].all() and clf.score(X, y) >= 0.9
+
+
 @pytest.mark.parametrize(
     ("params", "match"),
     [
         ({"patterns": "ibp"}, "needs robust_eps > 0"),
         ({"robust_eps": 0.1, "stability_penalty": "soft"}, "stability_penalty must be"),
+        ({"robust_eps": 0.1, "input_bounds": (0.0,)}, "input_bounds must be None or a pair"),
+        ({"robust_eps": 0.1, "input_bounds": (0.0, 1.0)}, "must lie in \\[lower, upper\\]"),
     ],
 )
 def test_estimator_rejects_inconsistent_robust_options(params, match):

@@ -102,6 +102,11 @@ class Evaluator:
 
     def __init__(self, problem: ConvexReLUProblem, device: torch.device, rtol: float) -> None:
         as_t = lambda a: torch.as_tensor(a, dtype=torch.float64, device=device)  # noqa: E731
+        if problem.robust_eps > 0 and problem.has_input_bounds:
+            raise ValueError(
+                "this solver treats the adversary's ball as unbounded; a robust problem with "
+                "input bounds (lower / upper) is solved by solve_cvxpy (or drop the bounds)"
+            )
         self.problem, self.rtol = problem, rtol
         self.Xa, self.D, self.y = as_t(problem.Xa), as_t(problem.D), as_t(problem.y)
         self.pert = torch.as_tensor(problem.perturbable, device=device)

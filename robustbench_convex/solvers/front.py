@@ -53,6 +53,8 @@ def choose_convex_solver(problem: ConvexReLUProblem) -> tuple[str, str]:
         raise TypeError(f"problem must be a ConvexReLUProblem, got {type(problem).__name__}")
     rows = problem.n * 2 * problem.P
     if problem.robust_eps != 0:
+        if problem.has_input_bounds:
+            return "cvxpy", "robust program with input bounds: solve_cvxpy (the only solver of it)"
         if rows <= CVXPY_MAX_ROWS:
             return "cvxpy", (
                 f"robust program ({rows} sign constraints <= {CVXPY_MAX_ROWS}): interior point "
