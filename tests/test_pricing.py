@@ -222,6 +222,48 @@ def test_facet_rows_give_the_same_program_on_2d_data(loss):
     assert default.info["lower_bound"] <= full.objective + 1e-9
 
 
+@pytest.mark.parametrize("loss", ["squared", "hinge", "logistic"])
+def test_ipm_on_facet_rows_solves_the_same_program_on_2d_data(loss):
+    """solve_ipm(rows=...) keeps only the facet sign constraints (a few per block): the same
+    program, so the same optimum as the tight full program, an answer that meets every
+    constraint of the full program, and a certificate (lower bound) that holds for it;
+    solve_restricted passes the facet rows by default on 2-D data with biases."""
+    from robustbench_convex.pricing import _facet_rows, _facet_rows_cached
+    from robustbench_convex.solvers.ipm import solve_ipm
+
+    X, y = xor_data(n=40, seed=11)
+    problem = ConvexReLUProblem(X, y, loss=loss, beta=0.1, n_patterns=10, seed=2)
+    rows = _facet_rows(problem.Xa, problem.D)
+    assert sum(len(r) for r in rows) < problem.n * problem.P / 2
+    reduced = solve_ipm(problem, rows=rows, tol=1e-7)
+    full = _solve(problem)
+    assert reduced.status == "converged"
+    assert reduced.objective == pytest.approx(full.objective, rel=1e-5, abs=1e-7)
+    assert reduced.constraint_violation <= 1e-6
+    assert reduced.info["lower_bound"] <= full.objective + 1e-9
+    # the multipliers of the constraints left out are zero (they are not in the program)
+    kept = np.zeros((problem.n, problem.P), dtype=bool)
+    for i, r in enumerate(rows):
+        kept[r, i] = True
+    assert np.all(reduced.info["multipliers"][~np.hstack([kept, kept])] == 0)
+    # the cache returns the same rows, also for a program sharing some of the blocks
+    assert all(
+        np.array_equal(a, b)
+        for a, b in zip(_facet_rows_cached(problem.Xa, problem.D), rows, strict=True)
+    )
+    half = problem.D[:, ::2]
+    assert all(
+        np.array_equal(a, b)
+        for a, b in zip(
+            _facet_rows_cached(problem.Xa, half), _facet_rows(problem.Xa, half), strict=True
+        )
+    )
+    default = solve_restricted(problem)  # the interior point on the facet rows
+    assert default.objective == pytest.approx(full.objective, rel=1e-5, abs=1e-7)
+    with pytest.raises(ValueError, match="rows"):
+        solve_ipm(problem, rows=rows[:-1])
+
+
 def test_auto_patterns_per_round_and_its_bad_values():
     from robustbench_convex.pricing import _patterns_per_round
 
