@@ -77,13 +77,26 @@ DEFAULT_SEED_NETWORKS = 3
 # there, and with one seed hinge beta 1 ended at 10.67 and logistic beta 1 at 17.14, above the
 # best SGD run (5.87, 15.84), where the best of three reaches 4.65 and 15.36 (seed_count)
 ADMM_SEED_NETWORKS = 1
+# seed_networks="auto" where every pattern is enumerable (2-D data with biases): the exact
+# oracle prices at every solution and the loop ends on a proof, so the seed only sets where it
+# starts; two more Adam runs cost two of the ten SGD runs a fit may take (issue 14)
+EXACT_SEED_NETWORKS = 1
+# fit_convex_network stops pricing once the exact oracle certifies the solution within this
+# fraction of ``tol`` of the global optimum (column_generation(gap_tol=...)); a fraction, so
+# that the network stays at or below SGD runs that are themselves nearly optimal (the
+# logistic rows at beta 1: SGD within 1e-3 of the bound)
+CERTIFIED_STOP_FRACTION = 0.25
 # patterns a pricing round adds with patterns_per_round="auto" (fit_convex_network): where every
 # pattern is enumerable (2-D data, the exact oracle) the restricted solves are cheap (d_aug = 3)
 # and the loop runs to a proof, so rounds are made larger; measured, 30 s budget:
 # synthetic-xor squared beta 0.1 gap 1.4e-3 with 16 a round (6.1e-3 with 8), 6.1e-4 with 32;
 # synthetic-spirals logistic beta 0.1 certified exact in 19 s against 27 s, squared beta 1 in
 # 11 s against 17 s; elsewhere the budget allows about one round and 16 keep its solve small
-EXACT_PATTERNS_PER_ROUND = 32
+# (issue 14 seventh pass, with the restricted solves on the facet rows and the exact oracle at
+# every solution: 64; synthetic-spirals hinge beta 0.1 certified (gap 6.9e-4) in 27.8 s,
+# 14 rounds, against gap 0.033 after 19 rounds of 32 in 30 s; synthetic-xor squared beta 0.1
+# 14.9 s against 19.1 s (load 2.5); 128 a round: 18.5 s there, the larger solves)
+EXACT_PATTERNS_PER_ROUND = 64
 DEFAULT_PATTERNS_PER_ROUND = 16
 # n_patterns="auto" (fit_convex_network): the seed network's width. A wider seed gives a richer
 # arrangement (and the program is provably no worse than that wider network) but a larger first
@@ -305,6 +318,12 @@ def dual_vector(solution: ConvexSolution) -> np.ndarray:
 # measured: synthetic-spirals, squared, beta 0.1, P = 81: the certificate stops at 2.6e-6, and
 # the loop's gaps are judged at 1e-3; CVXPY answers are accepted at CERTIFIED_GAP_TOL = 1e-4)
 RESTRICTED_IPM_TOL = 1e-5
+# ...and on the facet rows (d_aug = 3: every pattern enumerable, the exact oracle certifies the
+# loop's end with a gap judged at 1e-3, which the restricted solve's own gap enters additively):
+# measured on network-seeded synthetic-spirals programs at beta 0.1 (P 122-217, load 4), 1e-4
+# against 1e-5: hinge 21 / 29 interior-point iterations (1.3 / 3.3 s: at 1e-5 it stalled,
+# "inaccurate"), squared 14 / 17, logistic 14 / 16; the certificate's refinements go too
+FACET_IPM_TOL = 1e-4
 ADMM_SOLVE_SECONDS = 60.0  # default budget of one restricted ADMM solve (time_limit)
 CVXPY_MAX_SIZE = 2_000_000  # n * P * d_aug: breast-cancer (398 x 31, P = 32) took 15 s in Clarabel
 
@@ -385,8 +404,9 @@ def solve_restricted(
 
         from robustbench_convex.solvers.ipm import solve_ipm
 
-        options = {"tol": RESTRICTED_IPM_TOL, **options}
-        if "rows" not in options and problem.d_aug == 3:
+        facets = "rows" not in options and problem.d_aug == 3
+        options = {"tol": FACET_IPM_TOL if facets else RESTRICTED_IPM_TOL, **options}
+        if facets:
             # 2-D data with biases: the facet rows only (the same program, far fewer iterations)
             options["rows"] = _facet_rows_cached(problem.Xa, problem.D)
         fallback_allowed = problem.loss != "squared" and solver == "auto"
@@ -637,14 +657,17 @@ class ColumnGenerationResult:
     time: float = 0.0
 
 
-def _exact_pricing(problem, theta, patterns, threshold, top):
-    """The exact oracle: the ``top`` most violated patterns not in the program, a certified
-    upper bound on ``M(theta)`` and the best attained value. Rank <= 3 (2-D data with biases):
-    every face of the arrangement (``global_bound.face_candidates``, exact, seconds); otherwise
-    one NNLS per block of ``patterns`` that the screens cannot rule out (``block_values``)."""
+def _exact_pricing(problem, theta, patterns, threshold, top, chosen=None):
+    """The exact oracle: the ``top`` most violated patterns not in the program (nor among
+    ``chosen``, ``(n, K)`` patterns already picked this round), a certified upper bound on
+    ``M(theta)`` and the best attained value. Rank <= 3 (2-D data with biases): every face of
+    the arrangement (``global_bound.face_candidates``, exact, a fraction of a second by its
+    sweep); otherwise one NNLS per block of ``patterns`` that the screens cannot rule out
+    (``block_values``)."""
     from robustbench_convex.global_bound import LOWRANK_MAX_RANK, block_values, face_candidates
 
-    have = {c.tobytes() for c in np.packbits(problem.D > 0.5, axis=0).T}
+    taken = problem.D if chosen is None else np.hstack([problem.D, chosen])
+    have = {c.tobytes() for c in np.packbits(taken > 0.5, axis=0).T}
     if np.linalg.matrix_rank(problem.Xa) <= LOWRANK_MAX_RANK:
         faces = face_candidates(problem.Xa, theta, patterns, keep=FACE_CANDIDATES_KEPT)
         values, cands = faces.values, faces.patterns
@@ -748,10 +771,14 @@ def _pricing_round(
     threshold: float,
     top: int,
     exact_patterns: np.ndarray | None,
+    always_exact: bool = False,
 ) -> _Priced:
     """Price at ``solution``: the heuristic from the current neurons (and ``extra_starts``), then
     the exact oracle over ``exact_patterns`` when the heuristic finds nothing above
-    ``threshold``; the ``top`` most violated patterns not in the program. (Running the exact
+    ``threshold`` (``always_exact``: also when it finds fewer than ``top``, or any; its most
+    violated patterns then fill the round up to ``top`` after the heuristic's, and its
+    certified ``M`` is known at every solution); the ``top`` most violated patterns not in the
+    program. (Running the exact
     oracle first on 2-D data was measured worse: its 16 most violated patterns crowd around
     one maximizer, and synthetic-spirals, squared, beta 1, ended at gap 6.4e-3 in 30 s against
     4.9e-4 with the heuristic's spread-out patterns.)"""
@@ -770,8 +797,11 @@ def _pricing_round(
     violation = cands.best_value / beta if beta > 0 else np.inf
     new = cands.patterns[:, cands.values > threshold][:, :top]
     M_upper = None
-    if new.shape[1] == 0 and exact_patterns is not None and beta > 0:
-        new, M_upper, best = _exact_pricing(problem, theta, exact_patterns, threshold, top)
+    if (new.shape[1] == 0 or always_exact) and exact_patterns is not None and beta > 0:
+        more, M_upper, best = _exact_pricing(
+            problem, theta, exact_patterns, threshold, top - new.shape[1], chosen=new
+        )
+        new = np.hstack([new, more])
         violation = max(violation, best / beta)
     return _Priced(new, float(violation), M_upper, time.perf_counter() - t0)
 
@@ -795,6 +825,26 @@ def _stop_reason(
     if time_limit is not None and time.perf_counter() - start + last_solve >= time_limit:
         return "time_limit"
     return None
+
+
+def _gap_closed(
+    problem: ConvexReLUProblem,
+    solution: ConvexSolution,
+    theta: np.ndarray,
+    M_upper: float | None,
+    gap_tol: float | None,
+) -> bool:
+    """Whether the any-width bound at ``theta`` with the exact oracle's certified ``M_upper``
+    proves ``solution`` within ``gap_tol`` (relative) of the global optimum."""
+    if gap_tol is None or M_upper is None or not problem.beta > 0:
+        return False
+    from robustbench_convex.global_bound import certified_gap, global_lower_bound
+
+    bound = global_lower_bound(
+        problem.X, problem.y, theta, loss=problem.loss, beta=problem.beta, bias=problem.bias,
+        M_upper=M_upper,
+    )  # fmt: skip
+    return certified_gap(float(solution.objective), bound.value) <= gap_tol
 
 
 def _no_resolve_fits(start: float, time_limit: float | None, expected: float) -> bool:
@@ -880,6 +930,8 @@ def column_generation(
     verbose: bool = False,
     min_rounds: int = 0,
     price_unusable: bool = True,
+    always_exact: bool = False,
+    gap_tol: float | None = None,
 ) -> ColumnGenerationResult:
     """Column generation over activation patterns for a nominal program (module docstring).
 
@@ -912,6 +964,15 @@ def column_generation(
             without that pricing (its patterns could not be used; ``final_violation`` is
             then NaN, not known). With ``exact_patterns`` that pricing is the certificate
             of the final solution (``M_upper``) and always runs.
+        always_exact: with ``exact_patterns``, run the exact oracle at every solution, not
+            only when the heuristic finds nothing: its most violated patterns fill the round
+            up to ``patterns_per_round`` after the heuristic's, and ``M_upper`` is known at
+            every solution (:func:`_pricing_round`).
+        gap_tol: with the exact oracle's ``M_upper`` at a solution, stop (``"certified gap"``)
+            when the certified gap ``(objective - bound) / objective`` of the any-width bound
+            at it (``global_bound.global_lower_bound`` with that ``M_upper``) is at most this,
+            although violated patterns remain: the solution is then proven within ``gap_tol``
+            of the global optimum. None: not used.
 
     Returns:
         :class:`ColumnGenerationResult`.
@@ -964,6 +1025,7 @@ def column_generation(
             threshold=(1.0 + tol) * problem.beta,
             top=patterns_per_round,
             exact_patterns=exact_patterns,
+            always_exact=always_exact,
         )
         new, violation, M_upper = found.new, found.violation, found.M_upper
         price_time = found.seconds
@@ -988,6 +1050,8 @@ def column_generation(
             )
         # the first min_rounds rounds may run past the budget, up to twice it (limit above)
         stop = _stop_reason(new, M_upper, rounds, max_rounds, start, limit, solve_time)
+        if stop is None and _gap_closed(problem, solution, theta, M_upper, gap_tol):
+            stop = "certified gap"
         if stop is not None:
             break
         incumbent = (problem, solution, zero_count)
@@ -1228,8 +1292,9 @@ def seed_count(
     """``seed_networks`` of :func:`fit_convex_network` resolved: an int is returned as given;
     ``"auto"`` is ``ADMM_SEED_NETWORKS`` (1) for the squared loss where the seeded program (at
     most ``width`` patterns) will be solved by ADMM (``solver="admm"``, or ``"auto"`` with
-    ``d_aug * width > IPM_MAX_ORDER``: :func:`resolve_solver`), else
-    ``DEFAULT_SEED_NETWORKS`` (3).
+    ``d_aug * width > IPM_MAX_ORDER``: :func:`resolve_solver`), ``EXACT_SEED_NETWORKS`` (1)
+    where every pattern is enumerable (``d_aug <= LOWRANK_MAX_RANK``: 2-D data with biases,
+    where the exact oracle drives the loop), else ``DEFAULT_SEED_NETWORKS`` (3).
 
     Args:
         seed_networks: an int >= 1 or ``"auto"``.
@@ -1237,14 +1302,18 @@ def seed_count(
         width: the seed networks' width (``seed_width``).
         loss, solver: the program's loss and the restricted solver asked for.
     """
+    from robustbench_convex.global_bound import LOWRANK_MAX_RANK
+
     if seed_networks != "auto":
         return int(seed_networks)
+    if d_aug <= LOWRANK_MAX_RANK:
+        return EXACT_SEED_NETWORKS
     admm = solver == "admm" or (solver == "auto" and d_aug * width > IPM_MAX_ORDER)
     return ADMM_SEED_NETWORKS if admm and loss == "squared" else DEFAULT_SEED_NETWORKS
 
 
 def _patterns_per_round(value: int | str, all_patterns: np.ndarray | None) -> int:
-    """``patterns_per_round`` of :func:`fit_convex_network` resolved (``"auto"``: 32 with the
+    """``patterns_per_round`` of :func:`fit_convex_network` resolved (``"auto"``: 64 with the
     exact oracle, else 16)."""
     if value != "auto":
         return int(value)
@@ -1324,7 +1393,7 @@ def fit_convex_network(
             patterns for the sampled strategies).
         solver: restricted solver (:func:`resolve_solver`).
         patterns_per_round: patterns a pricing round adds; ``"auto"`` (default):
-            ``EXACT_PATTERNS_PER_ROUND`` (32) where every pattern is enumerable, else
+            ``EXACT_PATTERNS_PER_ROUND`` (64) where every pattern is enumerable, else
             ``DEFAULT_PATTERNS_PER_ROUND`` (16).
         max_rounds, tol, time_limit: the pricing budget and stop rule
             (``time_limit`` in seconds for the pricing loop, its first solve included: no solve
@@ -1345,8 +1414,8 @@ def fit_convex_network(
         bound_options: further keyword arguments of ``global_bound.global_lower_bound``.
         seed_networks: network strategies: Adam runs (seeds ``seed, seed + 1, ...``) of which
             the one with the lowest objective seeds the program (the optimum is no worse).
-            ``"auto"`` (default): :func:`seed_count` (3, or 1 for the squared loss where the
-            restricted programs go to ADMM).
+            ``"auto"`` (default): :func:`seed_count` (3; 1 for the squared loss where the
+            restricted programs go to ADMM, and where every pattern is enumerable).
 
     Returns:
         :class:`FitResult`.
@@ -1404,6 +1473,8 @@ def fit_convex_network(
             verbose=verbose,
             min_rounds=1 if isinstance(time_limit, str) else 0,
             price_unusable=False,
+            always_exact=True,
+            gap_tol=CERTIFIED_STOP_FRACTION * tol,
         )
         solution, theta = cg.solution, cg.theta
     else:
