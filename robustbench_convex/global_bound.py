@@ -427,9 +427,10 @@ def _sweep_planes(Z: np.ndarray, theta: np.ndarray, ks: np.ndarray):
     dead = np.linalg.norm(Zk, axis=2) <= 1e-300
     off = np.mod(np.arctan2(Zk[..., 0], -Zk[..., 1]), 2 * np.pi)  # row j turns off here
     ang = np.concatenate([off, np.mod(off + np.pi, 2 * np.pi)], axis=1)  # then on again
-    flip = np.concatenate([-np.ones(n), np.ones(n)])[None, :, None] * np.tile(
-        theta[:, None] * Z, (2, 1)
-    )[None]
+    flip = (
+        np.concatenate([-np.ones(n), np.ones(n)])[None, :, None]
+        * np.tile(theta[:, None] * Z, (2, 1))[None]
+    )
     flip = flip * ~np.tile(dead, 2)[..., None]  # (c, 2n, 3)
     order = np.argsort(ang, axis=1, kind="stable")
     ang = np.take_along_axis(ang, order, axis=1)
@@ -515,7 +516,7 @@ def _swept_faces(
                 cell_u.append(U[:, ok])
                 cell_b.append(b[ok])
     if patterns is not None:  # the cells of the given patterns
-        (U, b), = _both_signs(Z.T @ ((np.asarray(patterns) > 0.5) * theta[:, None]))
+        ((U, b),) = _both_signs(Z.T @ ((np.asarray(patterns) > 0.5) * theta[:, None]))
         cell_u.append(U)
         cell_b.append(b)
     U_ex, v_ex = np.hstack(ex_u), np.concatenate(ex_v)

@@ -17,7 +17,9 @@ in the restricted program and whose dual constraint the current ``theta`` violat
   gradient ascent of ``s theta^T (Xa u)_+`` on the unit sphere (``u <- (u + eta_t g/||g||) /
   ||.||``, ``g = s Xa^T (1[Xa u >= 0] * theta)``); each start's best iterate is a candidate.
   When every pattern is enumerable, :func:`column_generation` falls back to an exact oracle
-  (``global_bound.face_candidates`` for data of rank <= 3, NNLS per block otherwise). **Guarantee:** every value returned
+  (``global_bound.face_candidates`` for data of rank <= 3, NNLS per block otherwise) when the
+  heuristic finds nothing (``always_exact``: fewer than a round's patterns; its certified ``M``
+  then also lets the loop stop on a certified gap, ``gap_tol``). **Guarantee:** every value returned
   is attained by a unit direction, so the best value is a *lower* bound on
   ``M(theta) = max_u |theta^T (Xa u)_+|``; a pattern with value ``> beta`` certainly violates
   the dual constraint. **Not guaranteed:** that the most violated pattern is found, nor that no

@@ -263,6 +263,8 @@ def test_ipm_on_facet_rows_solves_the_same_program_on_2d_data(loss):
     assert full.objective - 1e-9 <= default.objective <= full.objective * (1 + 1e-4) + 1e-9
     with pytest.raises(ValueError, match="rows"):
         solve_ipm(problem, rows=rows[:-1])
+    with pytest.raises(ValueError, match="rows"):
+        solve_ipm(problem, rows=[np.array([problem.n]), *rows[1:]])
 
 
 def test_auto_patterns_per_round_and_its_bad_values():

@@ -226,6 +226,13 @@ def solve_ipm(
         num_threads: torch threads during the solve (None: leave as is).
         max_bytes: refuse (``MemoryError``) when ``ipm_memory_bytes`` exceeds this.
         recovery_rtol: block-norm threshold for the recovered network (as ``solve_admm``).
+        rows: per block ``i``, the sample indices whose sign constraints are kept (for ``v_i``
+            and ``w_i``); None: all. Leaving out constraints that the kept ones imply (the
+            facets of each block's cone, ``pricing._facet_rows`` on 2-D data with biases)
+            solves the same program in far fewer iterations (measured: synthetic-spirals, hinge,
+            beta 0.1, P = 177: 25 against 79; squared and logistic 1.3-2x fewer); the ones left
+            out get no slack nor multiplier (zero in ``info["multipliers"]``; the certificate
+            stays a proof), and the constraint violation reported is still over all of them.
 
     Returns:
         ``ConvexSolution`` with ``solver="IPM"``; ``status`` ``"converged"`` (certified gap <=
@@ -633,7 +640,10 @@ def _row_mask(rows, n: int, P: int, dev: torch.device) -> torch.Tensor | None:
         raise ValueError(f"rows must list one index array per block ({P}), got {len(rows)}")
     mask = np.zeros((n, P))
     for i, r in enumerate(rows):
-        mask[np.asarray(r, dtype=np.int64), i] = 1.0
+        r = np.asarray(r, dtype=np.int64).reshape(-1)
+        if r.size and (r.min() < 0 or r.max() >= n):
+            raise ValueError(f"rows[{i}] holds sample indices outside [0, {n}); pass 0..n-1")
+        mask[r, i] = 1.0
     return torch.as_tensor(np.hstack([mask, mask]), dtype=torch.float64, device=dev)
 
 
