@@ -8,7 +8,7 @@ for the squared loss where the restricted programs go to ADMM, e.g. mnist, and o
 where the exact oracle prices every round that the heuristic leaves short:
 ``pricing.seed_count``; 64 neurons where
 the inputs have 3-15 features, else 32: ``pricing.seed_width``), dual
-pricing within ``time_limit="auto"`` (30 s where every pattern is enumerable, else five trainings
+pricing within ``time_limit="auto"`` (60 s where every pattern is enumerable, else five trainings
 of one seed network, at least one round), the certified any-width lower bound of
 ``global_bound``), the bound, and the certified gap
 ``(convex objective - bound) / convex objective``. Objectives are sums of losses plus

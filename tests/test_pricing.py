@@ -179,17 +179,18 @@ def test_logistic_restricted_solve_is_certified_by_its_own_dual_bound():
 
 
 def test_auto_pricing_budget_is_measured_in_seed_trainings():
-    """time_limit="auto": 30 s where the exact oracle can end the loop (or no seed network),
+    """time_limit="auto": 60 s where the exact oracle can end the loop (30 s without a seed network),
     AUTO_BUDGET_SEED_RUNS seed trainings elsewhere; numbers and None pass through; bad values
     are named before any work."""
     from robustbench_convex.pricing import (
         AUTO_BUDGET_SEED_RUNS,
         DEFAULT_TIME_LIMIT,
+        EXACT_TIME_LIMIT,
         pricing_budget,
     )
 
     assert pricing_budget("auto", 0.8, exact=False) == pytest.approx(AUTO_BUDGET_SEED_RUNS * 0.8)
-    assert pricing_budget("auto", 0.8, exact=True) == DEFAULT_TIME_LIMIT
+    assert pricing_budget("auto", 0.8, exact=True) == EXACT_TIME_LIMIT == 60.0
     assert pricing_budget("auto", None, exact=False) == DEFAULT_TIME_LIMIT
     assert pricing_budget(7.0, 0.8, exact=False) == 7.0
     assert pricing_budget(None, 0.8, exact=True) is None
