@@ -599,9 +599,10 @@ def _solve(
 ):
     opt = {"tol": tol, "time_limit": time_limit, "callback": callback, "verbose": verbose}
     run = _IpmRun(time.perf_counter(), [], message=f"iteration budget ({max_iter}) reached")
+    mask = _row_mask(rows, problem.n, problem.P, dev)  # bad rows named before any work
     V0, W0 = _warm_start(problem, warm_start)
     Xa, D, y, kkt, low = _setup(problem, dev)
-    kkt.mask = _row_mask(rows, problem.n, problem.P, dev)
+    kkt.mask = mask
     dual = LagrangeDual(problem, device=dev)
     evaluate = Evaluator(problem, dev, recovery_rtol)
     setup_time = time.perf_counter() - run.start
