@@ -523,9 +523,20 @@ def _facet_rows(Xa: np.ndarray, D: np.ndarray) -> list[np.ndarray] | None:
 
     n = Xa.shape[0]
     rows = []
+    biased = bool(np.all(Xa[:, -1] == 1.0))
     for i in range(D.shape[1]):
         A = (2.0 * D[:, i] - 1.0)[:, None] * Xa
         live = np.flatnonzero(np.linalg.norm(A, axis=1) > 0)
+        found = _separating_direction(Xa, D[:, i] > 0.5) if biased else None
+        if found is not None:  # a strictly interior direction without an LP
+            u, live = found
+            Pts = A[live] / (A[live] @ u)[:, None]
+            Q = Pts @ _plane_bases(u[None, :])[0]
+            try:
+                rows.append(np.sort(live[ConvexHull(Q).vertices]))
+                continue
+            except (QhullError, ValueError):
+                pass  # the LP below
         # max t s.t. A u >= t, |u_j| <= 1, t <= 1
         lp = linprog(
             np.array([0.0, 0.0, 0.0, -1.0]),
@@ -545,6 +556,47 @@ def _facet_rows(Xa: np.ndarray, D: np.ndarray) -> list[np.ndarray] | None:
         except (QhullError, ValueError):
             rows.append(np.arange(n))
     return rows
+
+
+SEPARATOR_ANGLES = 2048  # line normals tried by _separating_direction
+
+
+def _separating_direction(Xa: np.ndarray, on: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """For 2-D points with biases (``Xa = [p_k, 1]``) and a pattern ``on`` ``(n,)``: a direction
+    ``u = (w, b)`` strictly inside the pattern's cell (``w^T p + b > 0`` on, ``< 0`` off: a
+    line strictly separating the two sets), and the candidate facet rows, the vertices of the
+    convex hulls of the on and the off points (``x_k^T u`` is affine in ``p_k``: a point inside
+    its side's hull gives an implied constraint). The line's normal is the best of
+    ``SEPARATOR_ANGLES`` directions (largest gap between the two sides), its offset the middle
+    of the gap; checked on every point. None when that fails (thin cells; a hull fails): the
+    caller's LP decides."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    P = Xa[:, :2]
+    sides = []
+    for mask in (on, ~on):
+        idx = np.flatnonzero(mask)
+        if idx.size >= 3:
+            try:
+                idx = idx[ConvexHull(P[idx]).vertices]
+            except (QhullError, ValueError):
+                return None
+        sides.append(idx)
+    a, b = sides
+    if a.size == 0 or b.size == 0:  # one side empty: the constant direction
+        u = np.array([0.0, 0.0, 1.0 if b.size == 0 else -1.0])
+    else:
+        t = np.linspace(0.0, 2 * np.pi, SEPARATOR_ANGLES, endpoint=False)
+        normals = np.stack([np.cos(t), np.sin(t)])  # (2, K)
+        low, high = (P[a] @ normals).min(axis=0), (P[b] @ normals).max(axis=0)
+        k = int(np.argmax(low - high))
+        if not low[k] > high[k]:
+            return None
+        u = np.array([normals[0, k], normals[1, k], -(low[k] + high[k]) / 2])
+    signed = (2.0 * on - 1.0) * (Xa @ u)
+    if not signed.min() > 1e-9 * np.abs(Xa @ u).max(initial=1.0):
+        return None
+    return u, np.sort(np.concatenate([a, b]))
 
 
 class _FacetCache:

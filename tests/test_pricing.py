@@ -483,3 +483,24 @@ def test_exact_oracle_at_every_solution_and_the_certified_gap_stop(loss):
         assert all(b <= a * (1 + 1e-9) + 1e-12 for a, b in itertools.pairwise(objectives))
         # the exact oracle ran at every solution: its best value is never below the heuristic's
         assert all(np.isfinite(r.violation) for r in result.history)
+
+
+def test_facet_rows_without_an_lp_equal_the_lp_ones():
+    """2-D points with biases: _facet_rows finds a strictly interior direction of each cell as a
+    separating line between the hulls of the on and the off points (no LP), and gets the same
+    facet rows as the LP path (the same data scaled by 2: the same cones, no ones column), also
+    for the all-on and all-off patterns; _separating_direction's direction is strictly inside."""
+    from robustbench_convex.pricing import _facet_rows, _separating_direction
+
+    X, y = xor_data(n=60, seed=12)
+    problem = ConvexReLUProblem(X, y, loss="hinge", beta=0.1, n_patterns=30, seed=4)
+    D = np.hstack([problem.D, np.ones((60, 1)), np.zeros((60, 1))])
+    Xa = problem.Xa
+    fast, lp = _facet_rows(Xa, D), _facet_rows(2.0 * Xa, D)
+    assert all(np.array_equal(a, b) for a, b in zip(fast, lp, strict=True))
+    for i in range(D.shape[1]):
+        found = _separating_direction(Xa, D[:, i] > 0.5)
+        if found is not None:
+            u, candidates = found
+            assert np.all((2.0 * D[:, i] - 1.0) * (Xa @ u) > 0)
+            assert set(fast[i]) <= set(candidates)
