@@ -513,7 +513,9 @@ def _facet_rows(Xa: np.ndarray, D: np.ndarray) -> list[np.ndarray] | None:
     convex hull of ``a_k / a_k^T u`` in the plane ``u^T w = 1``, a 2-D hull; every other
     constraint is a nonnegative combination of those and implied. A block whose cell has no
     interior, or whose hull fails, keeps every row. Measured on synthetic-spirals (280
-    samples): 3-10 rows a block instead of 280."""
+    samples): 3-10 rows a block instead of 280. For 2-D points with biases (ones column) the
+    interior ``u`` comes without an LP where :func:`_separating_direction` finds one (every
+    block of a 227-block spirals program: the same rows, 0.19 s against 0.71 s at load 3)."""
     if Xa.shape[1] != 3:
         return None
     from scipy.optimize import linprog
