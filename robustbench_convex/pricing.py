@@ -613,16 +613,17 @@ class _FacetCache:
         if Xa.shape[1] != 3:
             return None
         key = Xa.shape[0].to_bytes(8, "little") + np.ascontiguousarray(Xa).tobytes()
-        if key != self.key:
-            self.key, self.rows = key, {}
+        # a local reference: another thread (a threaded sweep) may switch the data meanwhile
+        rows = self.rows if key == self.key else {}
         names = [c.tobytes() for c in np.packbits(D > 0.5, axis=0).T]
-        missing = [j for j, k in enumerate(names) if k not in self.rows]
+        missing = [j for j, k in enumerate(names) if k not in rows]
         if missing:
             for j, r in zip(missing, _facet_rows(Xa, D[:, missing]) or [], strict=True):
-                self.rows[names[j]] = r
-        if len(self.rows) > FACET_CACHE_SIZE:  # keep the cache bounded
-            self.rows = {k: self.rows[k] for k in names}
-        return [self.rows[k] for k in names]
+                rows[names[j]] = r
+        if len(rows) > FACET_CACHE_SIZE:  # keep the cache bounded
+            rows = {k: rows[k] for k in names}
+        self.key, self.rows = key, rows
+        return [rows[k] for k in names]
 
 
 FACET_CACHE_SIZE = 20_000  # patterns whose facet rows are remembered
