@@ -4,10 +4,11 @@ For every (data set, loss, beta) row: the best of ``--sgd-runs`` Adam runs at wi
 convex network's width (``baselines.train_sgd``, full batch, 300 epochs, lr 1e-2, weight decay
 beta, no output bias: the convex programs' model class), the convex network with default settings
 (``pricing.fit_convex_network``: the arrangement of the best of three quick Adam networks (one
-for the squared loss where the restricted programs go to ADMM, e.g. mnist:
+for the squared loss where the restricted programs go to ADMM, e.g. mnist, and one on 2-D data,
+where the exact oracle prices every round that the heuristic leaves short:
 ``pricing.seed_count``; 64 neurons where
 the inputs have 3-15 features, else 32: ``pricing.seed_width``), dual
-pricing within ``time_limit="auto"`` (30 s where every pattern is enumerable, else five trainings
+pricing within ``time_limit="auto"`` (60 s where every pattern is enumerable, else five trainings
 of one seed network, at least one round), the certified any-width lower bound of
 ``global_bound``), the bound, and the certified gap
 ``(convex objective - bound) / convex objective``. Objectives are sums of losses plus

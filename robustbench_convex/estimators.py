@@ -145,7 +145,7 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
         max_rounds: pricing rounds at most (the time limit binds first by default).
         pricing_time_limit: seconds for the pricing loop (checked between restricted solves;
             None: ``max_rounds`` only), or ``"auto"`` (default, ``pricing.pricing_budget``):
-            30 s where every pattern is enumerable (the exact oracle can end the loop with a
+            60 s where every pattern is enumerable (the exact oracle can end the loop with a
             proof), else ``AUTO_BUDGET_SEED_RUNS`` (5) times one seed network's training time,
             measured in the same process, so that the pipeline costs about 10 SGD runs. The
             objective reached is never worse than the seed network's, and the bound says how

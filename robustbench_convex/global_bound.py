@@ -231,9 +231,10 @@ def max_violation_enumerated(
         ``(upper, lower)``: ``upper`` certified (valid for any NNLS accuracy), ``lower`` attained.
     """
     if np.linalg.matrix_rank(Xa) <= LOWRANK_MAX_RANK:  # every face: exact, seconds
-        best = float(face_candidates(Xa, theta, patterns, keep=1).values.max(initial=0.0))
+        faces = face_candidates(Xa, theta, patterns, keep=1)
+        best = float(faces.values.max(initial=0.0))
         lower = max(best, M_lower)
-        return max(best * (1.0 + 1e-12), lower), lower
+        return max(best * (1.0 + 1e-12) + faces.rounding, lower), lower
     if patterns is None:
         raise ValueError("max_violation_enumerated needs every pattern for data of rank > 3")
     upper, attained = block_values(Xa, theta, patterns, threshold=max(M_lower, 0.0))
@@ -257,6 +258,9 @@ class FaceCandidates:
     directions: np.ndarray
     values: np.ndarray
     patterns: np.ndarray
+    # an absolute margin covering the rounding of values computed without evaluating every
+    # candidate (the sweep of :func:`_swept_faces`): ``max(values) + rounding >= M(theta)``
+    rounding: float = 0.0
 
 
 def _circle_candidates(Z: np.ndarray, theta: np.ndarray) -> np.ndarray:
@@ -394,12 +398,147 @@ def face_candidates(
         blocks = [(np.array([[1.0, -1.0]]), None)]
     elif r == 2:
         blocks = [(_circle_candidates(Z, theta), None)]
+    elif r == 3 and keep is not None:
+        return _swept_faces(Xa, B, Z, theta, patterns, keep)
     elif r == 3:
         if patterns is not None:  # stationary points of the given cells (both signs)
             blocks += _both_signs(Z.T @ ((np.asarray(patterns) > 0.5) * theta[:, None]))
         # rays, arcs and the cells beside every arc of every row's plane (all cells)
         blocks += list(_plane_candidates(Z, theta))
     return _evaluate_faces(Xa, theta, [(B @ W, bound) for W, bound in blocks], keep)
+
+
+SWEEP_CHUNK = 64  # planes swept at once by _swept_faces
+
+
+def _sweep_planes(Z: np.ndarray, theta: np.ndarray, ks: np.ndarray):
+    """The arrangement of the rows ``Z`` ``(n, 3)`` seen in the planes ``z_k^T w = 0`` of ``ks``
+    by a sweep: in each plane the breakpoints (where a row's sign flips) sorted by angle, and the
+    gradient ``sum_j theta_j z_j 1[z_j^T w > 0]`` on every arc after a breakpoint by cumulative
+    sums of the flips (``O(n log n)`` per plane instead of ``n`` products per arc).
+
+    Returns ``(Pk (c, 3, 2) plane bases, angles (c, 2n) sorted, G (c, 2n, 3) arc gradients,
+    dead (c, n) rows zero in the plane, order (c, 2n))``: breakpoint ``i`` is where row
+    ``order % n`` turns off (``order < n``) or on. The pattern of the first arc is read at the middle
+    of the widest arc (at least ``pi / n`` from every breakpoint), so it is exact."""
+    n = Z.shape[0]
+    Pk = _plane_bases(Z[ks])  # (c, 3, 2)
+    Zk = np.matmul(Z[None], Pk)  # (c, n, 2): the rows in each plane
+    dead = np.linalg.norm(Zk, axis=2) <= 1e-300
+    off = np.mod(np.arctan2(Zk[..., 0], -Zk[..., 1]), 2 * np.pi)  # row j turns off here
+    ang = np.concatenate([off, np.mod(off + np.pi, 2 * np.pi)], axis=1)  # then on again
+    flip = (
+        np.concatenate([-np.ones(n), np.ones(n)])[None, :, None]
+        * np.tile(theta[:, None] * Z, (2, 1))[None]
+    )
+    flip = flip * ~np.tile(dead, 2)[..., None]  # (c, 2n, 3)
+    order = np.argsort(ang, axis=1, kind="stable")
+    ang = np.take_along_axis(ang, order, axis=1)
+    csum = np.cumsum(np.take_along_axis(flip, order[..., None], axis=1), axis=1)
+    gaps = np.diff(np.concatenate([ang, ang[:, :1] + 2 * np.pi], axis=1), axis=1)
+    widest = np.argmax(gaps, axis=1)  # arc after breakpoint `widest`
+    rows = np.arange(len(ks))
+    mid = ang[rows, widest] + gaps[rows, widest] / 2
+    on = (np.einsum("cnt,ct->cn", Zk, np.stack([np.cos(mid), np.sin(mid)], axis=1)) > 0) & ~dead
+    G0 = (on * theta[None, :]) @ Z  # (c, 3): the gradient on that arc
+    G = G0[:, None, :] + csum - csum[rows, widest][:, None, :]
+    return Pk, ang, G, dead, order
+
+
+def _near_cell(Z: np.ndarray, order: np.ndarray, ks: np.ndarray, U: np.ndarray, side: float):
+    """Which cell candidates ``U`` ``(3, c, 2n)`` (beside the arcs of the planes ``ks``, on
+    ``side`` of each plane) lie on the cell's side of the three planes known to bound it there:
+    the plane's own and the rows flipping at the arc's two ends (a necessary condition of lying
+    in the closed cell, checked with a rounding tolerance; a candidate outside its cell adds
+    nothing: the cell's maximum is then on its boundary, an arc or a ray)."""
+    n = Z.shape[0]
+    nxt = np.roll(order, -1, axis=1)
+    tol = 1e-9 * np.linalg.norm(Z, axis=1)
+    ok = side * np.einsum("cd,dci->ci", Z[ks], U) >= -tol[ks][:, None]
+    # row at the arc's start: on after an "on" flip; row at its end: on before an "off" flip
+    for rows, on in ((order % n, order >= n), (nxt % n, nxt < n)):
+        dots = np.einsum("cid,dci->ci", Z[rows], U)
+        ok &= np.where(on, dots, -dots) >= -tol[rows]
+    return ok
+
+
+def _swept_faces(
+    Xa: np.ndarray,
+    B: np.ndarray,
+    Z: np.ndarray,
+    theta: np.ndarray,
+    patterns: np.ndarray | None,
+    keep: int,
+) -> FaceCandidates:
+    """:func:`face_candidates` for rank 3 with ``keep``: the same faces, the rays and arcs valued
+    by the sweep of :func:`_sweep_planes` (``O(1)`` each: on an arc ``f`` is the linear
+    ``G^T u``; an arc's stationary point counts only where it lies on its arc, else that arc's
+    maximum is at a ray), the cells beside every arc (and those of ``patterns``) evaluated
+    (``n`` products each) in decreasing bound ``||G||`` only while that bound beats the
+    ``keep``-th value so far (:func:`_evaluate_faces`' rule). The ``keep`` best are then
+    re-evaluated exactly; ``rounding`` covers the sweep's cumulative sums and the candidates
+    that their rounding may have ranked out of the ``keep`` (``4 (2n + 8) eps sum_j |theta_j|
+    ||z_j||``, twice)."""
+    n = Z.shape[0]
+    scale = float(np.abs(theta) @ np.linalg.norm(Z, axis=1))
+    err = 4.0 * (2 * n + 8) * np.finfo(float).eps * scale
+    live = np.flatnonzero(np.linalg.norm(Z, axis=1) > 0)
+    ex_u, ex_v, cell_u, cell_b = [], [], [], []
+    for lo in range(0, live.size, SWEEP_CHUNK):
+        ks = live[lo : lo + SWEEP_CHUNK]
+        Pk, ang, G, dead, order = _sweep_planes(Z, theta, ks)
+        W = np.stack([np.cos(ang), np.sin(ang)], axis=1)  # (c, 2, 2n)
+        rays = np.matmul(Pk, W)  # (c, 3, 2n)
+        ex_u.append(rays.transpose(1, 0, 2).reshape(3, -1))
+        ex_v.append(np.abs(np.einsum("cid,cdi->ci", G, rays)).reshape(-1))
+        # arcs: the in-plane gradient g, stationary points +-g/||g|| where on the arc
+        g = np.matmul(G, Pk)  # (c, 2n, 2)
+        gn = np.linalg.norm(g, axis=2)
+        end = np.concatenate([ang[:, 1:], ang[:, :1] + 2 * np.pi], axis=1)
+        for sign in (1.0, -1.0):
+            phi = np.mod(np.arctan2(sign * g[..., 1], sign * g[..., 0]), 2 * np.pi)
+            phi = np.where(phi < ang, phi + 2 * np.pi, phi)
+            on_arc = (phi <= end) & (gn > 0)
+            w = sign * g / np.where(gn > 0, gn, 1.0)[..., None]
+            U = np.einsum("cdt,cit->dci", Pk, w)[:, on_arc]
+            ex_u.append(U)
+            ex_v.append(gn[on_arc])
+        # the two cells beside every arc: the plane's own rows on one side (by z_j^T z_k)
+        side = (Z @ Z[ks].T).T  # (c, n)
+        pos = ((dead & (side > 0)) * theta[None, :]) @ Z  # (c, 3)
+        neg = ((dead & (side < 0)) * theta[None, :]) @ Z
+        for extra, side in ((pos, 1.0), (neg, -1.0)):
+            Gc = G + extra[:, None, :]
+            b = np.linalg.norm(Gc, axis=2)
+            for sign in (1.0, -1.0):
+                U = (sign * Gc / np.where(b > 0, b, 1.0)[..., None]).transpose(2, 0, 1)
+                ok = _near_cell(Z, order, ks, U, side) & (b > 0)
+                cell_u.append(U[:, ok])
+                cell_b.append(b[ok])
+    if patterns is not None:  # the cells of the given patterns
+        ((U, b),) = _both_signs(Z.T @ ((np.asarray(patterns) > 0.5) * theta[:, None]))
+        cell_u.append(U)
+        cell_b.append(b)
+    U_ex, v_ex = np.hstack(ex_u), np.concatenate(ex_v)
+    best = np.argpartition(-v_ex, min(keep, v_ex.size) - 1)[:keep]
+    U_top, v_top = U_ex[:, best], v_ex[best]
+    U_c, b_c = np.hstack(cell_u), np.concatenate(cell_b)
+    order = np.argsort(-b_c, kind="stable")
+    for lo in range(0, order.size, 8192):
+        idx = order[lo : lo + 8192]
+        cutoff = -np.inf if v_top.size < keep else float(np.partition(v_top, -keep)[-keep])
+        if b_c[idx[0]] <= cutoff:
+            break
+        Uc = U_c[:, idx]
+        vals = np.abs(theta @ np.maximum(Z @ Uc, 0.0))
+        U_all, v_all = np.hstack([U_top, Uc]), np.concatenate([v_top, vals])
+        top = np.argpartition(-v_all, min(keep, v_all.size) - 1)[:keep]
+        U_top, v_top = U_all[:, top], v_all[top]
+    U = B @ U_top
+    XU = Xa @ U
+    values = np.abs(theta @ np.maximum(XU, 0.0))  # re-evaluated: attained
+    order = np.argsort(-values, kind="stable")
+    return FaceCandidates(U[:, order], values[order], XU[:, order] >= 0, rounding=2.0 * err)
 
 
 def _evaluate_faces(

@@ -17,7 +17,9 @@ in the restricted program and whose dual constraint the current ``theta`` violat
   gradient ascent of ``s theta^T (Xa u)_+`` on the unit sphere (``u <- (u + eta_t g/||g||) /
   ||.||``, ``g = s Xa^T (1[Xa u >= 0] * theta)``); each start's best iterate is a candidate.
   When every pattern is enumerable, :func:`column_generation` falls back to an exact oracle
-  (``global_bound.face_candidates`` for data of rank <= 3, NNLS per block otherwise). **Guarantee:** every value returned
+  (``global_bound.face_candidates`` for data of rank <= 3, NNLS per block otherwise) when the
+  heuristic finds nothing (``always_exact``: fewer than a round's patterns; its certified ``M``
+  then also lets the loop stop on a certified gap, ``gap_tol``). **Guarantee:** every value returned
   is attained by a unit direction, so the best value is a *lower* bound on
   ``M(theta) = max_u |theta^T (Xa u)_+|``; a pattern with value ``> beta`` certainly violates
   the dual constraint. **Not guaranteed:** that the most violated pattern is found, nor that no
@@ -55,10 +57,14 @@ RestrictedSolver = Literal["auto", "ipm", "cvxpy", "admm"]
 PatternStrategy = Literal["network+pricing", "network", "pricing", "sampled"]
 PATTERN_STRATEGIES: tuple[str, ...] = ("network+pricing", "network", "pricing", "sampled")
 DEFAULT_PATTERN_STRATEGY = "network+pricing"
-# the pricing loop's budget where it can end with a proof (every pattern enumerable: the exact
-# oracle stops it on "no violation (exact)") or no network was trained: a fit costs about the
-# seed networks plus 30 s plus one solve
+# the pricing loop's budget where no network was trained: a fit costs about 30 s plus one solve
 DEFAULT_TIME_LIMIT = 30.0
+# ...and where it can end with a proof (every pattern enumerable: the exact oracle stops it on
+# "no violation (exact)" or "certified gap"). Most 2-D fits end on the proof within seconds; a
+# loop still running at 30 s is at 40-100 SGD runs and far from the 10x of issue 14 whatever
+# it does next, so the budget is set by the proof: the hard rows (synthetic-spirals hinge at
+# beta 0.1 and 1, synthetic-xor squared beta 0.1) need 20-50 s at load 2-5 to certify
+EXACT_TIME_LIMIT = 60.0
 # elsewhere (time_limit="auto", the default) the budget is this many trainings of one seed
 # network, measured in the same process: the heuristic pricing finds small violations for as
 # long as it runs, so the budget is set by what a fit may cost against SGD (issue 14: the whole
@@ -77,13 +83,26 @@ DEFAULT_SEED_NETWORKS = 3
 # there, and with one seed hinge beta 1 ended at 10.67 and logistic beta 1 at 17.14, above the
 # best SGD run (5.87, 15.84), where the best of three reaches 4.65 and 15.36 (seed_count)
 ADMM_SEED_NETWORKS = 1
+# seed_networks="auto" where every pattern is enumerable (2-D data with biases): the exact
+# oracle prices at every solution and the loop ends on a proof, so the seed only sets where it
+# starts; two more Adam runs cost two of the ten SGD runs a fit may take (issue 14)
+EXACT_SEED_NETWORKS = 1
+# fit_convex_network stops pricing once the exact oracle certifies the solution within this
+# fraction of ``tol`` of the global optimum (column_generation(gap_tol=...)); a fraction, so
+# that the network stays at or below SGD runs that are themselves nearly optimal (the
+# logistic rows at beta 1: SGD within 1e-3 of the bound)
+CERTIFIED_STOP_FRACTION = 0.25
 # patterns a pricing round adds with patterns_per_round="auto" (fit_convex_network): where every
 # pattern is enumerable (2-D data, the exact oracle) the restricted solves are cheap (d_aug = 3)
 # and the loop runs to a proof, so rounds are made larger; measured, 30 s budget:
 # synthetic-xor squared beta 0.1 gap 1.4e-3 with 16 a round (6.1e-3 with 8), 6.1e-4 with 32;
 # synthetic-spirals logistic beta 0.1 certified exact in 19 s against 27 s, squared beta 1 in
 # 11 s against 17 s; elsewhere the budget allows about one round and 16 keep its solve small
-EXACT_PATTERNS_PER_ROUND = 32
+# (issue 14 seventh pass, with the restricted solves on the facet rows and the exact oracle at
+# every solution: 64; synthetic-spirals hinge beta 0.1 certified (gap 6.9e-4) in 27.8 s,
+# 14 rounds, against gap 0.033 after 19 rounds of 32 in 30 s; synthetic-xor squared beta 0.1
+# 14.9 s against 19.1 s (load 2.5); 128 a round: 18.5 s there, the larger solves)
+EXACT_PATTERNS_PER_ROUND = 64
 DEFAULT_PATTERNS_PER_ROUND = 16
 # n_patterns="auto" (fit_convex_network): the seed network's width. A wider seed gives a richer
 # arrangement (and the program is provably no worse than that wider network) but a larger first
@@ -305,6 +324,15 @@ def dual_vector(solution: ConvexSolution) -> np.ndarray:
 # measured: synthetic-spirals, squared, beta 0.1, P = 81: the certificate stops at 2.6e-6, and
 # the loop's gaps are judged at 1e-3; CVXPY answers are accepted at CERTIFIED_GAP_TOL = 1e-4)
 RESTRICTED_IPM_TOL = 1e-5
+# ...and on the facet rows (d_aug = 3: every pattern enumerable, the exact oracle certifies the
+# loop's end with a gap judged at 1e-3, which the restricted solve's own gap enters additively):
+# measured on network-seeded synthetic-spirals programs at beta 0.1 (P 122-217, load 4), 1e-4
+# against 1e-5: hinge 21 / 29 interior-point iterations (1.3 / 3.3 s: at 1e-5 it stalled,
+# "inaccurate"), squared 14 / 17, logistic 14 / 16; the certificate's refinements go too
+FACET_IPM_TOL = 1e-4
+# (its solutions are less sparse: on synthetic-spirals hinge beta 0.1 few blocks fall below the
+# 1e-6 (relative) that counts as zero, so few are dropped and P grows to 700-800 in 13 rounds;
+# zeroing the blocks below 1e-4 there raised the objective by 0.4%, so they are not dropped)
 ADMM_SOLVE_SECONDS = 60.0  # default budget of one restricted ADMM solve (time_limit)
 CVXPY_MAX_SIZE = 2_000_000  # n * P * d_aug: breast-cancer (398 x 31, P = 32) took 15 s in Clarabel
 
@@ -385,7 +413,11 @@ def solve_restricted(
 
         from robustbench_convex.solvers.ipm import solve_ipm
 
-        options = {"tol": RESTRICTED_IPM_TOL, **options}
+        facets = "rows" not in options and problem.d_aug == 3
+        options = {"tol": FACET_IPM_TOL if facets else RESTRICTED_IPM_TOL, **options}
+        if facets:
+            # 2-D data with biases: the facet rows only (the same program, far fewer iterations)
+            options["rows"] = _facet_rows_cached(problem.Xa, problem.D)
         fallback_allowed = problem.loss != "squared" and solver == "auto"
         try:
             solution = _ipm_certified(solve_ipm(problem, warm_start=warm, **options))
@@ -481,7 +513,9 @@ def _facet_rows(Xa: np.ndarray, D: np.ndarray) -> list[np.ndarray] | None:
     convex hull of ``a_k / a_k^T u`` in the plane ``u^T w = 1``, a 2-D hull; every other
     constraint is a nonnegative combination of those and implied. A block whose cell has no
     interior, or whose hull fails, keeps every row. Measured on synthetic-spirals (280
-    samples): 3-10 rows a block instead of 280."""
+    samples): 3-10 rows a block instead of 280. For 2-D points with biases (ones column) the
+    interior ``u`` comes without an LP where :func:`_separating_direction` finds one (every
+    block of a 227-block spirals program: the same rows, 0.19 s against 0.71 s at load 3)."""
     if Xa.shape[1] != 3:
         return None
     from scipy.optimize import linprog
@@ -491,9 +525,20 @@ def _facet_rows(Xa: np.ndarray, D: np.ndarray) -> list[np.ndarray] | None:
 
     n = Xa.shape[0]
     rows = []
+    biased = bool(np.all(Xa[:, -1] == 1.0))
     for i in range(D.shape[1]):
         A = (2.0 * D[:, i] - 1.0)[:, None] * Xa
         live = np.flatnonzero(np.linalg.norm(A, axis=1) > 0)
+        found = _separating_direction(Xa, D[:, i] > 0.5) if biased else None
+        if found is not None:  # a strictly interior direction without an LP
+            u, live = found
+            Pts = A[live] / (A[live] @ u)[:, None]
+            Q = Pts @ _plane_bases(u[None, :])[0]
+            try:
+                rows.append(np.sort(live[ConvexHull(Q).vertices]))
+                continue
+            except (QhullError, ValueError):
+                pass  # the LP below
         # max t s.t. A u >= t, |u_j| <= 1, t <= 1
         lp = linprog(
             np.array([0.0, 0.0, 0.0, -1.0]),
@@ -513,6 +558,76 @@ def _facet_rows(Xa: np.ndarray, D: np.ndarray) -> list[np.ndarray] | None:
         except (QhullError, ValueError):
             rows.append(np.arange(n))
     return rows
+
+
+SEPARATOR_ANGLES = 2048  # line normals tried by _separating_direction
+
+
+def _separating_direction(Xa: np.ndarray, on: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """For 2-D points with biases (``Xa = [p_k, 1]``) and a pattern ``on`` ``(n,)``: a direction
+    ``u = (w, b)`` strictly inside the pattern's cell (``w^T p + b > 0`` on, ``< 0`` off: a
+    line strictly separating the two sets), and the candidate facet rows, the vertices of the
+    convex hulls of the on and the off points (``x_k^T u`` is affine in ``p_k``: a point inside
+    its side's hull gives an implied constraint). The line's normal is the best of
+    ``SEPARATOR_ANGLES`` directions (largest gap between the two sides), its offset the middle
+    of the gap; checked on every point. None when that fails (thin cells; a hull fails): the
+    caller's LP decides."""
+    from scipy.spatial import ConvexHull, QhullError
+
+    P = Xa[:, :2]
+    sides = []
+    for mask in (on, ~on):
+        idx = np.flatnonzero(mask)
+        if idx.size >= 3:
+            try:
+                idx = idx[ConvexHull(P[idx]).vertices]
+            except (QhullError, ValueError):
+                return None
+        sides.append(idx)
+    a, b = sides
+    if a.size == 0 or b.size == 0:  # one side empty: the constant direction
+        u = np.array([0.0, 0.0, 1.0 if b.size == 0 else -1.0])
+    else:
+        t = np.linspace(0.0, 2 * np.pi, SEPARATOR_ANGLES, endpoint=False)
+        normals = np.stack([np.cos(t), np.sin(t)])  # (2, K)
+        low, high = (P[a] @ normals).min(axis=0), (P[b] @ normals).max(axis=0)
+        k = int(np.argmax(low - high))
+        if not low[k] > high[k]:
+            return None
+        u = np.array([normals[0, k], normals[1, k], -(low[k] + high[k]) / 2])
+    signed = (2.0 * on - 1.0) * (Xa @ u)
+    if not signed.min() > 1e-9 * np.abs(Xa @ u).max(initial=1.0):
+        return None
+    return u, np.sort(np.concatenate([a, b]))
+
+
+class _FacetCache:
+    """:func:`_facet_rows` per pattern, remembered for the data last seen (the restricted
+    programs of one pricing loop share most blocks: only the new ones are computed)."""
+
+    def __init__(self) -> None:
+        self.key: bytes | None = None
+        self.rows: dict[bytes, np.ndarray] = {}
+
+    def __call__(self, Xa: np.ndarray, D: np.ndarray) -> list[np.ndarray] | None:
+        if Xa.shape[1] != 3:
+            return None
+        key = Xa.shape[0].to_bytes(8, "little") + np.ascontiguousarray(Xa).tobytes()
+        # a local reference: another thread (a threaded sweep) may switch the data meanwhile
+        rows = self.rows if key == self.key else {}
+        names = [c.tobytes() for c in np.packbits(D > 0.5, axis=0).T]
+        missing = [j for j, k in enumerate(names) if k not in rows]
+        if missing:
+            for j, r in zip(missing, _facet_rows(Xa, D[:, missing]) or [], strict=True):
+                rows[names[j]] = r
+        if len(rows) > FACET_CACHE_SIZE:  # keep the cache bounded
+            rows = {k: rows[k] for k in names}
+        self.key, self.rows = key, rows
+        return [rows[k] for k in names]
+
+
+FACET_CACHE_SIZE = 20_000  # patterns whose facet rows are remembered
+_facet_rows_cached = _FacetCache()
 
 
 # the re-solves of a CVXPY answer that is not converged (its own certificate decides): SCS.
@@ -606,14 +721,17 @@ class ColumnGenerationResult:
     time: float = 0.0
 
 
-def _exact_pricing(problem, theta, patterns, threshold, top):
-    """The exact oracle: the ``top`` most violated patterns not in the program, a certified
-    upper bound on ``M(theta)`` and the best attained value. Rank <= 3 (2-D data with biases):
-    every face of the arrangement (``global_bound.face_candidates``, exact, seconds); otherwise
-    one NNLS per block of ``patterns`` that the screens cannot rule out (``block_values``)."""
+def _exact_pricing(problem, theta, patterns, threshold, top, chosen=None):
+    """The exact oracle: the ``top`` most violated patterns not in the program (nor among
+    ``chosen``, ``(n, K)`` patterns already picked this round), a certified upper bound on
+    ``M(theta)`` and the best attained value. Rank <= 3 (2-D data with biases): every face of
+    the arrangement (``global_bound.face_candidates``, exact, a fraction of a second by its
+    sweep); otherwise one NNLS per block of ``patterns`` that the screens cannot rule out
+    (``block_values``)."""
     from robustbench_convex.global_bound import LOWRANK_MAX_RANK, block_values, face_candidates
 
-    have = {c.tobytes() for c in np.packbits(problem.D > 0.5, axis=0).T}
+    taken = problem.D if chosen is None else np.hstack([problem.D, chosen])
+    have = {c.tobytes() for c in np.packbits(taken > 0.5, axis=0).T}
     if np.linalg.matrix_rank(problem.Xa) <= LOWRANK_MAX_RANK:
         faces = face_candidates(problem.Xa, theta, patterns, keep=FACE_CANDIDATES_KEPT)
         values, cands = faces.values, faces.patterns
@@ -623,7 +741,7 @@ def _exact_pricing(problem, theta, patterns, threshold, top):
             faces = face_candidates(problem.Xa, theta, patterns)
             values, cands = faces.values, faces.patterns
             violated = _most_violated(values, cands, have, threshold, top)
-        upper = _rounding_margin(float(values.max(initial=0.0)))
+        upper = _rounding_margin(float(values.max(initial=0.0))) + faces.rounding
     else:
         block_upper, values = block_values(
             problem.Xa, theta, patterns, threshold=threshold, top=top
@@ -717,10 +835,14 @@ def _pricing_round(
     threshold: float,
     top: int,
     exact_patterns: np.ndarray | None,
+    always_exact: bool = False,
 ) -> _Priced:
     """Price at ``solution``: the heuristic from the current neurons (and ``extra_starts``), then
     the exact oracle over ``exact_patterns`` when the heuristic finds nothing above
-    ``threshold``; the ``top`` most violated patterns not in the program. (Running the exact
+    ``threshold`` (``always_exact``: also when it finds fewer than ``top``; its most violated
+    patterns then fill the round up to ``top`` after the heuristic's, and its certified ``M``
+    is known at every solution where the heuristic ran dry); the ``top`` most violated
+    patterns not in the program. (Running the exact
     oracle first on 2-D data was measured worse: its 16 most violated patterns crowd around
     one maximizer, and synthetic-spirals, squared, beta 1, ended at gap 6.4e-3 in 30 s against
     4.9e-4 with the heuristic's spread-out patterns.)"""
@@ -739,8 +861,12 @@ def _pricing_round(
     violation = cands.best_value / beta if beta > 0 else np.inf
     new = cands.patterns[:, cands.values > threshold][:, :top]
     M_upper = None
-    if new.shape[1] == 0 and exact_patterns is not None and beta > 0:
-        new, M_upper, best = _exact_pricing(problem, theta, exact_patterns, threshold, top)
+    short = new.shape[1] == 0 or (always_exact and new.shape[1] < top)
+    if short and exact_patterns is not None and beta > 0:
+        more, M_upper, best = _exact_pricing(
+            problem, theta, exact_patterns, threshold, top - new.shape[1], chosen=new
+        )
+        new = np.hstack([new, more])
         violation = max(violation, best / beta)
     return _Priced(new, float(violation), M_upper, time.perf_counter() - t0)
 
@@ -764,6 +890,26 @@ def _stop_reason(
     if time_limit is not None and time.perf_counter() - start + last_solve >= time_limit:
         return "time_limit"
     return None
+
+
+def _gap_closed(
+    problem: ConvexReLUProblem,
+    solution: ConvexSolution,
+    theta: np.ndarray,
+    M_upper: float | None,
+    gap_tol: float | None,
+) -> bool:
+    """Whether the any-width bound at ``theta`` with the exact oracle's certified ``M_upper``
+    proves ``solution`` within ``gap_tol`` (relative) of the global optimum."""
+    if gap_tol is None or M_upper is None or not problem.beta > 0:
+        return False
+    from robustbench_convex.global_bound import certified_gap, global_lower_bound
+
+    bound = global_lower_bound(
+        problem.X, problem.y, theta, loss=problem.loss, beta=problem.beta, bias=problem.bias,
+        M_upper=M_upper,
+    )  # fmt: skip
+    return certified_gap(float(solution.objective), bound.value) <= gap_tol
 
 
 def _no_resolve_fits(start: float, time_limit: float | None, expected: float) -> bool:
@@ -849,6 +995,8 @@ def column_generation(
     verbose: bool = False,
     min_rounds: int = 0,
     price_unusable: bool = True,
+    always_exact: bool = False,
+    gap_tol: float | None = None,
 ) -> ColumnGenerationResult:
     """Column generation over activation patterns for a nominal program (module docstring).
 
@@ -881,6 +1029,15 @@ def column_generation(
             without that pricing (its patterns could not be used; ``final_violation`` is
             then NaN, not known). With ``exact_patterns`` that pricing is the certificate
             of the final solution (``M_upper``) and always runs.
+        always_exact: with ``exact_patterns``, run the exact oracle whenever the heuristic
+            finds fewer than ``patterns_per_round`` violated patterns, not only when it finds
+            none: its most violated patterns fill the round after the heuristic's, and
+            ``M_upper`` (hence ``gap_tol``) is known there (:func:`_pricing_round`).
+        gap_tol: with the exact oracle's ``M_upper`` at a solution, stop (``"certified gap"``)
+            when the certified gap ``(objective - bound) / objective`` of the any-width bound
+            at it (``global_bound.global_lower_bound`` with that ``M_upper``) is at most this,
+            although violated patterns remain: the solution is then proven within ``gap_tol``
+            of the global optimum. None: not used.
 
     Returns:
         :class:`ColumnGenerationResult`.
@@ -933,6 +1090,7 @@ def column_generation(
             threshold=(1.0 + tol) * problem.beta,
             top=patterns_per_round,
             exact_patterns=exact_patterns,
+            always_exact=always_exact,
         )
         new, violation, M_upper = found.new, found.violation, found.M_upper
         price_time = found.seconds
@@ -957,6 +1115,8 @@ def column_generation(
             )
         # the first min_rounds rounds may run past the budget, up to twice it (limit above)
         stop = _stop_reason(new, M_upper, rounds, max_rounds, start, limit, solve_time)
+        if stop is None and _gap_closed(problem, solution, theta, M_upper, gap_tol):
+            stop = "certified gap"
         if stop is not None:
             break
         incumbent = (problem, solution, zero_count)
@@ -1197,8 +1357,9 @@ def seed_count(
     """``seed_networks`` of :func:`fit_convex_network` resolved: an int is returned as given;
     ``"auto"`` is ``ADMM_SEED_NETWORKS`` (1) for the squared loss where the seeded program (at
     most ``width`` patterns) will be solved by ADMM (``solver="admm"``, or ``"auto"`` with
-    ``d_aug * width > IPM_MAX_ORDER``: :func:`resolve_solver`), else
-    ``DEFAULT_SEED_NETWORKS`` (3).
+    ``d_aug * width > IPM_MAX_ORDER``: :func:`resolve_solver`), ``EXACT_SEED_NETWORKS`` (1)
+    where every pattern is enumerable (``d_aug <= LOWRANK_MAX_RANK``: 2-D data with biases,
+    where the exact oracle drives the loop), else ``DEFAULT_SEED_NETWORKS`` (3).
 
     Args:
         seed_networks: an int >= 1 or ``"auto"``.
@@ -1206,14 +1367,18 @@ def seed_count(
         width: the seed networks' width (``seed_width``).
         loss, solver: the program's loss and the restricted solver asked for.
     """
+    from robustbench_convex.global_bound import LOWRANK_MAX_RANK
+
     if seed_networks != "auto":
         return int(seed_networks)
+    if d_aug <= LOWRANK_MAX_RANK:
+        return EXACT_SEED_NETWORKS
     admm = solver == "admm" or (solver == "auto" and d_aug * width > IPM_MAX_ORDER)
     return ADMM_SEED_NETWORKS if admm and loss == "squared" else DEFAULT_SEED_NETWORKS
 
 
 def _patterns_per_round(value: int | str, all_patterns: np.ndarray | None) -> int:
-    """``patterns_per_round`` of :func:`fit_convex_network` resolved (``"auto"``: 32 with the
+    """``patterns_per_round`` of :func:`fit_convex_network` resolved (``"auto"``: 64 with the
     exact oracle, else 16)."""
     if value != "auto":
         return int(value)
@@ -1231,14 +1396,17 @@ def pricing_budget(
         exact: whether every pattern is enumerable (the exact oracle can stop the loop).
 
     Returns:
-        for ``"auto"``: ``DEFAULT_TIME_LIMIT`` when ``exact`` or ``seed_seconds`` is None, else
+        for ``"auto"``: ``EXACT_TIME_LIMIT`` (60 s) when ``exact``, ``DEFAULT_TIME_LIMIT`` (30 s)
+        when ``seed_seconds`` is None, else
         ``AUTO_BUDGET_SEED_RUNS * seed_seconds`` (a budget in units of the SGD training the
         fit is compared with: measured in the same process, so it scales with the data and
         with the machine's load).
     """
     if not (isinstance(time_limit, str) and time_limit == "auto"):
         return time_limit
-    if exact or seed_seconds is None:
+    if exact:
+        return EXACT_TIME_LIMIT
+    if seed_seconds is None:
         return DEFAULT_TIME_LIMIT
     return AUTO_BUDGET_SEED_RUNS * float(seed_seconds)
 
@@ -1293,14 +1461,15 @@ def fit_convex_network(
             patterns for the sampled strategies).
         solver: restricted solver (:func:`resolve_solver`).
         patterns_per_round: patterns a pricing round adds; ``"auto"`` (default):
-            ``EXACT_PATTERNS_PER_ROUND`` (32) where every pattern is enumerable, else
+            ``EXACT_PATTERNS_PER_ROUND`` (64) where every pattern is enumerable, else
             ``DEFAULT_PATTERNS_PER_ROUND`` (16).
         max_rounds, tol, time_limit: the pricing budget and stop rule
             (``time_limit`` in seconds for the pricing loop, its first solve included: no solve
             is started that is expected to end past it; ADMM re-solves get what is left of it,
             at least ``MIN_SOLVE_SECONDS``; None: rounds only). ``"auto"`` (default):
-            ``DEFAULT_TIME_LIMIT`` (30 s) where every pattern is enumerable (the exact oracle
-            can end the loop with a proof) or no network was trained, else
+            ``EXACT_TIME_LIMIT`` (60 s) where every pattern is enumerable (the exact oracle
+            ends the loop with a proof), ``DEFAULT_TIME_LIMIT`` (30 s) where no network was
+            trained, else
             ``AUTO_BUDGET_SEED_RUNS`` times the mean training time of one seed network
             (:func:`pricing_budget`), with one pricing round at least where it is expected
             to end within twice that (measured: on digits-2v8, squared, beta 1, the budget
@@ -1314,8 +1483,8 @@ def fit_convex_network(
         bound_options: further keyword arguments of ``global_bound.global_lower_bound``.
         seed_networks: network strategies: Adam runs (seeds ``seed, seed + 1, ...``) of which
             the one with the lowest objective seeds the program (the optimum is no worse).
-            ``"auto"`` (default): :func:`seed_count` (3, or 1 for the squared loss where the
-            restricted programs go to ADMM).
+            ``"auto"`` (default): :func:`seed_count` (3; 1 for the squared loss where the
+            restricted programs go to ADMM, and where every pattern is enumerable).
 
     Returns:
         :class:`FitResult`.
@@ -1373,6 +1542,8 @@ def fit_convex_network(
             verbose=verbose,
             min_rounds=1 if isinstance(time_limit, str) else 0,
             price_unusable=False,
+            always_exact=True,
+            gap_tol=CERTIFIED_STOP_FRACTION * tol,
         )
         solution, theta = cg.solution, cg.theta
     else:

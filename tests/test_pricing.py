@@ -179,17 +179,18 @@ def test_logistic_restricted_solve_is_certified_by_its_own_dual_bound():
 
 
 def test_auto_pricing_budget_is_measured_in_seed_trainings():
-    """time_limit="auto": 30 s where the exact oracle can end the loop (or no seed network),
+    """time_limit="auto": 60 s where the exact oracle can end the loop (30 s without a seed network),
     AUTO_BUDGET_SEED_RUNS seed trainings elsewhere; numbers and None pass through; bad values
     are named before any work."""
     from robustbench_convex.pricing import (
         AUTO_BUDGET_SEED_RUNS,
         DEFAULT_TIME_LIMIT,
+        EXACT_TIME_LIMIT,
         pricing_budget,
     )
 
     assert pricing_budget("auto", 0.8, exact=False) == pytest.approx(AUTO_BUDGET_SEED_RUNS * 0.8)
-    assert pricing_budget("auto", 0.8, exact=True) == DEFAULT_TIME_LIMIT
+    assert pricing_budget("auto", 0.8, exact=True) == EXACT_TIME_LIMIT == 60.0
     assert pricing_budget("auto", None, exact=False) == DEFAULT_TIME_LIMIT
     assert pricing_budget(7.0, 0.8, exact=False) == 7.0
     assert pricing_budget(None, 0.8, exact=True) is None
@@ -222,10 +223,55 @@ def test_facet_rows_give_the_same_program_on_2d_data(loss):
     assert default.info["lower_bound"] <= full.objective + 1e-9
 
 
+@pytest.mark.parametrize("loss", ["squared", "hinge", "logistic"])
+def test_ipm_on_facet_rows_solves_the_same_program_on_2d_data(loss):
+    """solve_ipm(rows=...) keeps only the facet sign constraints (a few per block): the same
+    program, so the same optimum as the tight full program, an answer that meets every
+    constraint of the full program, and a certificate (lower bound) that holds for it;
+    solve_restricted passes the facet rows by default on 2-D data with biases."""
+    from robustbench_convex.pricing import _facet_rows, _facet_rows_cached
+    from robustbench_convex.solvers.ipm import solve_ipm
+
+    X, y = xor_data(n=40, seed=11)
+    problem = ConvexReLUProblem(X, y, loss=loss, beta=0.1, n_patterns=10, seed=2)
+    rows = _facet_rows(problem.Xa, problem.D)
+    assert sum(len(r) for r in rows) < problem.n * problem.P / 2
+    reduced = solve_ipm(problem, rows=rows, tol=1e-7)
+    full = _solve(problem)
+    assert reduced.status == "converged"
+    assert reduced.objective == pytest.approx(full.objective, rel=1e-5, abs=1e-7)
+    assert reduced.constraint_violation <= 1e-6
+    assert reduced.info["lower_bound"] <= full.objective + 1e-9
+    # the multipliers of the constraints left out are zero (they are not in the program)
+    kept = np.zeros((problem.n, problem.P), dtype=bool)
+    for i, r in enumerate(rows):
+        kept[r, i] = True
+    assert np.all(reduced.info["multipliers"][~np.hstack([kept, kept])] == 0)
+    # the cache returns the same rows, also for a program sharing some of the blocks
+    assert all(
+        np.array_equal(a, b)
+        for a, b in zip(_facet_rows_cached(problem.Xa, problem.D), rows, strict=True)
+    )
+    half = problem.D[:, ::2]
+    assert all(
+        np.array_equal(a, b)
+        for a, b in zip(
+            _facet_rows_cached(problem.Xa, half), _facet_rows(problem.Xa, half), strict=True
+        )
+    )
+    default = solve_restricted(problem)  # the interior point on the facet rows, tol 1e-4
+    assert default.status == "converged"
+    assert full.objective - 1e-9 <= default.objective <= full.objective * (1 + 1e-4) + 1e-9
+    with pytest.raises(ValueError, match="rows"):
+        solve_ipm(problem, rows=rows[:-1])
+    with pytest.raises(ValueError, match="rows"):
+        solve_ipm(problem, rows=[np.array([problem.n]), *rows[1:]])
+
+
 def test_auto_patterns_per_round_and_its_bad_values():
     from robustbench_convex.pricing import _patterns_per_round
 
-    assert _patterns_per_round("auto", np.zeros((5, 0))) == 32  # every pattern enumerable
+    assert _patterns_per_round("auto", np.zeros((5, 0))) == 64  # every pattern enumerable
     assert _patterns_per_round("auto", None) == 16
     assert _patterns_per_round(7, None) == 7
     X, y = xor_data(n=12, seed=0)
@@ -372,11 +418,13 @@ def test_no_pricing_round_is_spent_when_no_re_solve_can_follow():
 def test_auto_seed_count_is_one_where_admm_solves_the_program():
     """seed_networks="auto": three seeds where the restricted programs are solved exactly (the
     interior point, CVXPY) and for hinge / logistic, one for the squared loss where they go to
-    ADMM (MNIST-sized: 785 features); ints pass through; bad values are named before any work;
+    ADMM (MNIST-sized: 785 features) and where every pattern is enumerable (2-D data with
+    biases: the exact oracle drives the loop); ints pass through; bad values are named before any work;
     the summary records the count."""
     from robustbench_convex.pricing import seed_count
 
     assert seed_count("auto", 31, 32, "squared") == 3  # breast-cancer: interior point
+    assert seed_count("auto", 3, 32, "hinge") == 1  # 2-D data with biases: the exact oracle
     assert seed_count("auto", 785, 32, "squared") == 1  # mnist: ADMM
     # hinge / logistic: ADMM moves little from its seed, the best of three matters
     assert seed_count("auto", 785, 32, "logistic") == 3
@@ -391,4 +439,68 @@ def test_auto_seed_count_is_one_where_admm_solves_the_program():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = fit_convex_network(X, y, beta=0.1, strategy="network", seed_epochs=20, bound="none")
+    assert fit.summary()["seed_networks"] == 1  # 2-D data with biases (EXACT_SEED_NETWORKS)
+    X4, y4 = xor_data(n=12, d=4, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_convex_network(X4, y4, beta=0.1, strategy="network", seed_epochs=20, bound="none")
     assert fit.summary()["seed_networks"] == 3
+
+
+@pytest.mark.parametrize("loss", ["squared", "hinge"])
+def test_exact_oracle_at_every_solution_and_the_certified_gap_stop(loss):
+    """2-D data (every pattern enumerable): with ``always_exact`` the exact oracle prices at
+    every solution (its certified M is known at each), and ``gap_tol`` stops the loop as soon
+    as the any-width bound at a solution proves it within ``gap_tol``; that bound is <= the
+    optimum of the exact (all-pattern) program, and the objective never increases. Without
+    ``gap_tol`` the same loop runs at least as many rounds."""
+    from robustbench_convex.global_bound import certified_gap, global_lower_bound
+
+    X, y = xor_data(n=24, seed=9)
+    beta = 0.2
+    exact_opt = _solve(ConvexReLUProblem(X, y, loss=loss, beta=beta, patterns="all")).objective
+    problem = ConvexReLUProblem(X, y, loss=loss, beta=beta, n_patterns=3, seed=1)
+    every = np.zeros((problem.n, 0))
+    options = {"solver": "cvxpy", "max_rounds": 30, "patterns_per_round": 2}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        stopped = column_generation(
+            problem, exact_patterns=every, always_exact=True, gap_tol=0.02, **options
+        )
+        full = column_generation(problem, exact_patterns=every, always_exact=True, **options)
+    assert stopped.stop_reason in ("certified gap", "no violation (exact)")
+    assert stopped.M_upper is not None
+    bound = global_lower_bound(
+        X, y, stopped.theta, loss=loss, beta=beta, M_upper=stopped.M_upper
+    ).value
+    assert bound <= exact_opt + 1e-7
+    assert certified_gap(stopped.solution.objective, bound) <= 0.02
+    assert stopped.rounds <= full.rounds
+    assert full.stop_reason == "no violation (exact)"
+    assert full.solution.objective <= exact_opt * (1 + 2e-3) + 1e-9
+    for result in (stopped, full):
+        objectives = [r.objective for r in result.history]
+        assert all(b <= a * (1 + 1e-9) + 1e-12 for a, b in itertools.pairwise(objectives))
+        # the exact oracle ran at every solution: its best value is never below the heuristic's
+        assert all(np.isfinite(r.violation) for r in result.history)
+
+
+def test_facet_rows_without_an_lp_equal_the_lp_ones():
+    """2-D points with biases: _facet_rows finds a strictly interior direction of each cell as a
+    separating line between the hulls of the on and the off points (no LP), and gets the same
+    facet rows as the LP path (the same data scaled by 2: the same cones, no ones column), also
+    for the all-on and all-off patterns; _separating_direction's direction is strictly inside."""
+    from robustbench_convex.pricing import _facet_rows, _separating_direction
+
+    X, y = xor_data(n=60, seed=12)
+    problem = ConvexReLUProblem(X, y, loss="hinge", beta=0.1, n_patterns=30, seed=4)
+    D = np.hstack([problem.D, np.ones((60, 1)), np.zeros((60, 1))])
+    Xa = problem.Xa
+    fast, lp = _facet_rows(Xa, D), _facet_rows(2.0 * Xa, D)
+    assert all(np.array_equal(a, b) for a, b in zip(fast, lp, strict=True))
+    for i in range(D.shape[1]):
+        found = _separating_direction(Xa, D[:, i] > 0.5)
+        if found is not None:
+            u, candidates = found
+            assert np.all((2.0 * D[:, i] - 1.0) * (Xa @ u) > 0)
+            assert set(fast[i]) <= set(candidates)

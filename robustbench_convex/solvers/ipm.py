@@ -198,6 +198,7 @@ def solve_ipm(
     num_threads: int | None = None,
     max_bytes: float = 8 * 1024**3,
     recovery_rtol: float = DEFAULT_RECOVERY_RTOL,
+    rows: list[np.ndarray] | None = None,
 ) -> ConvexSolution:
     """Solve a nominal squared-loss ``ConvexReLUProblem`` by a primal-dual interior-point method
     that exploits the program's structure (module docstring). Iterates, gradients, residuals and
@@ -225,6 +226,13 @@ def solve_ipm(
         num_threads: torch threads during the solve (None: leave as is).
         max_bytes: refuse (``MemoryError``) when ``ipm_memory_bytes`` exceeds this.
         recovery_rtol: block-norm threshold for the recovered network (as ``solve_admm``).
+        rows: per block ``i``, the sample indices whose sign constraints are kept (for ``v_i``
+            and ``w_i``); None: all. Leaving out constraints that the kept ones imply (the
+            facets of each block's cone, ``pricing._facet_rows`` on 2-D data with biases)
+            solves the same program in far fewer iterations (measured: synthetic-spirals, hinge,
+            beta 0.1, P = 177: 25 against 79; squared and logistic 1.3-2x fewer); the ones left
+            out get no slack nor multiplier (zero in ``info["multipliers"]``; the certificate
+            stays a proof), and the constraint violation reported is still over all of them.
 
     Returns:
         ``ConvexSolution`` with ``solver="IPM"``; ``status`` ``"converged"`` (certified gap <=
@@ -244,8 +252,9 @@ def solve_ipm(
     dev = _check(problem, max_iter, tol, time_limit, device, max_bytes)
     with torch_threads(num_threads):
         return _solve(
-            problem, max_iter, tol, time_limit, warm_start, dev, callback, verbose, recovery_rtol
-        )
+            problem, max_iter, tol, time_limit, warm_start, dev, callback, verbose, recovery_rtol,
+            rows,
+        )  # fmt: skip
 
 
 @dataclass
@@ -272,11 +281,12 @@ class _PrimalDual:
     L: torch.Tensor
     Z: torch.Tensor
     hinge: _Hinge | None = None
+    n_sign: int | None = None  # sign constraints kept (``rows``; None: all ``2 n P``)
 
     def pairs(self) -> int:
         """Complementary pairs: ``2 n P + 2P`` (``+ 2 n`` with the hinge epigraph)."""
         return (
-            self.S.numel()
+            (self.S.numel() if self.n_sign is None else self.n_sign)
             + self.T.numel()
             + (0 if self.hinge is None else 2 * self.hinge.xi.numel())
         )
@@ -353,9 +363,12 @@ def _initial_point(
     through their perspective form (module docstring): ``t_j >= 0`` with multiplier ``z_j``;
     the hinge epigraph at ``xi = max(0, 1 - y f) + 1`` with multipliers ``a = b = 1/2``."""
     C = kkt.G(U)
-    shift = max(-1.5 * float(C.min()), 0.0)
-    shift += 0.5 * float((C + shift).mean()) + 1e-8
+    kept = C if kkt.mask is None else C[kkt.mask > 0]
+    shift = max(-1.5 * float(kept.min()), 0.0)
+    shift += 0.5 * float((kept + shift).mean()) + 1e-8
     S = C + shift
+    if kkt.mask is not None:  # constraints left out: slack 1, multiplier 0 for good
+        S = torch.where(kkt.mask > 0, S, torch.ones_like(S))
     T = torch.linalg.vector_norm(U, dim=0)
     T = T + T.mean() + 1e-8
     hinge = None
@@ -364,7 +377,9 @@ def _initial_point(
         xi = torch.clamp(1.0 - y * f, min=0.0) + 1.0
         half = torch.full_like(xi, 0.5)
         hinge = _Hinge(xi, xi + y * f - 1.0, half, half.clone())
-    return _PrimalDual(U, T, S, torch.full_like(S, 0.1), torch.full_like(T, 0.1 * beta), hinge)
+    L = torch.full_like(S, 0.1) if kkt.mask is None else 0.1 * kkt.mask
+    n_sign = None if kkt.mask is None else int(kkt.mask.sum())
+    return _PrimalDual(U, T, S, L, torch.full_like(T, 0.1 * beta), hinge, n_sign)
 
 
 def _predictions(D: torch.Tensor, Xa: torch.Tensor, U: torch.Tensor) -> torch.Tensor:
@@ -389,7 +404,10 @@ def _residuals(kkt: _Structure, D, Xa, y, x: _PrimalDual, loss: str = "squared")
     # dual residuals of u and of t (gradient of the Lagrangian), primal residual
     rd = torch.cat([FTr, -FTr], dim=1) + beta * U / x.T - kkt.GT(x.L)
     rd_t = 0.5 * beta * (1.0 - (U * U).sum(0) / x.T**2) - x.Z
-    return _Residuals(res, rd, rd_t, kkt.G(U) - x.S, h, r_xi, f)
+    rp = kkt.G(U) - x.S
+    if kkt.mask is not None:
+        rp = rp * kkt.mask
+    return _Residuals(res, rd, rd_t, rp, h, r_xi, f)
 
 
 def _mehrotra_step(
@@ -415,7 +433,7 @@ def _mehrotra_step(
         comp_aff = comp_aff + ((hg.xi + a_aff * dH.xi) * (hg.a + a_aff * dH.a)).sum()
         comp_aff = comp_aff + ((hg.c + a_aff * dH.c) * (hg.b + a_aff * dH.b)).sum()
     sigma = min(1.0, (float(comp_aff) / x.pairs() / mu) ** 3)
-    rc = S * L + dS * dL - sigma * mu  # corrector
+    rc = S * L + dS * dL - sigma * mu * (1.0 if kkt.mask is None else kkt.mask)  # corrector
     rc_t = T * Z + dT * dZ - sigma * mu
     if hg is not None:
         rh = (
@@ -443,7 +461,7 @@ def _mehrotra_step(
             hg.a + a_dual * dH.a,
             hg.b + a_dual * dH.b,
         )
-    return _PrimalDual(U, T, S, L + a_dual * dL, Z + a_dual * dZ, hg)
+    return _PrimalDual(U, T, S, L + a_dual * dL, Z + a_dual * dZ, hg, x.n_sign)
 
 
 def _direction(kkt: _Structure, x: _PrimalDual, r: _Residuals, y, rc, rc_t, rh):
@@ -576,11 +594,15 @@ def _stalled(run: _IpmRun, x: _PrimalDual, record: dict, opt: dict) -> bool:
     return True
 
 
-def _solve(problem, max_iter, tol, time_limit, warm_start, dev, callback, verbose, recovery_rtol):
+def _solve(
+    problem, max_iter, tol, time_limit, warm_start, dev, callback, verbose, recovery_rtol, rows=None
+):
     opt = {"tol": tol, "time_limit": time_limit, "callback": callback, "verbose": verbose}
     run = _IpmRun(time.perf_counter(), [], message=f"iteration budget ({max_iter}) reached")
+    mask = _row_mask(rows, problem.n, problem.P, dev)  # bad rows named before any work
     V0, W0 = _warm_start(problem, warm_start)
     Xa, D, y, kkt, low = _setup(problem, dev)
+    kkt.mask = mask
     dual = LagrangeDual(problem, device=dev)
     evaluate = Evaluator(problem, dev, recovery_rtol)
     setup_time = time.perf_counter() - run.start
@@ -608,6 +630,22 @@ def _solve(problem, max_iter, tol, time_limit, warm_start, dev, callback, verbos
         info["theta"] = r.res.cpu().numpy()
     U = torch.cat([best[1], best[2]], dim=1)
     return convex_solution(problem, U, solver="IPM", start=run.start, run=run, info=info)
+
+
+def _row_mask(rows, n: int, P: int, dev: torch.device) -> torch.Tensor | None:
+    """``(n, 2P)`` 0/1 mask of the sign constraints kept (``rows[i]``: block ``i``'s samples,
+    for both ``v_i`` and ``w_i``), or None for all."""
+    if rows is None:
+        return None
+    if len(rows) != P:
+        raise ValueError(f"rows must list one index array per block ({P}), got {len(rows)}")
+    mask = np.zeros((n, P))
+    for i, r in enumerate(rows):
+        r = np.asarray(r, dtype=np.int64).reshape(-1)
+        if r.size and (r.min() < 0 or r.max() >= n):
+            raise ValueError(f"rows[{i}] holds sample indices outside [0, {n}); pass 0..n-1")
+        mask[r, i] = 1.0
+    return torch.as_tensor(np.hstack([mask, mask]), dtype=torch.float64, device=dev)
 
 
 def _max_step(*pairs: tuple[torch.Tensor, torch.Tensor]) -> float:
@@ -641,6 +679,7 @@ class _Structure:
         self.K: torch.Tensor | None = None  # the dense Newton matrix (allocated when used)
         self.mixed = Xa.device.type == "cpu" and self.d * self.P >= MIXED_PRECISION_ORDER
         self.woodbury = False  # set by _setup (WOODBURY_MAX_RATIO)
+        self.mask: torch.Tensor | None = None  # (n, 2P) 1 on the sign constraints kept
         self.mode = "dense"
 
     def G(self, U: torch.Tensor) -> torch.Tensor:
@@ -824,5 +863,7 @@ class _Structure:
         dT = (g_t - (self.h_ut * dU).sum(0)) / self.tau
         dZ = -(rc_t + self.Z * dT) / self.T
         dS = self.G(dU) + rp
+        if self.mask is not None:
+            dS = dS * self.mask
         dL = -(rc + L * dS) / S
         return dU, dT, dS, dL, dZ
