@@ -97,6 +97,23 @@ def test_seeded_patterns_keep_the_most_important_neurons_by_default():
         network_seeded_patterns(X, y, eps=EPS, n_patterns=6, max_patterns=1)
 
 
+def _solve_and_check_every_training_point(problem: ConvexReLUProblem) -> None:
+    """Solve (CVXPY) and check the certificates against the MILP at every training point; the
+    solution keeps genuine ReLU units and certifies >= 90% of the training points."""
+    ctx = _quiet()
+    try:
+        sol = solve_cvxpy(problem)
+    finally:
+        ctx.__exit__(None, None, None)
+    assert sol.status == "converged"
+    n = len(problem.y)
+    frame = check_certificates(sol, points=np.arange(n), time_limit=20)
+    assert len(frame) == n and frame["ok"].all()
+    diag = diagnose(sol)
+    assert not diag.collapsed and diag.n_relu_active >= 2
+    assert diag.certified_train_accuracy >= 0.9
+
+
 def test_seeded_soft_program_certificates_hold_on_every_training_point():
     """Certified margins of the IBP-seeded soft class-aware program are lower bounds on the
     exact MILP worst case at *every* training point (given-up points included), and the
@@ -107,17 +124,7 @@ def test_seeded_soft_program_certificates_hold_on_every_training_point():
         X, y, loss="hinge", beta=1e-2, patterns=seeded.D, robust_eps=EPS, robust="class-aware",
         stability_penalty=DEFAULT_STABILITY_PENALTY,
     )  # fmt: skip
-    ctx = _quiet()
-    try:
-        sol = solve_cvxpy(problem)
-    finally:
-        ctx.__exit__(None, None, None)
-    assert sol.status == "converged"
-    frame = check_certificates(sol, points=np.arange(len(y)), time_limit=20)
-    assert len(frame) == len(y) and frame["ok"].all()
-    diag = diagnose(sol)
-    assert not diag.collapsed and diag.n_relu_active >= 2
-    assert diag.certified_train_accuracy >= 0.9
+    _solve_and_check_every_training_point(problem)
 
 
 def test_unsplit_seed_patterns_with_input_bounds_certify_every_training_point():
@@ -138,17 +145,7 @@ def test_unsplit_seed_patterns_with_input_bounds_certify_every_training_point():
         X, y, loss="hinge", beta=1e-2, patterns=own.D, robust_eps=EPS, robust="class-aware",
         stability_penalty=DEFAULT_STABILITY_PENALTY, lower=-1.0, upper=1.0,
     )  # fmt: skip
-    ctx = _quiet()
-    try:
-        sol = solve_cvxpy(problem)
-    finally:
-        ctx.__exit__(None, None, None)
-    assert sol.status == "converged"
-    frame = check_certificates(sol, points=np.arange(len(y)), time_limit=20)
-    assert len(frame) == len(y) and frame["ok"].all()
-    diag = diagnose(sol)
-    assert not diag.collapsed and diag.n_relu_active >= 2
-    assert diag.certified_train_accuracy >= 0.9
+    _solve_and_check_every_training_point(problem)
 
 
 def test_rungs_move_on_from_a_linear_program_and_label_the_choice():
