@@ -1,11 +1,14 @@
-"""Torch's intra-op thread count: the one place the library sets it."""
+"""Torch's intra-op thread count, and SciPy's BLAS threads with it: the one place the library
+sets them."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from numbers import Integral
 
 import torch
+from threadpoolctl import ThreadpoolController
 
 __all__ = ["set_torch_threads", "torch_threads"]
 
@@ -18,15 +21,32 @@ def set_torch_threads(n: int) -> None:
         torch.set_num_threads(n)
 
 
+_CONTROLLER: list[ThreadpoolController] = []
+
+
+def _blas() -> ThreadpoolController:
+    """One controller of the loaded BLAS libraries (made at first use, 3 ms; a limit through it
+    then costs 0.1 ms, where ``threadpoolctl.threadpool_limits`` rescans them, 10 ms, each
+    time)."""
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0]
+
+
 @contextmanager
 def torch_threads(n: int | None) -> Iterator[None]:
-    """Run the body with ``n`` intra-op threads (``None``: leave the count) and restore it."""
+    """Run the body with ``n`` intra-op threads and SciPy's BLAS limited to ``n`` threads
+    (``solvers.admm_linsys.symmetric_matvec`` calls it), and restore both (``None``: leave
+    them)."""
     if n is None:
         yield
         return
+    if isinstance(n, Integral) and not isinstance(n, bool):
+        n = int(n)  # numpy integers too
     previous = torch.get_num_threads()
     set_torch_threads(n)
     try:
-        yield
+        with _blas().limit(limits=n, user_api="blas"):
+            yield
     finally:
         set_torch_threads(previous)

@@ -6,15 +6,13 @@ One home for each (issue 17): before, ``ipm`` imported ``admm``'s private evalua
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import torch
-from threadpoolctl import ThreadpoolController
 
+from robustbench_convex._threads import torch_threads  # re-exported: the solvers' import
 from robustbench_convex.formulations import ConvexReLUProblem
 from robustbench_convex.losses import robust_loss_value
 from robustbench_convex.solution import ConvexSolution
@@ -27,34 +25,6 @@ __all__ = [
     "convex_solution",
     "torch_threads",
 ]
-
-
-_CONTROLLER: list[ThreadpoolController] = []
-
-
-def _blas_threads() -> ThreadpoolController:
-    """One controller of the loaded BLAS libraries (made at the first solve, 3 ms; a limit
-    through it then costs 0.1 ms, where ``threadpool_limits`` rescans them, 10 ms, each time)."""
-    if not _CONTROLLER:
-        _CONTROLLER.append(ThreadpoolController())
-    return _CONTROLLER[0]
-
-
-@contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run the body with ``torch.set_num_threads(n)`` and SciPy's BLAS limited to ``n``
-    threads (``threadpoolctl``: ``admm_linsys.symmetric_matvec`` calls it), and restore both
-    (None: leave the settings alone)."""
-    if n is None:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        with _blas_threads().limit(limits=int(n), user_api="blas"):
-            yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def check_budget(max_iter: Any, tol: Any, time_limit: Any) -> None:
