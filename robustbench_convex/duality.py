@@ -31,8 +31,8 @@ makes every block feasible (the constraints are positively homogeneous, and the 
 star-shaped around 0), ``t`` chosen to maximize the (concave) dual objective along the ray. The
 bound is therefore valid for *any* inputs; how tight it is depends on them.
 
-:meth:`LagrangeDual.polished_bound` (squared and logistic loss) does better than the ray: a candidate that
-violates many blocks' constraints by about the same small factor (an ADMM iterate's duals, whose
+:meth:`LagrangeDual.polished_bound` (squared and logistic loss) does better than the ray: a
+candidate that violates many blocks' constraints by about the same small factor (an ADMM iterate's duals, whose
 dual residual is small but not zero) loses that factor times the whole dual value to the
 scaling, although its unscaled dual value is much closer to the optimum. It maximizes the dual
 objective over the affine family ``theta + sum_j c_j F_j r_j / ||r_j|| + c_0 theta``,
@@ -162,15 +162,15 @@ class LagrangeDual:
         With block residuals ``r_j = F_j^T theta - G_j^T lambda_j`` (``||r_j|| <= beta`` is the
         dual constraint), the search family is ``theta(c) = theta + B c`` with ``B`` the
         normalized directions ``F_j r_j / ||r_j||`` of the ``max_directions`` blocks with the
-        largest residuals (moving along one shrinks its own block's residual) and ``theta``, and ``lambda (1 + s)``. Then ``r_j(c, s) = r_j + N_j (c,
-        s)`` is affine, the dual objective is concave in ``c`` (a quadratic for the squared
-        loss, an entropy for the logistic loss), and
-        the program
+        largest residuals (moving along one shrinks its own block's residual) and ``theta``, and
+        ``lambda (1 + s)``. Then ``r_j(c, s) = r_j + N_j (c, s)`` is affine, the dual objective
+        is concave in ``c`` (a quadratic for the squared loss, an entropy for the logistic
+        loss), and the program
 
             max  -sum_k l^*(theta(c)_k)   s.t.  ||r_j(c, s)||^2 <= beta^2 for every block j
 
-        lives in at most ``max_directions + 2`` unknowns: only ``N_j^T N_j``, ``N_j^T r_j`` and ``B^T B`` enter. It
-        is solved by a log-barrier Newton method from the ray's scaled point (strictly feasible,
+        lives in at most ``max_directions + 2`` unknowns: only ``N_j^T N_j``, ``N_j^T r_j`` and
+        ``B^T B`` enter. It is solved by a log-barrier Newton method from the ray's scaled point (strictly feasible,
         so every iterate stays feasible), and its answer is certified by
         :meth:`lower_bound` (clipping and the ray, so the value is valid whatever the barrier
         did; and the ray's own point is returned when it is better).

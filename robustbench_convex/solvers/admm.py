@@ -65,14 +65,14 @@ whose iterates oscillate around the optimum). A blown-up objective restarts the 
 best record and, the third time, ends with status ``"diverged"``. ``robustbench_convex.solve``
 picks the fastest certified solver per program (``solvers/front.py``).
 
-The lower bound of the squared and logistic losses is polished before a feasible correction is judged
-(``LagrangeDual.polished_bound``, session 10): an ADMM iterate's duals violate every active
-block's dual constraint by about the same small factor (1e-3 at n = 2000), and scaling them
-back onto the constraints cost 4e-4 of the objective, more than their unscaled dual value's
-distance to the optimum (5e-5); maximizing the dual over a small affine family around them
-instead brings the bound within 2e-4. Squared n = 2000 / 1000 / 500 then certify after 2490 /
-2170 / 900 iterations instead of 2930 / 3330 / 1020. Polishing changes when a run stops, never
-its iterates (the plain bounds alone steer it).
+The lower bound of the squared and logistic losses is polished when a feasible correction does
+not certify with the plain one (``LagrangeDual.polished_bound``): an ADMM iterate's duals violate
+every active block's dual constraint by about the same small factor (1e-3 at n = 2000), and
+scaling them back onto the constraints cost 4e-4 of the objective, more than their unscaled dual
+value's distance to the optimum (5e-5); maximizing the dual over a small affine family around
+them instead brings the bound within 2e-4. Squared n = 2000 / 1000 / 500 then certify after
+2490 / 2170 / 900 iterations instead of 2930 / 3330 / 1020. Polishing changes when a run stops,
+never its iterates (the plain bounds alone steer it).
 
 Precision (issue 18, part 2). Where the run stops on the certificate, the iterations run in
 float32 (the u-step factor is formed in float64 and rounded once) while the objectives, the
@@ -483,8 +483,7 @@ def solve_admm(
         ``projection_time`` (the corrections tried, the bound polishes they triggered
         included), ``bound_polishes`` and ``bound_polish_time`` (``LagrangeDual.polished_bound``,
         squared and logistic loss: when a correction does not certify with the plain bound),
-        ``multipliers``
-        (nominal), ``rho``,
+        ``multipliers`` (nominal), ``rho``,
         ``rho_updates``, ``rho_backoffs``, ``rho_bounds``, ``restarts``, ``returned_iteration``, ``linear_solver``,
         ``factor_bytes``, ``iterations``, ``setup_time``, ``constraint_violation``,
         ``network_objective``, ``threads``...
@@ -877,9 +876,10 @@ class _Run:
         # stop, and the time spent on corrections
         self.feasible: tuple[torch.Tensor, float] | None = None  # (point, its objective)
         self.projection_time, self.projections, self.next_projection = 0.0, 0, 0
-        # the last bound's dual candidate (theta, multipliers) and what polishing it gained
-        # (LagrangeDual.polished_bound, squared loss: tried before each feasible correction)
-        self.candidate: tuple[torch.Tensor, torch.Tensor] | None = None
+        # the last bound's dual candidate (theta, multipliers, its plain bound) and what
+        # polishing it gained (LagrangeDual.polished_bound, squared and logistic loss: tried
+        # when a feasible correction does not certify with the plain bound)
+        self.candidate: tuple[torch.Tensor, torch.Tensor, float] | None = None
         self.polish_gain, self.polishes, self.polish_time = 0.0, 0, 0.0
         self.failed_tries = 0  # feasible corrections tried that did not certify
         self.last_projection = 0  # iteration of the last failed try
@@ -1123,7 +1123,7 @@ class _Run:
         bound = self.dual.lower_bound(theta, mult, refine_steps=steps).value
         self.best_bound = max(self.best_bound, bound)
         self.plain_bound = max(self.plain_bound, bound)
-        self.candidate = (theta, mult)
+        self.candidate = (theta, mult, bound)
         return bound
 
     def _polish_bound(self) -> None:
@@ -1136,8 +1136,7 @@ class _Run:
         if self.candidate is None or self.dual is None or self.pr.loss == "hinge":
             return
         t0 = time.perf_counter()
-        theta, mult = self.candidate
-        plain = self.dual.lower_bound(theta, mult, refine_steps=0).value
+        theta, mult, plain = self.candidate
         polished = self.dual.polished_bound(theta, mult).value
         self.polish_gain = max(polished - plain, 0.0)
         self.best_bound = max(self.best_bound, polished)
