@@ -135,3 +135,24 @@ def test_bad_bounds_are_refused_before_any_work():
 
     with pytest.raises(ValueError, match="input bounds"):
         solve_admm(_problem(X, y, D), max_iter=5)
+
+
+@pytest.mark.parametrize("at_eps", [0.9, 0.1])
+def test_box_products_through_the_complement_equal_the_direct_product(at_eps):
+    """``_sparse_box_product`` writes ``c @ X`` as ``eps 1 s^T - (eps - c) @ X`` when most of
+    ``c`` sits at ``eps`` (image data: ``h = min(eps, 1 - x)``); both forms must agree."""
+    import cvxpy as cp
+
+    from robustbench_convex.solvers.cvxpy_backend import _sparse_box_product
+
+    rng = np.random.default_rng(3)
+    c = rng.uniform(0.0, EPS, size=(30, 6))
+    c[rng.uniform(size=c.shape) < at_eps] = EPS
+    X0 = rng.uniform(0.0, 2.0, size=(6, 4))
+    X = cp.Variable((6, 4), nonneg=True)
+    sums: dict = {}
+    constraints: list = [X == X0]
+    expr = _sparse_box_product(c, X, EPS, sums, "p", constraints)
+    assert ("p" in sums) == (at_eps > 0.5)  # the complement only where it is sparser
+    cp.Problem(cp.Minimize(0), constraints).solve(solver="CLARABEL")
+    np.testing.assert_allclose(expr.value, c @ X0, rtol=1e-7, atol=1e-9)
