@@ -117,6 +117,8 @@ class ConvexReLUProblem:
         lower, upper (``(d,)`` arrays or None), has_input_bounds, clean_weight (float).
     """
 
+    clean_weight: float = 0.0  # class default: problems pickled before the option load as kappa 0
+
     def __init__(
         self,
         X: Any,
