@@ -155,3 +155,27 @@ def test_bad_clean_weight_is_refused_before_any_work():
     with pytest.raises(ValueError, match=r"clean_weight=0\.5.*solve_cvxpy"):
         solve_admm(unbounded, max_iter=5)
     assert choose_convex_solver(unbounded)[0] == "cvxpy"
+
+
+def test_own_rung_mixes_the_loss_and_scales_the_penalty():
+    """The seeded default's first rung: clean weight 0.5, penalty 1 * (1 - 0.5), clipped ball;
+    refused without bounds or with a clean weight outside [0, 1)."""
+    from robustbench_convex.robust_patterns import DEFAULT_CLEAN_WEIGHT, own_rung
+
+    X, y, D = _pixels(20, 6)
+    label, penalty, build = own_rung(
+        X, y, D, loss="hinge", beta=0.05, eps=EPS, lower=0.0, upper=1.0, source="ibp-network-own"
+    )
+    problem = build()
+    assert DEFAULT_CLEAN_WEIGHT == 0.5 and penalty == 0.5
+    assert label == "own patterns, clipped ball, clean weight 0.5, 0.5"
+    assert problem.clean_weight == 0.5 and problem.stability_penalty == 0.5
+    assert problem.program == "class-aware" and problem.has_input_bounds
+    assert problem.pattern_source == "ibp-network-own"
+    plain = own_rung(X, y, D, loss="hinge", beta=0.05, eps=EPS, lower=0.0, upper=1.0,
+                     clean_weight=0.0)  # fmt: skip
+    assert plain[1] == 1.0 and plain[2]().clean_weight == 0.0  # the pass-4 rung
+    with pytest.raises(ValueError, match="lower and / or upper"):
+        own_rung(X, y, D, loss="hinge", beta=0.05, eps=EPS, lower=None, upper=None)
+    with pytest.raises(ValueError, match="clean_weight"):
+        own_rung(X, y, D, loss="hinge", beta=0.05, eps=EPS, lower=0.0, upper=1.0, clean_weight=1.0)
