@@ -236,7 +236,9 @@ class ConvexReLUProblem:
     @property
     def is_certificate(self) -> bool:
         """Whether the objective certifies the robust training loss: the certified program, and
-        the class-aware one for margin losses (hinge, logistic; not squared, see ``notes``)."""
+        the class-aware one for margin losses (hinge, logistic; not squared, see ``notes``).
+        With ``clean_weight > 0`` the objective is the mixed loss and the certificate is
+        :meth:`certified_training_loss` / :meth:`certified_margins` (unchanged by the mix)."""
         if self.program == "class-aware":
             return self.loss != "squared"
         return self.program == "certified"
