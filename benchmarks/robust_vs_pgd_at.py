@@ -27,7 +27,7 @@ data set's input bounds (``ConvexReLUProblem(lower=, upper=)``, the threat model
 baselines and of the exact / LP / PGD evaluation); ``Rc-ibp-own`` what
 ``ConvexReLUClassifier(robust_eps=..., input_bounds=(lower, upper))`` does: a first rung with
 the seed's own patterns (not split by class, ``robust_patterns.own_patterns``) on the clipped
-ball at penalty 1, then, while fewer than 8 ReLU units, the class-split ladder of ``Rc-ibp``
+ball, loss ``0.5 robust + 0.5 nominal`` at penalty 0.5 (``robust_patterns.own_rung``), then, while fewer than 8 ReLU units, the class-split ladder of ``Rc-ibp``
 (``robust_patterns.solve_rungs``); baselines ``standard``, ``pgd-at``, ``fgsm-at`` and certified training ``ibp``, ``crown-ibp``
 (``baselines.train_ibp`` / ``train_crown_ibp``), all at width 2P with their default schedules.
 The Markdown ends with the issue's targets for the default certified program
@@ -76,6 +76,7 @@ from robustbench_convex.robust_patterns import (  # noqa: E402
     default_max_patterns,
     network_seeded_patterns,
     own_patterns,
+    own_rung,
     solve_rungs,
 )
 from robustbench_convex.solution import CollapseWarning  # noqa: E402
@@ -101,8 +102,8 @@ CONVEX = {
 SEEDED = {
     "Rc-ibp": {"own_rung": False, "bounds": False},
     "Rc-ibp-box": {"own_rung": False, "bounds": True},
-    # first rung: the seed's own patterns (robust_patterns.own_patterns) on the clipped ball at
-    # penalty 1; then, while fewer than 8 ReLU units, the class-split ladder of Rc-ibp
+    # first rung: the seed's own patterns (robust_patterns.own_patterns) on the clipped ball, clean
+    # weight 0.5 and penalty 0.5 (robust_patterns.own_rung); then, while fewer than 8 ReLU units, the class-split ladder of Rc-ibp
     "Rc-ibp-own": {"own_rung": True, "bounds": False},
 }
 # what ConvexReLUClassifier(robust_eps=..., input_bounds=(lower, upper)) does, given the bounds
@@ -217,11 +218,12 @@ def train(method: str, ds, eps: float, args, seed: int, cache: dict) -> dict[str
         warnings.filterwarnings("ignore", message=".*CPP backend.*")
         if method in SEEDED:  # the defaults' penalty ladder (robust_patterns)
             rungs = [(f"{p:g}", p, (lambda p=p: build(p))) for p in DEFAULT_PENALTY_LADDER]
-            if SEEDED[method]["own_rung"]:
+            if SEEDED[method]["own_rung"]:  # robust_patterns.own_rung: clean weight 0.5
                 own = own_patterns(seeded.net, X, default_max_patterns(args.n_patterns))
-                box = {"lower": ds.lower, "upper": ds.upper}
-                rungs.insert(0, ("own patterns, clipped ball, 1", 1.0,
-                                 lambda: build(1.0, own, box)))  # fmt: skip
+                rungs.insert(0, own_rung(
+                    X, y, own, loss=args.loss, beta=beta, eps=eps, lower=ds.lower,
+                    upper=ds.upper, seed=seed, source=f"{source}-own",
+                ))  # fmt: skip
             fit = solve_rungs(rungs, solve)
             sol = fit.solution
             row["lam"] = fit.penalty
@@ -301,8 +303,8 @@ def write_markdown(csv: Path, md: Path, command: str, note: str | None = None) -
         "lam = soft-stability penalty used (Rc-ibp: chosen by the "
         "ladder 1 -> 0.3 -> 0.1 of robust_patterns.solve_soft_with_fallback; penalties_tried in the csv: penalty:ReLU units:certified train accuracy, penalty_choice: why); "
         "Rc-ibp-box: the same certifying the ball clipped to the data set's input bounds; "
-        "Rc-ibp-own: first the seed's own patterns (not split by class, at most (budget + 1) // 2) on the clipped ball at penalty 1 "
-        "(penalties_tried 'own-1'), then the Rc-ibp ladder while fewer than 8 ReLU units (robust_patterns.solve_rungs); "
+        "Rc-ibp-own: first the seed's own patterns (not split by class, at most (budget + 1) // 2) on the clipped ball with the loss 0.5 robust + 0.5 nominal (clean weight 0.5) at penalty 0.5 (robust_patterns.own_rung) "
+        "(penalties_tried 'own-0.5'), then the Rc-ibp ladder while fewer than 8 ReLU units (robust_patterns.solve_rungs); "
         "cert_train and violations are on the ball the kept program certifies (clipped for own / box rungs); "
         "zero = blocks (of 2P) zero in the solution, forced = blocks "
         "the hard stability constraints force to zero (LP check). relu = active neurons that are genuine ReLU units (not all-active); "

@@ -128,9 +128,11 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
             (``stability_penalty="auto"``, ``patterns="ibp"``, class-aware program, margin loss)
             first solves the seed's own patterns (``robust_patterns.own_patterns``) on the
             clipped ball (``ConvexReLUProblem(lower=, upper=)``: the certificate then covers
-            the clipped ball) at penalty 1, and the class-split ladder only when that keeps
-            fewer than 8 ReLU units (``robust_patterns.solve_rungs``; measured on
-            mnist-2v8-t10k: 9 ReLU units in one solve, results/robust_vs_pgd_at_notes.md).
+            the clipped ball) with the loss ``0.5 * robust + 0.5 * nominal`` at penalty 0.5
+            (``robust_patterns.own_rung``, ``DEFAULT_CLEAN_WEIGHT``), and the class-split
+            ladder only when that keeps fewer than 8 ReLU units
+            (``robust_patterns.solve_rungs``; measured on mnist-2v8-t10k: 10 ReLU units in one
+            solve, results/robust_vs_pgd_at_notes.md pass 5).
         solver_options: extra keyword arguments of the solver function (``solve_admm``,
             ``solve_cvxpy``, ``solve_scp``), e.g. ``{"max_iter": 500}``.
         pattern_strategy: how the activation patterns of the nominal program are chosen
@@ -459,6 +461,7 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
             DEFAULT_PENALTY_LADDER,
             default_max_patterns,
             own_patterns,
+            own_rung,
         )
 
         rungs: list = [
@@ -472,20 +475,12 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
             and problem.program == "class-aware"
             and problem.loss != "squared"
         ):
-            from robustbench_convex.formulations import ConvexReLUProblem
-
             D = own_patterns(seeded.net, X, default_max_patterns(self._robust_seed_patterns()))
-
-            def build_own() -> Any:
-                own = ConvexReLUProblem(
-                    problem.X, problem.y, loss=problem.loss, beta=problem.beta, patterns=D,
-                    robust_eps=problem.robust_eps, robust=problem.robust, stability_penalty=1.0,
-                    bias=problem.bias, seed=problem.seed, lower=lower, upper=upper,
-                )  # fmt: skip
-                own.pattern_source = f"{seeded.source}-own"
-                return own
-
-            rungs.insert(0, ("own patterns, clipped ball, 1", 1.0, build_own))
+            rungs.insert(0, own_rung(
+                problem.X, problem.y, D, loss=problem.loss, beta=problem.beta,
+                eps=problem.robust_eps, lower=lower, upper=upper, bias=problem.bias,
+                seed=problem.seed, source=f"{seeded.source}-own",
+            ))  # fmt: skip
         return rungs
 
     @staticmethod

@@ -43,6 +43,14 @@ The programs (``problem.program``):
   1) v_i`` in a stability row): still convex, still a certificate (on the clipped ball), and no
   larger than the unclipped term, so the program is less conservative where the data sit on a
   bound (mnist-2v8-t10k: 70% of the live pixel values are 0, the clipped box is 58% of the ball).
+
+- clean weight (``clean_weight = kappa`` in ``[0, 1)``, robust programs): the loss term becomes
+  ``(1 - kappa) * robust loss + kappa * nominal loss of the convex model`` (the natural-loss mix
+  of IBP training, Gowal et al. 2018, whose final weight is 0.5). The constraints and hence the
+  certificates (``certified_margins``, ``certified_training_loss``, computed from the solution)
+  are unchanged; the objective then bounds the robust training loss only through
+  ``certified_training_loss`` (the objective itself is the mixed loss). ``kappa = 0`` (default)
+  is the robust program itself.
 """
 
 from __future__ import annotations
@@ -98,12 +106,18 @@ class ConvexReLUProblem:
             ``(d,)`` array, ``-inf`` / ``inf`` allowed): robust programs then certify the ball
             clipped to ``[lower, upper]`` (module docstring). Every training input must lie in
             the bounds. Margin losses only (hinge, logistic); ignored when ``robust_eps == 0``.
+        clean_weight: ``kappa`` in ``[0, 1)``, robust programs only (``robust_eps > 0``): the
+            weight of the nominal loss in the loss term ``(1 - kappa) * robust + kappa *
+            nominal`` (module docstring). Default 0: the robust loss alone. Solved by
+            ``solve_cvxpy`` only (the other solvers refuse ``kappa > 0`` with a ValueError).
 
     Attributes:
         X (n, d), Xa (n, d_aug), y (n,), D (n, P) patterns, n, d, d_aug, P, perturbable (d_aug,)
         bool mask, program ("nominal", "certified", "relaxed" or "class-aware"), notes (list),
-        lower, upper (``(d,)`` arrays or None), has_input_bounds.
+        lower, upper (``(d,)`` arrays or None), has_input_bounds, clean_weight (float).
     """
+
+    clean_weight: float = 0.0  # class default: problems pickled before the option load as kappa 0
 
     def __init__(
         self,
@@ -121,6 +135,7 @@ class ConvexReLUProblem:
         seed: int = 0,
         lower: Any = None,
         upper: Any = None,
+        clean_weight: float = 0.0,
     ) -> None:
         X = check_data_matrix(X)
         self.notes: list[str] = []
@@ -143,6 +158,7 @@ class ConvexReLUProblem:
                     "set stability_penalty=None"
                 )
         self.stability_penalty = stability_penalty
+        self.clean_weight = check_clean_weight(clean_weight, self.robust_eps)
         if self.program == "class-aware" and self.loss == "squared":
             # (Rc) bounds only the margin y f(x) from below; the squared loss (y f - 1)^2 / 2 also
             # grows with the margin, so the objective is no upper bound on the worst-case loss.
@@ -220,7 +236,9 @@ class ConvexReLUProblem:
     @property
     def is_certificate(self) -> bool:
         """Whether the objective certifies the robust training loss: the certified program, and
-        the class-aware one for margin losses (hinge, logistic; not squared, see ``notes``)."""
+        the class-aware one for margin losses (hinge, logistic; not squared, see ``notes``).
+        With ``clean_weight > 0`` the objective is the mixed loss and the certificate is
+        :meth:`certified_training_loss` / :meth:`certified_margins` (unchanged by the mix)."""
         if self.program == "class-aware":
             return self.loss != "squared"
         return self.program == "certified"
@@ -365,10 +383,26 @@ class ConvexReLUProblem:
     # ------------------------------------------------------------------ objectives
     def data_loss(self, V: Any, W: Any) -> float:
         """The loss term: nominal loss of the convex model, or for robust programs its worst case
-        over the eps-balls ``sum_k L_rob(y_k x_k^T z_k, eps ||z_k||_1')``."""
+        over the eps-balls ``sum_k L_rob(y_k x_k^T z_k, eps ||z_k||_1')`` (:meth:`robust_loss`),
+        mixed with the nominal loss as ``(1 - kappa) * robust + kappa * nominal`` when
+        ``clean_weight = kappa > 0``."""
         V, W = self._check_VW(V, W)
         if self.robust_eps == 0:
             return loss_value(self.loss, self.predict_convex(V, W), self.y)
+        robust = self.robust_loss(V, W)
+        if self.clean_weight == 0:
+            return robust
+        clean = loss_value(self.loss, self.predict_convex(V, W), self.y)
+        return (1.0 - self.clean_weight) * robust + self.clean_weight * clean
+
+    def robust_loss(self, V: Any, W: Any) -> float:
+        """The worst case of the convex model's loss over the eps-balls (clipped to the input
+        bounds when there are any), ``sum_k L_rob(y_k x_k^T z_k, r_k)`` with ``r_k`` the
+        :meth:`worst_drop` of ``y_k z_k``; the loss term of a robust program without a clean
+        weight. Robust programs only."""
+        V, W = self._check_VW(V, W)
+        if self.robust_eps == 0:
+            raise ValueError("robust_loss needs a robust program (robust_eps > 0)")
         Z = self.effective_weights(V, W)
         yhat = np.einsum("kd,kd->k", self.Xa, Z)
         radius = self.worst_drop(self.y[:, None] * Z)  # eps ||z_k||_1' when unbounded
@@ -413,7 +447,11 @@ class ConvexReLUProblem:
             radius = self.worst_drop(self.y[:, None] * Z)
         else:
             radius = self.robust_eps * np.abs(Z).sum(axis=1)
-        return robust_loss_value(self.loss, yhat, self.y, radius) + penalty
+        robust = robust_loss_value(self.loss, yhat, self.y, radius)
+        if self.clean_weight == 0:
+            return robust + penalty
+        clean = loss_value(self.loss, yhat, self.y)
+        return (1.0 - self.clean_weight) * robust + self.clean_weight * clean + penalty
 
     # ------------------------------------------------------------------ certificates
     def certified_points(self, V: Any, W: Any, *, tol: float = 1e-7) -> np.ndarray:
@@ -471,7 +509,26 @@ class ConvexReLUProblem:
             return robust_loss_value(self.loss, self.y * margins, self.y, 0.0)
         if not np.all(self.certified_points(V, W, tol=tol)):
             return None
-        return self.data_loss(V, W)
+        return self.robust_loss(V, W)
+
+
+def check_clean_weight(clean_weight: Any, robust_eps: float) -> float:
+    """``clean_weight`` as a float in ``[0, 1)``; a ValueError naming the fix otherwise, or when
+    it is positive for a nominal program (``robust_eps == 0``)."""
+    if isinstance(clean_weight, bool) or not isinstance(clean_weight, (int, float, np.number)):
+        raise ValueError(f"clean_weight must be a number in [0, 1), got {clean_weight!r}")
+    kappa = float(clean_weight)
+    if not 0.0 <= kappa < 1.0:  # NaN fails too
+        raise ValueError(
+            f"clean_weight must lie in [0, 1) (the nominal loss's weight in (1 - kappa) * robust "
+            f"+ kappa * nominal; 1 would drop the robust loss: use robust_eps=0), got {kappa!r}"
+        )
+    if kappa > 0 and robust_eps == 0:
+        raise ValueError(
+            "clean_weight mixes the nominal loss into a robust program's loss; with "
+            "robust_eps=0 the loss is already nominal: set clean_weight=0"
+        )
+    return kappa
 
 
 def _check_input_bounds(X: np.ndarray, lower: Any, upper: Any) -> tuple[Any, Any]:

@@ -219,7 +219,9 @@ def test_estimator_with_input_bounds_tries_the_seeds_own_patterns_first():
         clf.fit(X, y)
     finally:
         ctx.__exit__(None, None, None)
-    assert clf.penalty_choice_.startswith("tried own patterns, clipped ball, 1 ->")
+    assert clf.penalty_choice_.startswith(
+        "tried own patterns, clipped ball, clean weight 0.5, 0.5 ->"
+    )
     assert clf.get_params()["input_bounds"] == (-1.0, 1.0)
     frame = check_certificates(clf.result_, points=np.arange(len(y)), time_limit=20)
     assert frame["ok"].all() and clf.score(X, y) >= 0.9

@@ -77,6 +77,12 @@ class Evaluator:
                 "this solver treats the adversary's ball as unbounded; a robust problem with "
                 "input bounds (lower / upper) is solved by solve_cvxpy (or drop the bounds)"
             )
+        if getattr(problem, "clean_weight", 0.0) > 0:
+            raise ValueError(
+                "this solver minimizes the robust loss alone; a robust problem with "
+                f"clean_weight={problem.clean_weight:g} (robust + nominal loss mix) is solved by "
+                "solve_cvxpy (or set clean_weight=0)"
+            )
         self.problem, self.rtol = problem, rtol
         self.Xa, self.D, self.y = as_t(problem.Xa), as_t(problem.D), as_t(problem.y)
         self.pert = torch.as_tensor(problem.perturbable, device=device)

@@ -38,7 +38,19 @@ __all__ = ["build_cvxpy_program", "one_sided_blocks", "solve_cvxpy"]
 
 def _loss_expression(problem: ConvexReLUProblem, yhat: Any, radius: Any) -> tuple[Any, list]:
     """Summed (robust when ``radius`` is not None) loss of predictions ``yhat`` as a CVXPY
-    expression, plus the constraints of any auxiliary variable it needs."""
+    expression, plus the constraints of any auxiliary variable it needs. A robust loss is mixed
+    with the nominal one as ``(1 - kappa) * robust + kappa * nominal`` when the problem's
+    ``clean_weight = kappa > 0`` (``ConvexReLUProblem.data_loss``)."""
+    kappa = float(getattr(problem, "clean_weight", 0.0))
+    if radius is None or kappa == 0:
+        return _plain_loss_expression(problem, yhat, radius)
+    robust, constraints = _plain_loss_expression(problem, yhat, radius)
+    clean, more = _plain_loss_expression(problem, yhat, None)
+    return (1.0 - kappa) * robust + kappa * clean, constraints + more
+
+
+def _plain_loss_expression(problem: ConvexReLUProblem, yhat: Any, radius: Any) -> tuple[Any, list]:
+    """Summed loss of ``yhat`` (robust when ``radius`` is not None), without the clean mix."""
     import cvxpy as cp
 
     y = problem.y
