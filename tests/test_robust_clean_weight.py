@@ -58,6 +58,7 @@ def _solve_program(problem: ConvexReLUProblem) -> tuple[float, np.ndarray, np.nd
         (0.5, "squared", False, "certified"),
     ],
 )
+@pytest.mark.filterwarnings("ignore::robustbench_convex.solution.CollapseWarning")  # objective only
 def test_cvxpy_optimum_equals_the_mixed_closed_form(kappa, loss, bounds, program):
     X, y, D = _pixels(40, 0)
     problem = _problem(X, y, D, kappa, loss=loss, bounds=bounds, program=program)
