@@ -9,7 +9,9 @@ where the exact oracle prices every round that the heuristic leaves short:
 ``pricing.seed_count``; 64 neurons where
 the inputs have 3-15 features, else 32: ``pricing.seed_width``), dual
 pricing within ``time_limit="auto"`` (60 s where every pattern is enumerable, else five trainings
-of one seed network, at least one round), the certified any-width lower bound of
+of one seed network, at least one round; where every pattern is enumerable each restricted
+answer is also reduced to a vertex of its fixed-direction refit, ``pricing.reduce_support``, and
+its zero blocks dropped before the next program), the certified any-width lower bound of
 ``global_bound``), the bound, and the certified gap
 ``(convex objective - bound) / convex objective``. Objectives are sums of losses plus
 ``beta/2 * sum_j (||u_j||^2 + b_j^2 + alpha_j^2)`` (MATH.md section 1).

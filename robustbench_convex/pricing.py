@@ -27,8 +27,12 @@ in the restricted program and whose dual constraint the current ``theta`` violat
   :mod:`robustbench_convex.global_bound` for certified *upper* bounds on ``M``).
 - :func:`solve_restricted`: the one place where a restricted program is (re-)solved, warm-started
   where the solver accepts it, and never worse than a given feasible starting point.
+- :func:`reduce_support`: refit a restricted answer's block magnitudes with the directions fixed,
+  at a vertex (an LP for the hinge loss, a QP for the squared and logistic losses): the same cone
+  constraints, an objective no larger, and few nonzero blocks (the interior point spreads an
+  optimum over hundreds of nearly equivalent small blocks).
 - :func:`column_generation`: solve, price, add the most violated patterns, drop blocks that stayed
-  zero, re-solve warm-started; stop when no violation above ``(1 + tol) beta`` is found, or when
+  zero (``reduce``: after the support reduction), re-solve warm-started; stop when no violation above ``(1 + tol) beta`` is found, or when
   ``max_rounds`` / ``time_limit`` is spent. **Guarantees:** each round's program contains the
   previous incumbent (dropped blocks are zero in it), so the reported objective never increases
   (the incumbent is kept when a re-solve comes back worse); with exact solves and a strictly
@@ -841,9 +845,11 @@ def reduce_support(solution: ConvexSolution, *, feasible_tol: float = 1e-9) -> C
     for it. Solved at a vertex: the hinge loss exactly by an LP (HiGHS dual simplex), the squared
     loss exactly by a QP (HiGHS active set), the logistic loss through its quadratic majorizer
     at the current predictions (curvature 1/4: one majorize-minimize step); the QP's answer is
-    then moved to a vertex of its face with the predictions fixed (:func:`_vertex`). The interior point
-    spreads a restricted optimum over hundreds of nearly equivalent small blocks (synthetic-spirals
-    hinge beta 0.1: P = 675 patterns, 1350 nonzero blocks); the vertex keeps 40-100 of them.
+    then moved to a vertex of its face with the predictions fixed (:func:`_vertex`). The
+    interior point spreads a restricted optimum over hundreds of nearly equivalent small blocks
+    (synthetic-spirals hinge beta 0.1: P = 675 patterns, 1350 nonzero blocks); the vertex keeps
+    40-100 of them (measured: 0.06-0.5 s a refit at P = 150-700; the equality-constrained LP
+    that keeps the predictions fixed leaves about ``n`` = 280 blocks, in 0.4-7 s).
 
     **Guarantees:** every block keeps its direction and is scaled by ``t_j' / t_j >= 0``, so each
     sign constraint holds exactly as before; the result is returned only when its objective (as
@@ -851,8 +857,8 @@ def reduce_support(solution: ConvexSolution, *, feasible_tol: float = 1e-9) -> C
     constraint violation at most ``max(feasible_tol, the solution's)`` (up to a relative
     ``VIOLATION_RTOL`` for rounding: a block whose direction leaves its cone by ``e`` per unit
     norm, as an interior point's iterates may, is bounded by ``t_j <= allowed / e`` in the
-    refit); otherwise the solution
-    comes back unchanged (``info["support_reduction"]`` says why). The reduced point is a
+    refit); otherwise the solution comes back unchanged (``info["support_reduction"]`` says
+    why). The reduced point is a
     feasible point of the same program; it is not claimed optimal for it beyond what the
     solution was (its status is kept). For the hinge loss ``info["theta"]`` becomes the LP's
     subgradient at the new predictions (:func:`dual_vector`).
@@ -945,6 +951,7 @@ class ColumnGenerationResult:
             bound on ``M(theta)`` (else None).
         history: one :class:`PricingRound` per solve.
         time: wall-clock seconds.
+        reduced: whether every answer went through :func:`reduce_support` (``reduce=True``).
     """
 
     solution: ConvexSolution
@@ -957,6 +964,7 @@ class ColumnGenerationResult:
     M_upper: float | None = None
     history: list[PricingRound] = field(default_factory=list)
     time: float = 0.0
+    reduced: bool = False
 
 
 def _exact_pricing(problem, theta, patterns, threshold, top, chosen=None):
@@ -1199,10 +1207,14 @@ MIN_SOLVE_SECONDS = 2.0  # the least time a re-solve gets when the pricing budge
 # synthetic-spirals hinge beta 0.1 with the support reduced every round, the violation then
 # hovered at 1.001-1.006 from round 17 to 68 (the budget) while the objective stayed at 17.5266,
 # the programs alternating between two pattern sets; with 1e-6 in every solve it certified
-# (gap 8.1e-4) after 24 rounds. The reduced programs are small (P 80-200, not 400-900), where
-# 1e-6 does not stall (it did at P = 177-444 on the full programs: FACET_IPM_TOL)
+# (gap 8.1e-4) after 24 rounds. The reduced programs are small (P 60-200, not 400-900), where
+# 1e-6 does not stall (it did at P = 177-444 on the full programs: FACET_IPM_TOL). Measured on
+# the five slowest 2-D rows of issue 14 (interior-point iterations summed over the solves,
+# times P; wall times at load 1.6-3.4): 1e-6 from 1.05: 149k; 1e-6 from 1.01: 131k, every gap
+# <= 8.7e-4; 1e-5 from 1.05: 126k but synthetic-xor squared beta 0.1 ended at gap 1.08e-3;
+# 1e-5 from 1.01: 125k
 FACET_TAIL_IPM_TOL = 1e-6
-TAIL_VIOLATION = 1.05
+TAIL_VIOLATION = 1.01
 
 
 def _tail_options(
@@ -1434,6 +1446,7 @@ def column_generation(
         M_upper=M_upper,
         history=history,
         time=time.perf_counter() - start,
+        reduced=bool(reduce),
     )
 
 
@@ -1481,6 +1494,7 @@ class FitResult:
             if cg is None or not np.isfinite(cg.final_violation)
             else cg.final_violation,
             "pricing_stop": None if cg is None else cg.stop_reason,
+            "support_reduced": cg is not None and cg.reduced,
             "seed_width": None if self.seed_network is None else int(self.seed_network.width),
             "seed_networks": self.seed_networks,
             "global_lower_bound": None if bound is None else bound.value,

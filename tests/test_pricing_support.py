@@ -190,10 +190,12 @@ def test_fit_reduces_the_support_by_default_on_2d_data_and_names_bad_values():
     X, y = xor_data(n=40, seed=4)
     fit = _quiet(fit_convex_network, X, y, loss="hinge", beta=0.1, seed_epochs=50)
     assert fit.solution.info["support_reduction"]["accepted"]
+    assert fit.summary()["support_reduced"] and fit.solution.info["support_reduced"]
     assert fit.summary()["certified_gap"] <= 1e-3
     off = _quiet(
         fit_convex_network, X, y, loss="hinge", beta=0.1, seed_epochs=50, support_reduction=False
     )
     assert "support_reduction" not in off.solution.info
+    assert not off.summary()["support_reduced"]
     with pytest.raises(ValueError, match="support_reduction"):
         fit_convex_network(X, y, beta=0.1, support_reduction="yes")
