@@ -199,3 +199,19 @@ def test_fit_reduces_the_support_by_default_on_2d_data_and_names_bad_values():
     assert not off.summary()["support_reduced"]
     with pytest.raises(ValueError, match="support_reduction"):
         fit_convex_network(X, y, beta=0.1, support_reduction="yes")
+
+
+def test_caratheodory_step_keeps_the_predictions_and_lowers_the_regularizer():
+    """``_vertex``: from a strictly positive ``t`` over more columns than rows, a point with the
+    same predictions ``C s = C t`` (to the LP's tolerance), ``1^T s <= 1^T t`` and at most
+    ``rank(C)`` nonzero entries (a basic solution of the LP)."""
+    from robustbench_convex.pricing import _vertex
+
+    rng = np.random.default_rng(0)
+    C = np.maximum(rng.standard_normal((12, 60)), 0.0) + 0.1
+    t = rng.uniform(0.5, 1.5, 60)
+    s = _vertex(C, t, np.full(60, np.inf))
+    np.testing.assert_allclose(C @ s, C @ t, rtol=0, atol=1e-7 * np.abs(C @ t).max())
+    assert s.sum() <= t.sum()
+    assert np.all(s >= 0)
+    assert (s > 0).sum() <= np.linalg.matrix_rank(C)
