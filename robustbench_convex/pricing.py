@@ -27,8 +27,12 @@ in the restricted program and whose dual constraint the current ``theta`` violat
   :mod:`robustbench_convex.global_bound` for certified *upper* bounds on ``M``).
 - :func:`solve_restricted`: the one place where a restricted program is (re-)solved, warm-started
   where the solver accepts it, and never worse than a given feasible starting point.
+- :func:`reduce_support`: refit a restricted answer's block magnitudes with the directions fixed,
+  at a vertex (an LP for the hinge loss, a QP for the squared and logistic losses): the same cone
+  constraints, an objective no larger, and few nonzero blocks (the interior point spreads an
+  optimum over hundreds of nearly equivalent small blocks).
 - :func:`column_generation`: solve, price, add the most violated patterns, drop blocks that stayed
-  zero, re-solve warm-started; stop when no violation above ``(1 + tol) beta`` is found, or when
+  zero (``reduce``: after the support reduction), re-solve warm-started; stop when no violation above ``(1 + tol) beta`` is found, or when
   ``max_rounds`` / ``time_limit`` is spent. **Guarantees:** each round's program contains the
   previous incumbent (dropped blocks are zero in it), so the reported objective never increases
   (the incumbent is kept when a re-solve comes back worse); with exact solves and a strictly
@@ -130,6 +134,7 @@ __all__ = [
     "fit_convex_network",
     "price",
     "pricing_budget",
+    "reduce_support",
     "resolve_solver",
     "seed_count",
     "seed_width",
@@ -671,6 +676,245 @@ def _self_certified(problem: ConvexReLUProblem, solution: ConvexSolution) -> Con
     return solution.replace(info=info)
 
 
+# ------------------------------------------------------------------------- support reduction
+# a nonzero block whose refitted magnitude is at most this fraction of the largest is set to
+# zero (the LP / QP solvers leave basic variables at zero level as rounding noise); the
+# objective check of reduce_support still decides whether the result is taken
+SUPPORT_ZERO_RTOL = 1e-12
+# the constraint violation a reduced point may have, relative to the one allowed: the rounding
+# of ``t_j * unit_violation_j`` against ``problem.constraint_violation``'s own evaluation
+VIOLATION_RTOL = 1e-9
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """The nonzero blocks of a solution as columns of the predictions: ``C[:, j] = s_j D_i Xa
+    uhat_j`` (``(n, m)``; ``s_j = +1`` for a ``v_i``, ``-1`` for a ``w_i``), their norms ``t``
+    (``(m,)``; predictions ``C t``), unit directions ``(d_aug, m)``, which half (``side``: 0 for
+    ``V``, 1 for ``W``) and which pattern (``block``) each column is, and each unit direction's
+    sign-constraint violation ``unit_violation`` (``(m,)``; block ``j`` violates its cone by
+    ``t_j unit_violation[j]``: an interior point's iterate is feasible only up to its ``tol``)."""
+
+    C: np.ndarray
+    t: np.ndarray
+    directions: np.ndarray
+    side: np.ndarray
+    block: np.ndarray
+    unit_violation: np.ndarray
+
+
+def _block_columns(problem: ConvexReLUProblem, V: np.ndarray, W: np.ndarray) -> _Columns:
+    U = np.hstack([V, W])
+    t = np.linalg.norm(U, axis=0)
+    live = np.flatnonzero(t > 0)
+    P = V.shape[1]
+    side, block = live // P, live % P
+    directions = U[:, live] / t[live]
+    sign = np.where(side == 0, 1.0, -1.0)
+    Z = problem.Xa @ directions
+    C = problem.D[:, block] * Z * sign
+    unit_violation = np.maximum(-(2.0 * problem.D[:, block] - 1.0) * Z, 0.0).max(axis=0)
+    return _Columns(C, t[live], directions, side, block, unit_violation)
+
+
+def _refit_hinge(
+    C: np.ndarray, y: np.ndarray, beta: float, upper: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The hinge program over fixed directions, an LP: ``min_t,xi 1^T xi + beta 1^T t`` s.t.
+    ``xi >= 1 - y * (C t)``, ``xi >= 0``, ``0 <= t <= upper`` (HiGHS dual simplex, a vertex).
+    Returns ``(t,
+    theta)``: ``theta = -y lambda`` from the margin rows' multipliers ``lambda in [0, 1]``, a
+    subgradient of the hinge loss at the new predictions (``lambda_k = 1`` where the margin is
+    below 1, 0 above it)."""
+    from scipy.optimize import linprog
+
+    n, m = C.shape
+    lp = linprog(
+        np.concatenate([np.full(m, beta), np.ones(n)]),
+        A_ub=np.hstack([-(y[:, None] * C), -np.eye(n)]),
+        b_ub=-np.ones(n),
+        bounds=np.column_stack(
+            [
+                np.zeros(m + n),
+                np.concatenate([np.where(np.isfinite(upper), upper, np.nan), np.full(n, np.nan)]),
+            ]
+        ),
+        method="highs-ds",
+    )
+    if lp.status != 0:
+        raise RuntimeError(f"HiGHS: {lp.message}")
+    lam = np.clip(-np.asarray(lp.ineqlin.marginals, dtype=np.float64), 0.0, 1.0)
+    return np.asarray(lp.x[:m], dtype=np.float64), -y * lam
+
+
+def _refit_quadratic(
+    C: np.ndarray,
+    offset: np.ndarray,
+    curvature: float,
+    linear: np.ndarray | None,
+    beta: float,
+    upper: np.ndarray,
+) -> np.ndarray:
+    """``min_t 0.5 curvature ||r||^2 + linear^T r + beta 1^T t`` s.t. ``r = C t - offset``,
+    ``0 <= t <= upper``: a convex QP (variables ``t`` and ``r``, the Hessian diagonal on ``r``) solved by
+    HiGHS's active-set QP solver (``highspy``, a dependency of CVXPY), whose solutions have few
+    nonzero ``t``. Returns ``t``."""
+    import highspy
+    from scipy import sparse
+
+    n, m = C.shape
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = m + n, n
+    lp.col_cost_ = np.concatenate([np.full(m, beta), np.zeros(n) if linear is None else linear])
+    lp.col_lower_ = np.concatenate([np.zeros(m), np.full(n, -highspy.kHighsInf)])
+    lp.col_upper_ = np.concatenate(
+        [np.where(np.isfinite(upper), upper, highspy.kHighsInf), np.full(n, highspy.kHighsInf)]
+    )
+    lp.row_lower_ = lp.row_upper_ = np.asarray(offset, dtype=np.float64)
+    A = sparse.csc_matrix(np.hstack([C, -np.eye(n)]))
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = A.indptr, A.indices, A.data
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = m + n, n
+    hessian = highspy.HighsHessian()
+    hessian.dim_ = m + n
+    hessian.format_ = highspy.HessianFormat.kTriangular
+    hessian.start_ = np.concatenate([np.zeros(m + 1, dtype=np.int32), np.arange(1, n + 1)])
+    hessian.index_ = np.arange(m, m + n, dtype=np.int32)
+    hessian.value_ = np.full(n, float(curvature))
+    model = highspy.HighsModel()
+    model.lp_, model.hessian_ = lp, hessian
+    h.passModel(model)
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        raise RuntimeError(f"HiGHS: {h.modelStatusToString(h.getModelStatus())}")
+    return np.asarray(h.getSolution().col_value[:m], dtype=np.float64)
+
+
+def _vertex(C: np.ndarray, t: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """A vertex of ``{s : C s = C t, 0 <= s <= upper, s = 0 off the support of t}`` with
+    ``1^T s <= 1^T t`` (HiGHS dual simplex on the support): the same predictions (to the LP's
+    tolerance), a regularizer no larger, and at most ``rank(C)`` entries strictly between their
+    bounds. A QP solver's optimum can lie inside its optimal face (measured: 25 nonzero blocks
+    on 14 samples); this is the Caratheodory step. ``t`` itself where the LP fails."""
+    from scipy.optimize import linprog
+
+    S = np.flatnonzero(t > 0)
+    if S.size == 0:
+        return t
+    lp = linprog(
+        np.ones(S.size),
+        A_eq=C[:, S],
+        b_eq=C[:, S] @ t[S],
+        bounds=np.column_stack(
+            [np.zeros(S.size), np.where(np.isfinite(upper[S]), upper[S], np.nan)]
+        ),
+        method="highs-ds",
+    )
+    if lp.status != 0 or not lp.fun <= t[S].sum():
+        return t
+    out = np.zeros_like(t)
+    out[S] = np.maximum(lp.x, 0.0)
+    return out
+
+
+def _refit(problem: ConvexReLUProblem, cols: _Columns, yhat: np.ndarray, upper: np.ndarray):
+    """New magnitudes of the columns (``reduce_support``; at most ``upper``) and, for the hinge
+    loss, the LP's subgradient at the new predictions (else None)."""
+    y, beta = problem.y, float(problem.beta)
+    if problem.loss == "hinge":
+        return _refit_hinge(cols.C, y, beta, upper)
+    if problem.loss == "squared":  # exact: the loss is its own quadratic
+        t = _refit_quadratic(cols.C, y, 1.0, None, beta, upper)
+    else:
+        # logistic: its quadratic majorizer at yhat (the loss's curvature is at most 1/4):
+        # L(z) <= L(yhat) + theta^T (z - yhat) + ||z - yhat||^2 / 8
+        theta = -y / (1.0 + np.exp(y * yhat))
+        t = _refit_quadratic(cols.C, yhat, 0.25, theta, beta, upper)
+    return _vertex(cols.C, np.maximum(t, 0.0), upper), None
+
+
+def reduce_support(solution: ConvexSolution, *, feasible_tol: float = 1e-9) -> ConvexSolution:
+    """Refit the magnitudes of a nominal solution's blocks with their directions fixed, at a
+    vertex: the same cone constraints, an objective no larger, and few nonzero blocks.
+
+    Every nonzero block ``u_j`` (a ``v_i`` or a ``w_i``) is written ``t_j uhat_j`` with
+    ``t_j = ||u_j||``; with the directions ``uhat_j`` fixed the program is, in ``t >= 0``,
+    ``min L(C t) + beta 1^T t`` (``C[:, j] = +-D_i Xa uhat_j``). The current ``t`` is feasible
+    for it. Solved at a vertex: the hinge loss exactly by an LP (HiGHS dual simplex), the squared
+    loss exactly by a QP (HiGHS active set), the logistic loss through its quadratic majorizer
+    at the current predictions (curvature 1/4: one majorize-minimize step); the QP's answer is
+    then moved to a vertex of its face with the predictions fixed (:func:`_vertex`). The
+    interior point spreads a restricted optimum over hundreds of nearly equivalent small blocks
+    (synthetic-spirals hinge beta 0.1: P = 675 patterns, 1350 nonzero blocks); the vertex keeps
+    40-100 of them (measured: 0.06-0.5 s a refit at P = 150-700; the equality-constrained LP
+    that keeps the predictions fixed leaves about ``n`` = 280 blocks, in 0.4-7 s).
+
+    **Guarantees:** every block keeps its direction and is scaled by ``t_j' / t_j >= 0``, so each
+    sign constraint holds exactly as before; the result is returned only when its objective (as
+    ``problem.convex_objective`` evaluates it) is no larger than the solution's and its
+    constraint violation at most ``max(feasible_tol, the solution's)`` (up to a relative
+    ``VIOLATION_RTOL`` for rounding: a block whose direction leaves its cone by ``e`` per unit
+    norm, as an interior point's iterates may, is bounded by ``t_j <= allowed / e`` in the
+    refit); otherwise the solution comes back unchanged (``info["support_reduction"]`` says
+    why). The reduced point is a
+    feasible point of the same program; it is not claimed optimal for it beyond what the
+    solution was (its status is kept). For the hinge loss ``info["theta"]`` becomes the LP's
+    subgradient at the new predictions (:func:`dual_vector`).
+
+    Args:
+        solution: a ``ConvexSolution`` of a nominal program.
+        feasible_tol: constraint violation the result may have when the solution's is lower.
+
+    Returns:
+        a ``ConvexSolution`` of the same problem; ``info["support_reduction"]`` records
+        ``blocks_before``, ``blocks_after``, ``objective_before``, ``seconds`` and ``accepted``.
+    """
+    problem = solution.problem
+    if problem.program != "nominal":
+        raise ValueError("reduce_support covers the nominal programs only (robust_eps = 0)")
+    t0 = time.perf_counter()
+    V, W = np.asarray(solution.V, dtype=np.float64), np.asarray(solution.W, dtype=np.float64)
+    cols = _block_columns(problem, V, W)
+    record: dict[str, Any] = {
+        "blocks_before": int(cols.t.size),
+        "blocks_after": int(cols.t.size),
+        "objective_before": float(solution.objective),
+        "accepted": False,
+    }
+    before = float(problem.convex_objective(V, W))
+    if cols.t.size == 0 or not np.isfinite(before):
+        return solution.replace(info={**solution.info, "support_reduction": record})
+    # a block whose direction leaves its cone may grow only while its violation stays within
+    # what is allowed (the current t satisfies these bounds)
+    allowed = max(feasible_tol, float(problem.constraint_violation(V, W)))
+    positive = cols.unit_violation > 0
+    upper = np.full(cols.t.size, np.inf)
+    upper[positive] = np.maximum(allowed / cols.unit_violation[positive], cols.t[positive])
+    try:
+        t, theta = _refit(problem, cols, cols.C @ cols.t, upper)
+    except RuntimeError as err:
+        record["reason"] = str(err)
+        record["seconds"] = time.perf_counter() - t0
+        return solution.replace(info={**solution.info, "support_reduction": record})
+    t = np.where(t > SUPPORT_ZERO_RTOL * t.max(initial=0.0), t, 0.0)
+    U = np.zeros((problem.d_aug, 2 * problem.P))
+    U[:, cols.side * problem.P + cols.block] = cols.directions * t
+    V2, W2 = U[:, : problem.P], U[:, problem.P :]
+    after = float(problem.convex_objective(V2, W2))
+    record["seconds"] = time.perf_counter() - t0
+    violation = float(problem.constraint_violation(V2, W2))
+    if not (after <= before and violation <= allowed * (1.0 + VIOLATION_RTOL)):
+        record["reason"] = f"refit objective {after:.10g} above {before:.10g} or less feasible"
+        return solution.replace(info={**solution.info, "support_reduction": record})
+    record.update(blocks_after=int((t > 0).sum()), accepted=True)
+    info = {**solution.info, "support_reduction": record}
+    if theta is not None:
+        info["theta"] = theta
+    return solution.replace(V=V2, W=W2, objective=after, info=info)
+
+
 # ---------------------------------------------------------------------- column generation
 @dataclass(frozen=True)
 class PricingRound:
@@ -707,6 +951,7 @@ class ColumnGenerationResult:
             bound on ``M(theta)`` (else None).
         history: one :class:`PricingRound` per solve.
         time: wall-clock seconds.
+        reduced: whether every answer went through :func:`reduce_support` (``reduce=True``).
     """
 
     solution: ConvexSolution
@@ -719,6 +964,7 @@ class ColumnGenerationResult:
     M_upper: float | None = None
     history: list[PricingRound] = field(default_factory=list)
     time: float = 0.0
+    reduced: bool = False
 
 
 def _exact_pricing(problem, theta, patterns, threshold, top, chosen=None):
@@ -954,6 +1200,42 @@ def _cut_short(solution: ConvexSolution, incumbent: ConvexSolution) -> bool:
 
 
 MIN_SOLVE_SECONDS = 2.0  # the least time a re-solve gets when the pricing budget is nearly spent
+# column_generation(reduce=True) on the facet rows: once the violation found at a solution is
+# below TAIL_VIOLATION, the next restricted interior-point solves run to FACET_TAIL_IPM_TOL.
+# The loop ends on the exact oracle's proof only when the dual vector's largest violation is
+# within 1 + tol, and a 1e-4 interior point's dual vector is not that accurate: measured on
+# synthetic-spirals hinge beta 0.1 with the support reduced every round, the violation then
+# hovered at 1.001-1.006 from round 17 to 68 (the budget) while the objective stayed at 17.5266,
+# the programs alternating between two pattern sets; with 1e-6 in every solve it certified
+# (gap 8.1e-4) after 24 rounds. The reduced programs are small (P 60-200, not 400-900), where
+# 1e-6 does not stall (it did at P = 177-444 on the full programs: FACET_IPM_TOL). Measured on
+# the five slowest 2-D rows of issue 14 (interior-point iterations summed over the solves,
+# times P; wall times at load 1.6-3.4): 1e-6 from 1.05: 149k; 1e-6 from 1.01: 131k, every gap
+# <= 8.7e-4; 1e-5 from 1.05: 126k but synthetic-xor squared beta 0.1 ended at gap 1.08e-3;
+# 1e-5 from 1.01: 125k
+FACET_TAIL_IPM_TOL = 1e-6
+TAIL_VIOLATION = 1.01
+
+
+def _tail_options(
+    problem: ConvexReLUProblem,
+    solver: RestrictedSolver,
+    options: dict[str, Any],
+    violation: float,
+    reduce: bool,
+) -> dict[str, Any]:
+    """The solver options of a re-solve of ``column_generation(reduce=True)`` on the facet
+    rows (``d_aug = 3``, the interior point): ``tol=FACET_TAIL_IPM_TOL`` once ``violation``
+    (at the last solution, over beta) is below ``TAIL_VIOLATION``, unless ``tol`` is given."""
+    if (
+        not reduce
+        or "tol" in options
+        or problem.d_aug != 3
+        or not violation < TAIL_VIOLATION
+        or resolve_solver(problem, solver) != "ipm"
+    ):
+        return options
+    return {**options, "tol": FACET_TAIL_IPM_TOL}
 
 
 def _within_budget(
@@ -997,6 +1279,7 @@ def column_generation(
     price_unusable: bool = True,
     always_exact: bool = False,
     gap_tol: float | None = None,
+    reduce: bool = False,
 ) -> ColumnGenerationResult:
     """Column generation over activation patterns for a nominal program (module docstring).
 
@@ -1038,6 +1321,13 @@ def column_generation(
             at it (``global_bound.global_lower_bound`` with that ``M_upper``) is at most this,
             although violated patterns remain: the solution is then proven within ``gap_tol``
             of the global optimum. None: not used.
+        reduce: after every solve, price at the solver's answer (its dual vector), then
+            replace the answer by :func:`reduce_support` of it (the same cone constraints, an
+            objective no larger, few nonzero blocks), so that the blocks it sets to zero are
+            dropped before the next program (``drop_after``). The next program contains the
+            reduced point, so the objective still never increases; pricing, the exact
+            oracle's proof and ``theta`` are those of the solver's answer, and the any-width
+            bound at ``theta`` bounds every network whatever point is reported.
 
     Returns:
         :class:`ColumnGenerationResult`.
@@ -1054,6 +1344,9 @@ def column_generation(
         if initial is not None
         else solve_restricted(problem, warm_start, solver=solver, **first)
     )
+    # the dual vector of the solver's answer (pricing runs there), then its reduced support
+    theta = dual_vector(solution)
+    solution = reduce_support(solution) if reduce else solution
     solve_time = time.perf_counter() - t0
     zero_count = np.zeros(problem.P, dtype=int)
     history: list[PricingRound] = []
@@ -1061,7 +1354,6 @@ def column_generation(
     stop = "max_rounds"
     price_time = 0.0
     while True:
-        theta = dual_vector(solution)
         limit = time_limit if rounds >= min_rounds or time_limit is None else 2 * time_limit
         if (
             not price_unusable
@@ -1125,9 +1417,14 @@ def column_generation(
         )
         t0 = time.perf_counter()
         budget = _within_budget(problem, solver, options, start, time_limit)
+        budget = _tail_options(problem, solver, budget, violation, reduce)
         solution = solve_restricted(problem, warm, solver=solver, **budget)
+        cut_short = _cut_short(solution, incumbent[1])
+        if not cut_short:
+            theta = dual_vector(solution)
+            solution = reduce_support(solution) if reduce else solution
         solve_time = time.perf_counter() - t0
-        if _cut_short(solution, incumbent[1]):
+        if cut_short:
             # the budget ran out inside a solve (or the solver failed) without improving: keep
             # the incumbent, an exact solution of its own program (theta and the violation are
             # its own)
@@ -1149,6 +1446,7 @@ def column_generation(
         M_upper=M_upper,
         history=history,
         time=time.perf_counter() - start,
+        reduced=bool(reduce),
     )
 
 
@@ -1196,6 +1494,7 @@ class FitResult:
             if cg is None or not np.isfinite(cg.final_violation)
             else cg.final_violation,
             "pricing_stop": None if cg is None else cg.stop_reason,
+            "support_reduced": cg is not None and cg.reduced,
             "seed_width": None if self.seed_network is None else int(self.seed_network.width),
             "seed_networks": self.seed_networks,
             "global_lower_bound": None if bound is None else bound.value,
@@ -1433,6 +1732,7 @@ def fit_convex_network(
     verbose: bool = False,
     bound_options: dict[str, Any] | None = None,
     seed_networks: int | Literal["auto"] = "auto",
+    support_reduction: bool | Literal["auto"] = "auto",
 ) -> FitResult:
     """Train a one-hidden-layer ReLU network by the convex program with the chosen pattern
     strategy, and certify it against the global optimum of any width.
@@ -1485,6 +1785,12 @@ def fit_convex_network(
             the one with the lowest objective seeds the program (the optimum is no worse).
             ``"auto"`` (default): :func:`seed_count` (3; 1 for the squared loss where the
             restricted programs go to ADMM, and where every pattern is enumerable).
+        support_reduction: refit every restricted answer of the pricing loop at a vertex
+            (:func:`reduce_support`: same constraints, objective no larger, few nonzero
+            blocks) and drop its zero blocks before the next program
+            (``column_generation(reduce=True)``). ``"auto"`` (default): where every pattern is
+            enumerable (the exact oracle drives the loop, the programs otherwise grow to
+            hundreds of blocks).
 
     Returns:
         :class:`FitResult`.
@@ -1497,6 +1803,10 @@ def fit_convex_network(
             f"bound must be 'auto', 'enumeration', 'relaxation', 'mip' or 'none', got {bound!r}"
         )
     check_time_budget("time_limit", time_limit)
+    if not (isinstance(support_reduction, bool) or support_reduction == "auto"):
+        raise ValueError(
+            f"support_reduction must be True, False or 'auto', got {support_reduction!r}"
+        )
     patterns_per_round = _int_or_auto("patterns_per_round", patterns_per_round, 1)
     n_patterns = _int_or_auto("n_patterns", n_patterns, 1)
     # 0 for bad data: the error then comes from the program's own checks
@@ -1544,6 +1854,9 @@ def fit_convex_network(
             price_unusable=False,
             always_exact=True,
             gap_tol=CERTIFIED_STOP_FRACTION * tol,
+            reduce=all_patterns is not None
+            if support_reduction == "auto"
+            else bool(support_reduction),
         )
         solution, theta = cg.solution, cg.theta
     else:
