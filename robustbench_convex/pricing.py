@@ -747,6 +747,40 @@ def _refit_hinge(
     return np.asarray(lp.x[:m], dtype=np.float64), -y * lam
 
 
+_HIGHS_GREETED = False  # whether this process has made its first highspy.Highs
+
+
+def _quiet_highs() -> Any:
+    """A ``highspy.Highs`` with its output off.
+
+    HiGHS prints a two-line banner on stdout when a process makes its first instance, before
+    any option can be set (highspy 1.16; measured: once per process, from C, so Python's
+    ``sys.stdout`` cannot catch it). That one construction therefore runs with the process's
+    file descriptor 1 pointed at ``os.devnull`` (restored at once, also on error); later ones
+    print nothing and are made as usual."""
+    import os
+    import sys
+
+    import highspy
+
+    global _HIGHS_GREETED
+    if _HIGHS_GREETED:
+        h = highspy.Highs()
+    else:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        try:
+            with open(os.devnull, "w") as null:
+                os.dup2(null.fileno(), 1)
+                h = highspy.Highs()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+        _HIGHS_GREETED = True
+    h.setOptionValue("output_flag", False)
+    return h
+
+
 def _refit_quadratic(
     C: np.ndarray,
     offset: np.ndarray,
@@ -756,36 +790,39 @@ def _refit_quadratic(
     upper: np.ndarray,
 ) -> np.ndarray:
     """``min_t 0.5 curvature ||r||^2 + linear^T r + beta 1^T t`` s.t. ``r = C t - offset``,
-    ``0 <= t <= upper``: a convex QP (variables ``t`` and ``r``, the Hessian diagonal on ``r``)
-    solved by Clarabel (its direct API; silent, unlike ``highspy``, which prints a banner on
-    the first use in a process). Its interior answer may spread over many ``t``; the caller
-    moves it to a vertex (:func:`_vertex`). Returns ``t``."""
-    import clarabel
+    ``0 <= t <= upper``: a convex QP (variables ``t`` and ``r``, the Hessian diagonal on ``r``) solved by
+    HiGHS's active-set QP solver (``highspy``, made by :func:`_quiet_highs`), whose solutions
+    have few nonzero ``t``. Returns ``t``."""
+    import highspy
     from scipy import sparse
 
     n, m = C.shape
-    finite = np.flatnonzero(np.isfinite(upper))
-    hessian = sparse.block_diag(
-        [sparse.csc_matrix((m, m)), float(curvature) * sparse.identity(n)], format="csc"
+    h = _quiet_highs()
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = m + n, n
+    lp.col_cost_ = np.concatenate([np.full(m, beta), np.zeros(n) if linear is None else linear])
+    lp.col_lower_ = np.concatenate([np.zeros(m), np.full(n, -highspy.kHighsInf)])
+    lp.col_upper_ = np.concatenate(
+        [np.where(np.isfinite(upper), upper, highspy.kHighsInf), np.full(n, highspy.kHighsInf)]
     )
-    cost = np.concatenate([np.full(m, beta), np.zeros(n) if linear is None else linear])
-    eye_m = sparse.identity(m, format="csr")
-    A = sparse.vstack(
-        [
-            sparse.hstack([sparse.csc_matrix(C), -sparse.identity(n)]),  # C t - r = offset
-            sparse.hstack([-eye_m, sparse.csr_matrix((m, n))]),  # -t <= 0
-            sparse.hstack([eye_m[finite], sparse.csr_matrix((finite.size, n))]),  # t <= upper
-        ],
-        format="csc",
-    )
-    b = np.concatenate([np.asarray(offset, dtype=np.float64), np.zeros(m), upper[finite]])
-    settings = clarabel.DefaultSettings()
-    settings.verbose = False
-    cones = [clarabel.ZeroConeT(n), clarabel.NonnegativeConeT(m + finite.size)]
-    result = clarabel.DefaultSolver(hessian, cost, A, b, cones, settings).solve()
-    if str(result.status) not in ("Solved", "AlmostSolved"):
-        raise RuntimeError(f"Clarabel: {result.status}")
-    return np.maximum(np.asarray(result.x[:m], dtype=np.float64), 0.0)
+    lp.row_lower_ = lp.row_upper_ = np.asarray(offset, dtype=np.float64)
+    A = sparse.csc_matrix(np.hstack([C, -np.eye(n)]))
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = A.indptr, A.indices, A.data
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = m + n, n
+    hessian = highspy.HighsHessian()
+    hessian.dim_ = m + n
+    hessian.format_ = highspy.HessianFormat.kTriangular
+    hessian.start_ = np.concatenate([np.zeros(m + 1, dtype=np.int32), np.arange(1, n + 1)])
+    hessian.index_ = np.arange(m, m + n, dtype=np.int32)
+    hessian.value_ = np.full(n, float(curvature))
+    model = highspy.HighsModel()
+    model.lp_, model.hessian_ = lp, hessian
+    h.passModel(model)
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        raise RuntimeError(f"HiGHS: {h.modelStatusToString(h.getModelStatus())}")
+    return np.asarray(h.getSolution().col_value[:m], dtype=np.float64)
 
 
 def _vertex(C: np.ndarray, t: np.ndarray, upper: np.ndarray) -> np.ndarray:
@@ -839,7 +876,7 @@ def reduce_support(solution: ConvexSolution, *, feasible_tol: float = 1e-9) -> C
     ``t_j = ||u_j||``; with the directions ``uhat_j`` fixed the program is, in ``t >= 0``,
     ``min L(C t) + beta 1^T t`` (``C[:, j] = +-D_i Xa uhat_j``). The current ``t`` is feasible
     for it. Solved at a vertex: the hinge loss exactly by an LP (HiGHS dual simplex), the squared
-    loss exactly by a QP (Clarabel), the logistic loss through its quadratic majorizer
+    loss exactly by a QP (HiGHS active set), the logistic loss through its quadratic majorizer
     at the current predictions (curvature 1/4: one majorize-minimize step); the QP's answer is
     then moved to a vertex of its face with the predictions fixed (:func:`_vertex`). The
     interior point spreads a restricted optimum over hundreds of nearly equivalent small blocks

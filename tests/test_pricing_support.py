@@ -215,3 +215,23 @@ def test_caratheodory_step_keeps_the_predictions_and_lowers_the_regularizer():
     assert s.sum() <= t.sum()
     assert np.all(s >= 0)
     assert (s > 0).sum() <= np.linalg.matrix_rank(C)
+
+
+def test_the_qp_refit_prints_nothing_on_stdout():
+    """HiGHS prints a banner on stdout (file descriptor 1, from C) when a process makes its
+    first ``highspy.Highs``; the refit's QP must not (``pricing._quiet_highs``), e.g. under
+    ``rbconvex run --quiet``. A fresh process, since the banner comes once per process."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np\n"
+        "from robustbench_convex.pricing import _refit_quadratic\n"
+        "rng = np.random.default_rng(0)\n"
+        "C = rng.standard_normal((12, 20))\n"
+        "t = _refit_quadratic(C, rng.standard_normal(12), 1.0, None, 0.5, np.full(20, np.inf))\n"
+        "assert np.all(t >= -1e-9)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
