@@ -15,7 +15,7 @@ is ``min_{x' in B} y f(x')``. ``B`` is a box, so interval arithmetic gives the *
 * ``w_j < 0``: ``a_j`` is pushed up; ``relu(z) = max {a : a <= h t, a <= z - l (1 - t), t in {0, 1}}``
   (the big-M constraints of MATH.md with the exact interval bounds as M), one binary ``t_j``.
 
-The mixed-integer program is solved by HiGHS (``scipy.optimize.milp``). Replacing ``t_j in {0,1}``
+The mixed-integer program is solved by HiGHS (``highspy``, :mod:`attacks._highs`). Replacing ``t_j in {0,1}``
 by ``t_j in [0, 1]`` gives the LP relaxation (the triangle relaxation), whose optimum is a certified
 lower bound (``lp_certify``; the bound we report is recomputed from the LP's dual multipliers by
 weak duality, so it stays a valid bound even when the LP solve is inexact). When every neuron with
@@ -41,9 +41,10 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 import torch
-from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+from scipy.optimize import linprog
 from torch import nn
 
+from attacks._highs import solve_milp
 from attacks.base import (
     BOUNDS_TOL,
     Attack,
@@ -426,25 +427,18 @@ def _solve_lp(P: _Problem, k: int, s: _Split) -> tuple[float, np.ndarray | None,
 
 
 def _solve_milp(P: _Problem, k: int, s: _Split, time_limit: float, mip_rel_gap: float):
-    """(objective, dual bound, x' or None, status) of example ``k``'s MILP."""
+    """(objective, dual bound, x' or None, status) of example ``k``'s MILP (HiGHS through
+    ``highspy``: :func:`attacks._highs.solve_milp`)."""
     c, A, rhs, lb, ub = _program(P, k, s)
     d, p, q = P.X.shape[1], len(s.pos), len(s.neg)
-    integrality = np.concatenate([np.zeros(d + p + q), np.ones(q)])
-    cons = [LinearConstraint(A, -np.inf, rhs)] if A.shape[0] else []
-    res = milp(
-        c,
-        integrality=integrality,
-        bounds=Bounds(lb, ub),
-        constraints=cons,
-        options={"time_limit": float(time_limit), "mip_rel_gap": mip_rel_gap, "presolve": True},
-    )
+    integer = np.concatenate([np.zeros(d + p + q, dtype=bool), np.ones(q, dtype=bool)])
+    res = solve_milp(c, A, rhs, lb, ub, integer, time_limit=time_limit, mip_rel_gap=mip_rel_gap)
     x = None if res.x is None else np.clip(res.x[:d], P.lo[k], P.hi[k])
-    obj = float(res.fun) + s.const if res.x is not None else math.nan
-    dual = getattr(res, "mip_dual_bound", None)
-    dual = float(dual) + s.const if dual is not None and np.isfinite(dual) else -math.inf
-    if res.status == 0:
+    obj = res.objective + s.const if res.x is not None else math.nan
+    dual = res.dual_bound + s.const if np.isfinite(res.dual_bound) else -math.inf
+    if res.status == "optimal" and res.x is not None:
         return obj, min(dual, obj), x, "optimal"
-    if res.status == 1:
+    if res.status == "time_limit":
         return obj, dual, x, "time_limit"
     return obj, dual, x, "solver_error"
 
@@ -529,7 +523,7 @@ def exact(
         seconds=w.seconds,
         eps=P.eps,
         mode=mode,
-        info={"time_limit": time_limit, "mip_rel_gap": mip_rel_gap, "solver": "HiGHS (scipy)"},
+        info={"time_limit": time_limit, "mip_rel_gap": mip_rel_gap, "solver": "HiGHS (highspy)"},
     )
 
 

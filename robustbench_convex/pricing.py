@@ -747,40 +747,6 @@ def _refit_hinge(
     return np.asarray(lp.x[:m], dtype=np.float64), -y * lam
 
 
-_HIGHS_GREETED = False  # whether this process has made its first highspy.Highs
-
-
-def _quiet_highs() -> Any:
-    """A ``highspy.Highs`` with its output off.
-
-    HiGHS prints a two-line banner on stdout when a process makes its first instance, before
-    any option can be set (highspy 1.16; measured: once per process, from C, so Python's
-    ``sys.stdout`` cannot catch it). That one construction therefore runs with the process's
-    file descriptor 1 pointed at ``os.devnull`` (restored at once, also on error); later ones
-    print nothing and are made as usual."""
-    import os
-    import sys
-
-    import highspy
-
-    global _HIGHS_GREETED
-    if _HIGHS_GREETED:
-        h = highspy.Highs()
-    else:
-        sys.stdout.flush()
-        saved = os.dup(1)
-        try:
-            with open(os.devnull, "w") as null:
-                os.dup2(null.fileno(), 1)
-                h = highspy.Highs()
-        finally:
-            os.dup2(saved, 1)
-            os.close(saved)
-        _HIGHS_GREETED = True
-    h.setOptionValue("output_flag", False)
-    return h
-
-
 def _refit_quadratic(
     C: np.ndarray,
     offset: np.ndarray,
@@ -790,14 +756,16 @@ def _refit_quadratic(
     upper: np.ndarray,
 ) -> np.ndarray:
     """``min_t 0.5 curvature ||r||^2 + linear^T r + beta 1^T t`` s.t. ``r = C t - offset``,
-    ``0 <= t <= upper``: a convex QP (variables ``t`` and ``r``, the Hessian diagonal on ``r``) solved by
-    HiGHS's active-set QP solver (``highspy``, made by :func:`_quiet_highs`), whose solutions
-    have few nonzero ``t``. Returns ``t``."""
+    ``0 <= t <= upper``: a convex QP (variables ``t`` and ``r``, the Hessian diagonal on
+    ``r``) solved by HiGHS's active-set QP solver (``highspy``, made silent by
+    ``attacks._highs.quiet_highs``), whose solutions have few nonzero ``t``. Returns ``t``."""
     import highspy
     from scipy import sparse
 
+    from attacks._highs import quiet_highs
+
     n, m = C.shape
-    h = _quiet_highs()
+    h = quiet_highs()
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = m + n, n
     lp.col_cost_ = np.concatenate([np.full(m, beta), np.zeros(n) if linear is None else linear])

@@ -219,7 +219,7 @@ def test_caratheodory_step_keeps_the_predictions_and_lowers_the_regularizer():
 
 def test_the_qp_refit_prints_nothing_on_stdout():
     """HiGHS prints a banner on stdout (file descriptor 1, from C) when a process makes its
-    first ``highspy.Highs``; the refit's QP must not (``pricing._quiet_highs``), e.g. under
+    first ``highspy.Highs``; the refit's QP must not (``attacks._highs.quiet_highs``), e.g. under
     ``rbconvex run --quiet``. A fresh process, since the banner comes once per process."""
     import subprocess
     import sys
