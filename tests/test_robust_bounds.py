@@ -152,7 +152,7 @@ def test_box_products_through_the_complement_equal_the_direct_product(at_eps):
     X = cp.Variable((6, 4), nonneg=True)
     sums: dict = {}
     constraints: list = [X == X0]
-    expr = _sparse_box_product(c, X, EPS, sums, "p", constraints)
-    assert ("p" in sums) == (at_eps > 0.5)  # the complement only where it is sparser
+    expr = _sparse_box_product(c, X, EPS, sums, constraints)
+    assert (X.id in sums) == (at_eps > 0.5)  # the complement only where it is sparser
     cp.Problem(cp.Minimize(0), constraints).solve(solver="CLARABEL")
     np.testing.assert_allclose(expr.value, c @ X0, rtol=1e-7, atol=1e-9)

@@ -77,7 +77,7 @@ class Evaluator:
                 "this solver treats the adversary's ball as unbounded; a robust problem with "
                 "input bounds (lower / upper) is solved by solve_cvxpy (or drop the bounds)"
             )
-        if getattr(problem, "clean_weight", 0.0) > 0:
+        if problem.clean_weight > 0:
             raise ValueError(
                 "this solver minimizes the robust loss alone; a robust problem with "
                 f"clean_weight={problem.clean_weight:g} (robust + nominal loss mix) is solved by "

@@ -41,7 +41,7 @@ def _loss_expression(problem: ConvexReLUProblem, yhat: Any, radius: Any) -> tupl
     expression, plus the constraints of any auxiliary variable it needs. A robust loss is mixed
     with the nominal one as ``(1 - kappa) * robust + kappa * nominal`` when the problem's
     ``clean_weight = kappa > 0`` (``ConvexReLUProblem.data_loss``)."""
-    kappa = float(getattr(problem, "clean_weight", 0.0))
+    kappa = problem.clean_weight
     if radius is None or kappa == 0:
         return _plain_loss_expression(problem, yhat, radius)
     robust, constraints = _plain_loss_expression(problem, yhat, radius)
@@ -152,31 +152,32 @@ def _box_stability_rhs(
     Mp = cp.Variable((pert.size, cols.size), nonneg=True, name=f"pos_{name}")
     Mm = cp.Variable((pert.size, cols.size), nonneg=True, name=f"neg_{name}")
     constraints = [Mp - Mm == M[pert, :]]
-    sums: dict[str, Any] = {}
+    sums: dict[int, Any] = {}
     eps = problem.robust_eps
 
-    def product(c: np.ndarray, X: Any, key: str) -> Any:
-        return _sparse_box_product(c, X, eps, sums, key, constraints)
+    def product(c: np.ndarray, X: Any) -> Any:
+        return _sparse_box_product(c, X, eps, sums, constraints)
 
     sign = 2.0 * problem.D[np.ix_(rows, cols)] - 1.0
     if np.all(sign > 0):
-        rhs = product(a, Mp, "p") + product(h, Mm, "m")
+        rhs = product(a, Mp) + product(h, Mm)
     elif np.all(sign < 0):
-        rhs = product(a, Mm, "m") + product(h, Mp, "p")
+        rhs = product(a, Mm) + product(h, Mp)
     else:
-        plus = product(a, Mp, "p") + product(h, Mm, "m")  # s = +1
-        minus = product(a, Mm, "m") + product(h, Mp, "p")  # s = -1
+        plus = product(a, Mp) + product(h, Mm)  # s = +1
+        minus = product(a, Mm) + product(h, Mp)  # s = -1
         rhs = cp.multiply(sign > 0, plus) + cp.multiply(sign < 0, minus)
     return rhs, constraints
 
 
 def _sparse_box_product(
-    c: np.ndarray, X: Any, eps: float, sums: dict[str, Any], key: str, constraints: list
+    c: np.ndarray, X: Any, eps: float, sums: dict[int, Any], constraints: list
 ) -> Any:
     """``c @ X`` (``c``: ``(r, p)`` box allowances in ``[0, eps]``; ``X``: ``(p, C)``) as a
     CVXPY expression with as few non-zeros per row as possible: directly, or as ``eps *
     1 s^T - (eps - c) @ X`` with ``s = 1^T X`` one scalar variable per column (made once per
-    ``key`` in ``sums``, its definition appended to ``constraints``) when ``eps - c`` has fewer
+    variable ``X``, kept in ``sums`` under ``X.id``, its definition appended to
+    ``constraints``) when ``eps - c`` has fewer
     non-zeros than ``c`` (the same expression). Why: on image data most allowances sit at
     ``eps`` (mnist-2v8-t10k: ``h = min(eps, 1 - x) = eps`` on the 86% of pixels below
     ``1 - eps``), and the stability rows carrying them were half of Clarabel's non-zeros."""
@@ -185,13 +186,11 @@ def _sparse_box_product(
     rest = eps - c
     if np.count_nonzero(rest) + c.shape[0] >= np.count_nonzero(c):
         return c @ X
-    if key not in sums:
-        s = cp.Variable(X.shape[1], name=f"sum_{key}")
-        constraints.append(s == cp.sum(X, axis=0))
-        sums[key] = s
-    return eps * (np.ones((c.shape[0], 1)) @ cp.reshape(sums[key], (1, X.shape[1]), order="F")) - (
-        rest @ X
-    )
+    if X.id not in sums:
+        sums[X.id] = cp.Variable(X.shape[1], name=f"sum_{X.name()}")
+        constraints.append(sums[X.id] == cp.sum(X, axis=0))
+    s = cp.reshape(sums[X.id], (1, X.shape[1]), order="F")
+    return eps * (np.ones((c.shape[0], 1)) @ s) - rest @ X
 
 
 def _weights(
