@@ -26,7 +26,8 @@ certifying the unclipped l_inf ball); ``Rc-ibp-box`` the same certifying the bal
 data set's input bounds (``ConvexReLUProblem(lower=, upper=)``, the threat model of the
 baselines and of the exact / LP / PGD evaluation); ``Rc-ibp-own`` what
 ``ConvexReLUClassifier(robust_eps=..., input_bounds=(lower, upper))`` does: a first rung with
-the seed's own patterns (not split by class, ``robust_patterns.own_patterns``) on the clipped
+the seed's own patterns (not split by class) with their neurons' output signs, one block each
+(``robust_patterns.signed_own_patterns``) on the clipped
 ball, loss ``0.5 robust + 0.5 nominal`` at penalty 0.5 (``robust_patterns.own_rung``), then, while fewer than 8 ReLU units, the class-split ladder of ``Rc-ibp``
 (``robust_patterns.solve_rungs``); baselines ``standard``, ``pgd-at``, ``fgsm-at`` and certified training ``ibp``, ``crown-ibp``
 (``baselines.train_ibp`` / ``train_crown_ibp``), all at width 2P with their default schedules.
@@ -75,8 +76,8 @@ from robustbench_convex.robust_patterns import (  # noqa: E402
     DEFAULT_PENALTY_LADDER,
     default_max_patterns,
     network_seeded_patterns,
-    own_patterns,
     own_rung,
+    signed_own_patterns,
     solve_rungs,
 )
 from robustbench_convex.solution import CollapseWarning  # noqa: E402
@@ -102,7 +103,7 @@ CONVEX = {
 SEEDED = {
     "Rc-ibp": {"own_rung": False, "bounds": False},
     "Rc-ibp-box": {"own_rung": False, "bounds": True},
-    # first rung: the seed's own patterns (robust_patterns.own_patterns) on the clipped ball, clean
+    # first rung: the seed's own signed patterns (robust_patterns.signed_own_patterns) on the clipped ball, clean
     # weight 0.5 and penalty 0.5 (robust_patterns.own_rung); then, while fewer than 8 ReLU units, the class-split ladder of Rc-ibp
     "Rc-ibp-own": {"own_rung": True, "bounds": False},
 }
@@ -219,10 +220,12 @@ def train(method: str, ds, eps: float, args, seed: int, cache: dict) -> dict[str
         if method in SEEDED:  # the defaults' penalty ladder (robust_patterns)
             rungs = [(f"{p:g}", p, (lambda p=p: build(p))) for p in DEFAULT_PENALTY_LADDER]
             if SEEDED[method]["own_rung"]:  # robust_patterns.own_rung: clean weight 0.5
-                own = own_patterns(seeded.net, X, default_max_patterns(args.n_patterns))
+                own, signs = signed_own_patterns(
+                    seeded.net, X, default_max_patterns(args.n_patterns)
+                )
                 rungs.insert(0, own_rung(
                     X, y, own, loss=args.loss, beta=beta, eps=eps, lower=ds.lower,
-                    upper=ds.upper, seed=seed, source=f"{source}-own",
+                    upper=ds.upper, seed=seed, source=f"{source}-own", output_signs=signs,
                 ))  # fmt: skip
             fit = solve_rungs(rungs, solve)
             sol = fit.solution
@@ -303,7 +306,7 @@ def write_markdown(csv: Path, md: Path, command: str, note: str | None = None) -
         "lam = soft-stability penalty used (Rc-ibp: chosen by the "
         "ladder 1 -> 0.3 -> 0.1 of robust_patterns.solve_soft_with_fallback; penalties_tried in the csv: penalty:ReLU units:certified train accuracy, penalty_choice: why); "
         "Rc-ibp-box: the same certifying the ball clipped to the data set's input bounds; "
-        "Rc-ibp-own: first the seed's own patterns (not split by class, at most (budget + 1) // 2) on the clipped ball with the loss 0.5 robust + 0.5 nominal (clean weight 0.5) at penalty 0.5 (robust_patterns.own_rung) "
+        "Rc-ibp-own: first the seed's own patterns (not split by class, at most 2 (budget + 1) // 3, each with its neuron's output sign: one block, robust_patterns.signed_own_patterns) on the clipped ball with the loss 0.5 robust + 0.5 nominal (clean weight 0.5) at penalty 0.5 (robust_patterns.own_rung) "
         "(penalties_tried 'own-0.5'), then the Rc-ibp ladder while fewer than 8 ReLU units (robust_patterns.solve_rungs); "
         "cert_train and violations are on the ball the kept program certifies (clipped for own / box rungs); "
         "zero = blocks (of 2P) zero in the solution, forced = blocks "

@@ -126,7 +126,8 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
             ``(0, 1)`` for pixels), or None (default: unbounded). With ``robust_eps > 0`` the
             IBP seed is trained on the ball clipped to them and the default ladder
             (``stability_penalty="auto"``, ``patterns="ibp"``, class-aware program, margin loss)
-            first solves the seed's own patterns (``robust_patterns.own_patterns``) on the
+            first solves the seed's own patterns with their neurons' output signs
+            (``robust_patterns.signed_own_patterns``: one block each) on the
             clipped ball (``ConvexReLUProblem(lower=, upper=)``: the certificate then covers
             the clipped ball) with the loss ``0.5 * robust + 0.5 * nominal`` at penalty 0.5
             (``robust_patterns.own_rung``, ``DEFAULT_CLEAN_WEIGHT``), and the class-split
@@ -460,8 +461,8 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
         from robustbench_convex.robust_patterns import (
             DEFAULT_PENALTY_LADDER,
             default_max_patterns,
-            own_patterns,
             own_rung,
+            signed_own_patterns,
         )
 
         rungs: list = [
@@ -475,11 +476,12 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
             and problem.program == "class-aware"
             and problem.loss != "squared"
         ):
-            D = own_patterns(seeded.net, X, default_max_patterns(self._robust_seed_patterns()))
+            budget = default_max_patterns(self._robust_seed_patterns())
+            D, signs = signed_own_patterns(seeded.net, X, budget)
             rungs.insert(0, own_rung(
                 problem.X, problem.y, D, loss=problem.loss, beta=problem.beta,
                 eps=problem.robust_eps, lower=lower, upper=upper, bias=problem.bias,
-                seed=problem.seed, source=f"{seeded.source}-own",
+                seed=problem.seed, source=f"{seeded.source}-own", output_signs=signs,
             ))  # fmt: skip
         return rungs
 

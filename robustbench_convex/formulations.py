@@ -51,6 +51,13 @@ The programs (``problem.program``):
   are unchanged; the objective then bounds the robust training loss only through
   ``certified_training_loss`` (the objective itself is the mixed loss). ``kappa = 0`` (default)
   is the robust program itself.
+
+- output signs (``output_signs``, robust programs): a ``(P,)`` array in {-1, 0, +1} that fixes
+  to zero the block a pattern does not use: ``+1`` keeps only ``v_i`` (a neuron with a positive
+  output weight), ``-1`` only ``w_i``, ``0`` both (default: every block free). A restriction of
+  the program (its optimum is no lower); for network-seeded patterns whose neuron's output sign
+  is known (``robust_patterns.signed_own_patterns``) it halves the weights the interior point's
+  dense block carries.
 """
 
 from __future__ import annotations
@@ -110,14 +117,20 @@ class ConvexReLUProblem:
             weight of the nominal loss in the loss term ``(1 - kappa) * robust + kappa *
             nominal`` (module docstring). Default 0: the robust loss alone. Solved by
             ``solve_cvxpy`` only (the other solvers refuse ``kappa > 0`` with a ValueError).
+        output_signs: None (default: every block free) or a ``(P,)`` array in {-1, 0, +1},
+            robust programs only: ``+1`` fixes ``w_i = 0`` (pattern ``i``'s neuron has a
+            positive output weight), ``-1`` fixes ``v_i = 0``, ``0`` keeps both (module
+            docstring). Solved by ``solve_cvxpy`` only (the other solvers refuse it).
 
     Attributes:
         X (n, d), Xa (n, d_aug), y (n,), D (n, P) patterns, n, d, d_aug, P, perturbable (d_aug,)
         bool mask, program ("nominal", "certified", "relaxed" or "class-aware"), notes (list),
-        lower, upper (``(d,)`` arrays or None), has_input_bounds, clean_weight (float).
+        lower, upper (``(d,)`` arrays or None), has_input_bounds, clean_weight (float),
+        output_signs (``(P,)`` int array or None).
     """
 
     clean_weight: float = 0.0  # class default: problems pickled before the option load as kappa 0
+    output_signs: np.ndarray | None = None  # likewise: every block free
 
     def __init__(
         self,
@@ -136,6 +149,7 @@ class ConvexReLUProblem:
         lower: Any = None,
         upper: Any = None,
         clean_weight: float = 0.0,
+        output_signs: Any = None,
     ) -> None:
         X = check_data_matrix(X)
         self.notes: list[str] = []
@@ -226,6 +240,7 @@ class ConvexReLUProblem:
             )
         self.D = np.ascontiguousarray(D)
         self.P = self.D.shape[1]
+        self.output_signs = check_output_signs(output_signs, self.P, self.robust_eps)
 
     # ------------------------------------------------------------------ descriptors
     @property
@@ -529,6 +544,30 @@ def check_clean_weight(clean_weight: Any, robust_eps: float) -> float:
             "robust_eps=0 the loss is already nominal: set clean_weight=0"
         )
     return kappa
+
+
+def check_output_signs(output_signs: Any, P: int, robust_eps: float) -> np.ndarray | None:
+    """``output_signs`` as a ``(P,)`` int array in {-1, 0, +1} (None stays None, and so does an
+    all-zero array: every block free); a ValueError naming the fix otherwise, or when it
+    restricts a nominal program (``robust_eps == 0``)."""
+    if output_signs is None:
+        return None
+    signs = np.asarray(output_signs)
+    if signs.shape != (P,) or not np.all(np.isin(signs, (-1, 0, 1))):
+        raise ValueError(
+            f"output_signs must be a ({P},) array (one entry per pattern) of -1, 0 or +1 "
+            f"(+1: positive output weight only, -1: negative only, 0: both), got shape "
+            f"{signs.shape}"
+        )
+    signs = signs.astype(np.int64)
+    if not signs.any():
+        return None
+    if robust_eps == 0:
+        raise ValueError(
+            "output_signs restricts a robust program's blocks (robust_eps > 0); for a nominal "
+            "program leave it None"
+        )
+    return signs
 
 
 def _check_input_bounds(X: np.ndarray, lower: Any, upper: Any) -> tuple[Any, Any]:

@@ -81,21 +81,31 @@ def test_shared_epigraph_has_the_same_optimum_as_one_row_per_point(program, loss
     assert vars_points - vars_rows == (problem.n - n_rows) * d  # one epigraph row per distinct row
 
 
-@pytest.mark.parametrize("program, penalty", [("class-aware", 1.0), ("certified", None)])
-def test_dropping_all_zero_input_coordinates_keeps_the_optimum(program, penalty):
+@pytest.mark.parametrize(
+    "program, penalty, box", [("class-aware", 1.0, False), ("certified", None, False),
+                              ("class-aware", 0.5, True)]
+)  # fmt: skip
+def test_dropping_all_zero_input_coordinates_keeps_the_optimum(program, penalty, box):
     """Two coordinates zero on every training point (as digits' border pixels): fixing their
-    weights to zero gives the optimum of the program that leaves them free, and fewer
-    variables."""
+    weights to zero (and dropping the epigraph entries at them) gives the optimum of the program
+    that leaves them free, and fewer variables; also on the ball clipped to input bounds with a
+    clean-loss mix (the own rung's program)."""
     X, y, D = _few_rows(60, 5)
     X = np.hstack([np.zeros((60, 1)), X, np.zeros((60, 1))])
+    extra = {"lower": -1.0, "upper": 1.0, "clean_weight": 0.5} if box else {}
     problem = ConvexReLUProblem(
         X, y, loss="hinge", beta=0.05, patterns=D, robust_eps=EPS, robust=program,
-        stability_penalty=penalty,
+        stability_penalty=penalty, **extra,
     )  # fmt: skip
     dropped, vars_dropped = _solve(problem, "rows", drop=True)
     kept, vars_kept = _solve(problem, "rows", drop=False)
     assert abs(dropped - kept) <= TOL * abs(kept)
-    assert vars_kept - vars_dropped == 2 * 2 * problem.P  # two coordinates of V and of W
+    # at each of the two coordinates: the weights of V and W (P each); the stability rows' l1
+    # epigraphs of V and W (P each; clipped ball: a split M+ - M- of each, 2 P each); the loss
+    # radius's epigraph (one entry per distinct row; clipped ball: a split, two)
+    n_rows = len(np.unique(problem.D, axis=0))
+    per_coordinate = 6 * problem.P + 2 * n_rows if box else 4 * problem.P + n_rows
+    assert vars_kept - vars_dropped == 2 * per_coordinate
 
 
 def test_epigraph_layout_is_checked():

@@ -20,6 +20,8 @@ from robustbench_convex.robust_patterns import (
     important_neurons,
     network_seeded_patterns,
     own_patterns,
+    signed_own_budget,
+    signed_own_patterns,
     solve_rungs,
 )
 from robustbench_convex.solution import CollapseWarning
@@ -148,6 +150,82 @@ def test_unsplit_seed_patterns_with_input_bounds_certify_every_training_point():
     _solve_and_check_every_training_point(problem)
 
 
+def test_signed_own_patterns_carry_their_neurons_output_signs():
+    """``signed_own_patterns``: at most ``signed_own_budget`` patterns, the all-active one with
+    sign 0, every other pattern with the output sign of the seed neurons that have it (checked
+    against the seed's own weights), and the same patterns as the unsigned rule at that
+    budget."""
+    X, y = _xor(40, 2)
+    seeded = network_seeded_patterns(X, y, eps=EPS, n_patterns=12, lower=-1.0, upper=1.0)
+    budget = default_max_patterns(12)
+    D, signs = signed_own_patterns(seeded.net, X, budget)
+    assert signed_own_budget(21) == 14 and signed_own_budget(budget) == 2 * (budget + 1) // 3
+    assert D.shape == (len(y), signs.size) and D.shape[1] <= signed_own_budget(budget)
+    np.testing.assert_array_equal(D, own_patterns(seeded.net, X, 2 * signed_own_budget(budget)))
+    ones = np.all(D == 1, axis=0)
+    assert ones.sum() == 1 and signs[ones][0] == 0
+    weights = seeded.net.to_numpy()
+    pattern_of = (X @ weights["U"].T + weights["b"] >= 0).astype(float)  # (n, width)
+    for i in np.flatnonzero(~ones):
+        owners = np.all(pattern_of == D[:, [i]], axis=0)
+        found = set(np.sign(weights["alpha"][owners]).tolist()) - {0.0}
+        assert signs[i] == (found.pop() if len(found) == 1 else 0)
+    assert np.count_nonzero(signs) >= 2  # the case the signs are for
+
+
+def test_signed_own_rung_fixes_the_other_blocks_and_certifies_every_training_point():
+    """The own rung with output signs: the blocks the signs exclude are zero in the solution,
+    the optimum is no lower than the unsigned program's (a restriction), and the certificates
+    hold against the MILP on the clipped balls at every training point."""
+    from robustbench_convex.robust_patterns import own_rung
+
+    X, y = _xor(40, 2)
+    seeded = network_seeded_patterns(X, y, eps=EPS, n_patterns=12, lower=-1.0, upper=1.0)
+    D, signs = signed_own_patterns(seeded.net, X, default_max_patterns(12))
+    kw = dict(loss="hinge", beta=1e-2, eps=EPS, lower=-1.0, upper=1.0)
+    label, _, build = own_rung(X, y, D, output_signs=signs, **kw)
+    assert label.startswith("own signed patterns, clipped ball")
+    problem = build()
+    np.testing.assert_array_equal(problem.output_signs, signs)
+    ctx = _quiet()
+    try:
+        signed = solve_cvxpy(problem)
+        unsigned = solve_cvxpy(own_rung(X, y, D, **kw)[2]())
+    finally:
+        ctx.__exit__(None, None, None)
+    assert signed.status == unsigned.status == "converged"
+    assert np.all(signed.V[:, signs < 0] == 0) and np.all(signed.W[:, signs > 0] == 0)
+    assert signed.objective >= unsigned.objective - 1e-6 * abs(unsigned.objective)
+    frame = check_certificates(signed, points=np.arange(len(y)), time_limit=20)
+    assert len(frame) == len(y) and frame["ok"].all()
+    assert diagnose(signed).n_relu_active >= 2
+
+
+def test_output_signs_are_checked_and_only_solve_cvxpy_takes_them():
+    X, y = _xor(30, 4)
+    D = (np.hstack([X, np.ones((30, 1))]) @ np.random.default_rng(0).standard_normal((3, 4))
+         >= 0).astype(float)  # fmt: skip
+    D = np.hstack([D[:, D.any(axis=0)], np.ones((30, 1))])
+    P = D.shape[1]
+    kw = dict(loss="hinge", beta=1e-2, patterns=D, robust_eps=EPS, robust="class-aware",
+              stability_penalty=1.0)  # fmt: skip
+    with pytest.raises(ValueError, match=rf"output_signs must be a \({P},\) array"):
+        ConvexReLUProblem(X, y, output_signs=np.ones(P + 1), **kw)
+    with pytest.raises(ValueError, match="output_signs must be"):
+        ConvexReLUProblem(X, y, output_signs=np.full(P, 2), **kw)
+    with pytest.raises(ValueError, match="robust_eps > 0"):
+        ConvexReLUProblem(X, y, loss="hinge", beta=1e-2, patterns=D, output_signs=np.ones(P))
+    assert ConvexReLUProblem(X, y, output_signs=np.zeros(P), **kw).output_signs is None
+    from robustbench_convex.solvers.admm import solve_admm
+    from robustbench_convex.solvers.front import choose_convex_solver
+
+    signs = np.where(np.arange(P) % 2 == 0, 1, -1)
+    problem = ConvexReLUProblem(X, y, output_signs=signs, **kw)
+    with pytest.raises(ValueError, match="output_signs.*solve_cvxpy"):
+        solve_admm(problem, max_iter=5)
+    assert choose_convex_solver(problem)[0] == "cvxpy"
+
+
 def test_rungs_move_on_from_a_linear_program_and_label_the_choice():
     """``solve_rungs``: a first rung that keeps no ReLU unit (the all-active pattern only: a
     linear model) is solved and set aside; the seed's own patterns on the clipped ball come
@@ -208,8 +286,8 @@ def test_estimator_robust_defaults_are_resolved_and_recorded():
 
 
 def test_estimator_with_input_bounds_tries_the_seeds_own_patterns_first():
-    """``input_bounds``: the default ladder starts with the seed's own patterns on the clipped
-    ball (min_relu is 8, more than XOR's seed can give at n_patterns 8, so the class-split ladder
+    """``input_bounds``: the default ladder starts with the seed's own signed patterns on the
+    clipped ball (min_relu is 8, more than XOR's seed can give at n_patterns 8, so the class-split ladder
     follows); whatever rung is kept, its certificates hold against the MILP on the ball clipped
     like the kept program's (every training point)."""
     X, y = _xor(40, 5)
@@ -220,7 +298,7 @@ def test_estimator_with_input_bounds_tries_the_seeds_own_patterns_first():
     finally:
         ctx.__exit__(None, None, None)
     assert clf.penalty_choice_.startswith(
-        "tried own patterns, clipped ball, clean weight 0.5, 0.5 ->"
+        "tried own signed patterns, clipped ball, clean weight 0.5, 0.5 ->"
     )
     assert clf.get_params()["input_bounds"] == (-1.0, 1.0)
     frame = check_certificates(clf.result_, points=np.arange(len(y)), time_limit=20)

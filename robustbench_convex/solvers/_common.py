@@ -83,6 +83,11 @@ class Evaluator:
                 f"clean_weight={problem.clean_weight:g} (robust + nominal loss mix) is solved by "
                 "solve_cvxpy (or set clean_weight=0)"
             )
+        if problem.output_signs is not None:
+            raise ValueError(
+                "this solver keeps both blocks of every pattern; a problem with output_signs "
+                "is solved by solve_cvxpy (or set output_signs=None)"
+            )
         self.problem, self.rtol = problem, rtol
         self.Xa, self.D, self.y = as_t(problem.Xa), as_t(problem.D), as_t(problem.y)
         self.pert = torch.as_tensor(problem.perturbable, device=device)

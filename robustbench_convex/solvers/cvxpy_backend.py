@@ -135,7 +135,12 @@ def _robust_radius_box(
 
 
 def _box_stability_rhs(
-    problem: ConvexReLUProblem, M: Any, rows: np.ndarray, cols: np.ndarray, name: str
+    problem: ConvexReLUProblem,
+    M: Any,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    name: str,
+    pert: np.ndarray,
 ) -> tuple[Any, list]:
     """``(rhs, constraints)``: the ``(rows, cols)`` right-hand sides of the stability rows over
     the ball clipped to the input bounds, ``sum_j a_kj (s_ki m_ij)_+ + h_kj (s_ki m_ij)_-``
@@ -147,7 +152,6 @@ def _box_stability_rhs(
     through its complement where that is sparser (:func:`_sparse_box_product`)."""
     import cvxpy as cp
 
-    pert = np.flatnonzero(problem.perturbable)
     a, h = (m[np.ix_(rows, pert)] for m in problem.box_allowance())
     Mp = cp.Variable((pert.size, cols.size), nonneg=True, name=f"pos_{name}")
     Mm = cp.Variable((pert.size, cols.size), nonneg=True, name=f"neg_{name}")
@@ -216,6 +220,8 @@ def _weights(
 
     d_aug = Xa.shape[1]
     cols = np.arange(P) if columns is None else np.asarray(columns, dtype=np.int64)
+    if cols.size == 0:  # every block of this side fixed to zero (output_signs)
+        return cp.Constant(np.zeros((d_aug, P))), cp.Constant(np.zeros((d_aug, 0)))
     live = np.flatnonzero(np.any(Xa != 0, axis=0)) if drop_dead else np.arange(d_aug)
     suffix = "" if live.size == d_aug else "_live"
     var = cp.Variable((live.size, cols.size), name=f"{name}{suffix}")
@@ -284,7 +290,8 @@ def build_cvxpy_program(
             see ``_weights``). False keeps them as free variables (for comparison tests).
         one_sided: fix to zero the wrong-side blocks of one-class patterns where that keeps the
             optimal value (class-aware program, hinge / logistic loss, hard stability or penalty
-            ``>= 1``: :func:`one_sided_blocks`); False keeps every block (comparison tests).
+            ``>= 1``: :func:`one_sided_blocks`); False keeps every block the program has
+            (comparison tests; ``problem.output_signs`` still fixes the blocks it excludes).
 
     Returns:
         ``(cvxpy_problem, V, W)`` with ``V, W`` the ``(d_aug, P)`` CVXPY variables (robust
@@ -301,14 +308,20 @@ def build_cvxpy_program(
     Xa, D, eps = problem.Xa, problem.D, problem.robust_eps
     pert = np.flatnonzero(problem.perturbable)
     drop = bool(drop_zero_features) and eps > 0
+    if drop:  # weights at all-zero coordinates are fixed to zero (_weights): no epigraph there
+        pert = pert[np.any(Xa[:, pert] != 0, axis=0)]
     keep_v, keep_w = one_sided_blocks(problem) if one_sided else (None, None)
+    signs = problem.output_signs
+    if signs is not None:  # part of the program (not an equivalence like one_sided)
+        keep_v = (signs >= 0) if keep_v is None else keep_v & (signs >= 0)
+        keep_w = (signs <= 0) if keep_w is None else keep_w & (signs <= 0)
     cols_v = None if keep_v is None else np.flatnonzero(keep_v)
     cols_w = None if keep_w is None else np.flatnonzero(keep_w)
     V, V_kept = _weights(Xa, P, "V", drop_dead=drop, columns=cols_v)
     W, W_kept = _weights(Xa, P, "W", drop_dead=drop, columns=cols_w)
     constraints: list = []
-    objective = problem.beta * (
-        cp.sum(cp.norm(V_kept, 2, axis=0)) + cp.sum(cp.norm(W_kept, 2, axis=0))
+    objective = problem.beta * sum(
+        cp.sum(cp.norm(M, 2, axis=0)) for M in (V_kept, W_kept) if M.shape[1] > 0
     )
 
     yhat = cp.sum(cp.multiply(D, Xa @ (V - W)), axis=1)  # sum_i D_i Xa (v_i - w_i)
@@ -343,7 +356,7 @@ def build_cvxpy_program(
             constraints.append(lhs >= 0)
             continue
         if box:
-            rhs, split = _box_stability_rhs(problem, M, rows, cols, name)
+            rhs, split = _box_stability_rhs(problem, M, rows, cols, name, pert)
             constraints += split
         else:
             rhs = _l1_stability_rhs(M, pert, cols, eps, name, constraints)
@@ -397,19 +410,25 @@ def clarabel_has_faer() -> bool:
 
 def _clarabel_robust_defaults(options: dict[str, Any], info: dict[str, Any]) -> None:
     """Clarabel options for the robust programs, unless the caller set them: the ``faer``
-    factorization with torch's thread count.
+    factorization on one thread.
 
-    Why: the robust loss couples every weight of ``V`` and ``W`` (``2 d_aug P`` variables), so the
-    KKT factor holds a dense block of that size; Clarabel's default ``qdldl`` is a simplicial
-    LDL, ``faer`` a supernodal one (dense kernels). Measured on breast-cancer (IBP-seeded
-    patterns, P = 60, hinge, eps 0.1, penalty 1; same 34 iterations, same optimum to 9
-    digits): 52 s against 188 s (benchmarks/robust_quick_cell.py)."""
+    Why faer: the robust loss couples every weight of ``V`` and ``W`` (``2 d_aug P`` variables),
+    so the KKT factor holds a dense block of that size; Clarabel's default ``qdldl`` is a
+    simplicial LDL, ``faer`` a supernodal one (dense kernels). Measured on breast-cancer
+    (IBP-seeded patterns, P = 60, hinge, eps 0.1, penalty 1; same 34 iterations, same optimum to
+    9 digits): 52 s against 188 s (benchmarks/robust_quick_cell.py).
+
+    Why one thread (until 2026-12-02 torch's thread count): on the 2-core machines here faer's
+    parallel factorization was slower than its serial one on every robust program measured,
+    with the same iterations (mnist-2v8-t10k own rung, 53 iterations: 49.9 s on 2 threads
+    against 31.8 s on one, nothing else running; breast-cancer 5.9 s against 4.2 s; digits-2v8
+    4.0 s against 3.4 s). Pass ``max_threads`` to choose."""
     if "direct_solve_method" not in options and clarabel_has_faer():
-        import torch
-
         options["direct_solve_method"] = "faer"
-        options.setdefault("max_threads", int(torch.get_num_threads()))
+        options.setdefault("max_threads", 1)
     info["clarabel_factorization"] = options.get("direct_solve_method", "default (qdldl)")
+    if "max_threads" in options:
+        info["clarabel_threads"] = options["max_threads"]
 
 
 _STATUS_MAP = {
@@ -437,8 +456,8 @@ def solve_cvxpy(
         **solver_options: passed to ``cvxpy.Problem.solve`` (e.g. Clarabel's ``tol_gap_abs``,
             ``tol_gap_rel``, ``tol_feas``, ``max_iter``; SCS's ``eps_abs``, ``max_iters``).
             Robust programs with Clarabel default to ``direct_solve_method="faer"`` (when the
-            installed Clarabel has it) and ``max_threads`` = torch's thread count; the choice is
-            ``info["clarabel_factorization"]``.
+            installed Clarabel has it) on one thread (``max_threads=1``); the choice is
+            ``info["clarabel_factorization"]`` (and ``info["clarabel_threads"]``).
 
     Returns:
         A :class:`~robustbench_convex.solution.ConvexSolution`. ``objective`` is

@@ -57,6 +57,8 @@ def choose_convex_solver(problem: ConvexReLUProblem) -> tuple[str, str]:
             return "cvxpy", "robust program with input bounds: solve_cvxpy (the only solver of it)"
         if problem.clean_weight > 0:
             return "cvxpy", "robust program with a clean weight: solve_cvxpy (its only solver)"
+        if problem.output_signs is not None:
+            return "cvxpy", "robust program with output signs: solve_cvxpy (its only solver)"
         if rows <= CVXPY_MAX_ROWS:
             return "cvxpy", (
                 f"robust program ({rows} sign constraints <= {CVXPY_MAX_ROWS}): interior point "
