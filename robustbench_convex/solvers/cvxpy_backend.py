@@ -11,7 +11,10 @@ The model is built from matrix expressions only (no Python loop over patterns or
   and an epigraph ``A >= |M[pert]|`` (``(d, P)``) for ``M = V`` and ``M = W``;
 - in the class-aware program with the hinge / logistic loss and a penalty >= 1 (or hard
   stability), the wrong-side block of every one-class pattern fixed to zero
-  (:func:`one_sided_blocks`: provably the same optimum, about half the weights);
+  (:func:`one_sided_blocks`: provably the same optimum, about half the weights); the blocks
+  that ``problem.output_signs`` excludes fixed to zero (a restriction the problem asks for);
+- input coordinates that are zero on every training point: their weight rows fixed to zero
+  and no epigraph entry at them (``drop_zero_features``: the same optimum);
 - the robust squared loss ``0.5 * sum (|yhat - y| + r)^2`` through ``t >= |yhat - y| + r`` and
   ``0.5 * sum_squares(t)`` (``t`` is non-negative at the optimum, so this is DCP and exact).
 
