@@ -132,8 +132,8 @@ class ConvexReLUClassifier(ClassifierMixin, BaseEstimator):
             the clipped ball) with the loss ``0.5 * robust + 0.5 * nominal`` at penalty 0.5
             (``robust_patterns.own_rung``, ``DEFAULT_CLEAN_WEIGHT``), and the class-split
             ladder only when that keeps fewer than 8 ReLU units
-            (``robust_patterns.solve_rungs``; measured on mnist-2v8-t10k: 10 ReLU units in one
-            solve, results/robust_vs_pgd_at_notes.md pass 5).
+            (``robust_patterns.solve_rungs``; measured on mnist-2v8-t10k: 11 ReLU units in one
+            solve, results/robust_vs_pgd_at_notes.md pass 6).
         solver_options: extra keyword arguments of the solver function (``solve_admm``,
             ``solve_cvxpy``, ``solve_scp``), e.g. ``{"max_iter": 500}``.
         pattern_strategy: how the activation patterns of the nominal program are chosen
