@@ -38,7 +38,8 @@ program that certifies the ball clipped to the bounds (``ConvexReLUProblem(lower
 its loss mixed with the nominal loss (``clean_weight`` :data:`DEFAULT_CLEAN_WEIGHT` = 0.5,
 penalty ``1 - 0.5``: :func:`own_rung`). The signs took the mnist-2v8-t10k rung's solve from
 about 28 s to 17-18 s (14 signed patterns; 11 ReLU units, exact 0.92, clean 0.949, against 11
-unsigned: 10, 0.92, 0.945). The numbers below are the unsigned rung's. On mnist-2v8-t10k (70% of the pixel values at 0) that one solve keeps 10
+unsigned: 10, 0.92, 0.945). The numbers below are the unsigned rung's (pass 5). On
+mnist-2v8-t10k (70% of the pixel values at 0) that one solve keeps 10
 ReLU units and certifies 0.892 of the training set against 19 units and 0.846 for the
 class-split ladder's two solves (clean test 0.945 vs 0.894, exact 0.92 vs 0.88; without the
 mix, pass 4: 9 units, 0.886, clean 0.929, exact 0.89); on breast-cancer it is the only solve;

@@ -221,7 +221,7 @@ def test_output_signs_are_checked_and_only_solve_cvxpy_takes_them():
 
     signs = np.where(np.arange(P) % 2 == 0, 1, -1)
     problem = ConvexReLUProblem(X, y, output_signs=signs, **kw)
-    with pytest.raises(ValueError, match="output_signs.*solve_cvxpy"):
+    with pytest.raises(ValueError, match=r"output_signs.*solve_cvxpy"):
         solve_admm(problem, max_iter=5)
     assert choose_convex_solver(problem)[0] == "cvxpy"
 
