@@ -383,6 +383,7 @@ def solve_restricted(
     solver: RestrictedSolver = "auto",
     feasible_tol: float = 1e-9,
     cvxpy_solver: str | None = None,
+    accept_gap: float | None = None,
     **options: Any,
 ) -> ConvexSolution:
     """Solve a (restricted) nominal program, warm-started, never worse than a feasible start.
@@ -404,6 +405,12 @@ def solve_restricted(
             ``"admm"``.
         feasible_tol: constraint violation under which ``warm_start`` counts as feasible.
         cvxpy_solver: the CVXPY solver name for ``"cvxpy"`` (None: Clarabel).
+        accept_gap: an interior-point answer that stopped ``"inaccurate"`` (stalled) with its
+            own certified relative gap (``info["certified_gap"]``) at most this and its
+            constraint violation at most ``CERTIFIED_VIOLATION_TOL`` is returned as it is,
+            status ``"inaccurate"`` and ``info["accepted_gap"]`` set, instead of going to the
+            CVXPY fallback (:func:`column_generation` with the exact oracle, whose final
+            proof does not rest on a restricted answer's accuracy). None: the fallback.
         **options: passed to the solver function.
 
     Returns:
@@ -430,7 +437,9 @@ def solve_restricted(
             if not fallback_allowed:
                 raise
             solution = None
-        if fallback_allowed and (solution is None or solution.status != "converged"):
+        if _accepted(solution, accept_gap):
+            solution = solution.replace(info={**solution.info, "accepted_gap": accept_gap})
+        elif fallback_allowed and (solution is None or solution.status != "converged"):
             # uncertified (max_iter) or failed: the CVXPY path, which certifies its own answer
             fallback = solve_restricted(problem, warm, solver="cvxpy", cvxpy_solver=cvxpy_solver)
             if (
@@ -482,6 +491,20 @@ def solve_restricted(
                 status="converged" if solution.status == "failed" else solution.status,
             )
     return solution
+
+
+def _accepted(solution: ConvexSolution | None, accept_gap: float | None) -> bool:
+    """Whether an uncertified interior-point answer is certified within ``accept_gap``
+    (relative, its ``info["certified_gap"]``) at a constraint violation of at most
+    ``CERTIFIED_VIOLATION_TOL`` (:func:`solve_restricted`'s ``accept_gap``)."""
+    if accept_gap is None or solution is None or solution.status != "inaccurate":
+        return False
+    gap = solution.info.get("certified_gap")
+    return (
+        gap is not None
+        and gap <= accept_gap
+        and solution.constraint_violation <= CERTIFIED_VIOLATION_TOL
+    )
 
 
 def _ipm_certified(solution: ConvexSolution) -> ConvexSolution:
@@ -1192,9 +1215,11 @@ def _next_program(
 
 
 def _cut_short(solution: ConvexSolution, incumbent: ConvexSolution) -> bool:
-    """A re-solve that stopped unconverged without beating a converged incumbent."""
+    """A re-solve that stopped unconverged (and not accepted, ``info["accepted_gap"]``,
+    :func:`solve_restricted`) without beating a converged incumbent."""
     return (
         solution.status != "converged"
+        and "accepted_gap" not in solution.info
         and incumbent.status == "converged"
         and not solution.objective < incumbent.objective
     )
@@ -1340,10 +1365,13 @@ def column_generation(
     options = dict(solver_options or {})
     t0 = time.perf_counter()
     first = _within_budget(problem, solver, options, start, time_limit)  # ADMM: within it too
+    # with the exact oracle the loop ends on its own proof: a stalled interior point certified
+    # within the loop's tol is used as it is (no CVXPY fallback, solve_restricted)
+    accept = tol if exact_patterns is not None else None
     solution = (
         initial
         if initial is not None
-        else solve_restricted(problem, warm_start, solver=solver, **first)
+        else solve_restricted(problem, warm_start, solver=solver, accept_gap=accept, **first)
     )
     # the dual vector of the solver's answer (pricing runs there), then its reduced support
     theta = dual_vector(solution)
@@ -1419,7 +1447,7 @@ def column_generation(
         t0 = time.perf_counter()
         budget = _within_budget(problem, solver, options, start, time_limit)
         budget = _tail_options(problem, solver, budget, violation, reduce)
-        solution = solve_restricted(problem, warm, solver=solver, **budget)
+        solution = solve_restricted(problem, warm, solver=solver, accept_gap=accept, **budget)
         cut_short = _cut_short(solution, incumbent[1])
         if not cut_short:
             theta = dual_vector(solution)
