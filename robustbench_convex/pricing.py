@@ -206,22 +206,26 @@ def _ascend(
     ``u <- (u + eta_t g / ||g||) / ||.||`` with ``g = Xa^T (1[Xa u >= 0] * st)`` (the
     gradient) and ``eta_t = step decay^t`` (``step = inf``: the full step ``u <- g / ||g||``).
     Returns each column's best iterate: ``(patterns (n, S) bool, values (S,), directions)``."""
-    Z = Xa @ U
-    best_v = st @ np.maximum(Z, 0.0)
-    best_p, best_u = Z >= 0, U.copy()
+    # the value at u is g(u)^T u with the gradient g(u) = Xs 1[Xa u >= 0] (Xs = (st * Xa)^T):
+    # one (n, S) product a step gives both the gradient of the next step and this value
+    Xs = (Xa * st[:, None]).T
+    G = Xs @ (Xa @ U >= 0).astype(np.float64)
+    best_v = np.einsum("ds,ds->s", G, U)
+    best_u = U.copy()
     eta = float(step)
     for _ in range(int(iters)):
-        G = _unit_columns_keep(Xa.T @ ((Z >= 0) * st[:, None]))
+        G = _unit_columns_keep(G)
         U = _unit_columns_keep(G if not np.isfinite(eta) else U + eta * G)
         eta *= decay
-        Z = Xa @ U
-        val = st @ np.maximum(Z, 0.0)
+        G = Xs @ (Xa @ U >= 0).astype(np.float64)
+        val = np.einsum("ds,ds->s", G, U)
         better = val > best_v
         if better.any():
             best_v = np.where(better, val, best_v)
-            best_p[:, better] = Z[:, better] >= 0
             best_u[:, better] = U[:, better]
-    return best_p, best_v, best_u
+    # the best iterates re-evaluated directly: the values returned are attained
+    Z = Xa @ best_u
+    return Z >= 0, st @ np.maximum(Z, 0.0), best_u
 
 
 def _unit_columns_keep(U: np.ndarray) -> np.ndarray:
