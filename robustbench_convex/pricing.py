@@ -1330,7 +1330,9 @@ def column_generation(
         exact_patterns: every pattern of the data (``enumerate_patterns``), or None. When the
             heuristic finds no violation, the exact oracle (``global_bound.block_values``)
             prices these; the loop then stops only when no violation exists at all, and
-            ``M_upper`` certifies it.
+            ``M_upper`` certifies it. With it, a restricted interior-point solve that stalls
+            certified within ``tol`` is used as it is (``solve_restricted(accept_gap=tol)``,
+            status ``"inaccurate"``), not re-solved by CVXPY.
         seed: seed of the pricing's random starts (round ``r`` uses ``seed + r``).
         verbose: print one line per round.
         min_rounds: rounds run as long as they are expected to end within twice
