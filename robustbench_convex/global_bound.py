@@ -445,21 +445,39 @@ def _sweep_planes(Z: np.ndarray, theta: np.ndarray, ks: np.ndarray):
     return Pk, ang, G, dead, order
 
 
-def _near_cell(Z: np.ndarray, order: np.ndarray, ks: np.ndarray, U: np.ndarray, side: float):
-    """Which cell candidates ``U`` ``(3, c, 2n)`` (beside the arcs of the planes ``ks``, on
-    ``side`` of each plane) lie on the cell's side of the three planes known to bound it there:
-    the plane's own and the rows flipping at the arc's two ends (a necessary condition of lying
-    in the closed cell, checked with a rounding tolerance; a candidate outside its cell adds
-    nothing: the cell's maximum is then on its boundary, an arc or a ray)."""
+def _arc_ends(Z: np.ndarray, order: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The two rows bounding every arc of the swept planes (:func:`_sweep_planes`' ``order``
+    ``(c, 2n)``), as ``(rows (c, 2n, 3), on (c, 2n), tol (c, 2n))`` for :func:`_near_cell`:
+    the row at the arc's start (on after an "on" flip) and at its end (on before an "off"
+    flip), with the rounding tolerance ``1e-9 ||z_j||``; shared by every side and sign."""
     n = Z.shape[0]
     nxt = np.roll(order, -1, axis=1)
     tol = 1e-9 * np.linalg.norm(Z, axis=1)
-    ok = side * np.einsum("cd,dci->ci", Z[ks], U) >= -tol[ks][:, None]
-    # row at the arc's start: on after an "on" flip; row at its end: on before an "off" flip
-    for rows, on in ((order % n, order >= n), (nxt % n, nxt < n)):
-        dots = np.einsum("cid,dci->ci", Z[rows], U)
-        ok &= np.where(on, dots, -dots) >= -tol[rows]
-    return ok
+    return [(Z[rows], on, tol[rows]) for rows, on in ((order % n, order >= n), (nxt % n, nxt < n))]
+
+
+def _near_cell(
+    Z: np.ndarray,
+    ends: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    ks: np.ndarray,
+    U: np.ndarray,
+    side: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which cell candidates ``U`` and ``-U`` ``(3, c, 2n)`` (beside the arcs of the planes
+    ``ks``, on ``side`` of each plane) lie on the cell's side of the three planes known to bound
+    it there: the plane's own and the rows flipping at the arc's two ends (``ends``,
+    :func:`_arc_ends`; a necessary condition of lying in the closed cell, checked with a
+    rounding tolerance; a candidate outside its cell adds nothing: the cell's maximum is then
+    on its boundary, an arc or a ray). Returns the ``(c, 2n)`` masks of ``U`` and of ``-U``."""
+    tol = 1e-9 * np.linalg.norm(Z[ks], axis=1)
+    dots = side * np.einsum("cd,dci->ci", Z[ks], U)
+    plus, minus = dots >= -tol[:, None], -dots >= -tol[:, None]
+    for rows, on, tol_rows in ends:
+        dots = np.einsum("cid,dci->ci", rows, U)
+        dots = np.where(on, dots, -dots)
+        plus &= dots >= -tol_rows
+        minus &= -dots >= -tol_rows
+    return plus, minus
 
 
 def _swept_faces(
@@ -504,16 +522,17 @@ def _swept_faces(
             ex_u.append(U)
             ex_v.append(gn[on_arc])
         # the two cells beside every arc: the plane's own rows on one side (by z_j^T z_k)
+        ends = _arc_ends(Z, order)
         side = (Z @ Z[ks].T).T  # (c, n)
         pos = ((dead & (side > 0)) * theta[None, :]) @ Z  # (c, 3)
         neg = ((dead & (side < 0)) * theta[None, :]) @ Z
         for extra, side in ((pos, 1.0), (neg, -1.0)):
             Gc = G + extra[:, None, :]
             b = np.linalg.norm(Gc, axis=2)
-            for sign in (1.0, -1.0):
-                U = (sign * Gc / np.where(b > 0, b, 1.0)[..., None]).transpose(2, 0, 1)
-                ok = _near_cell(Z, order, ks, U, side) & (b > 0)
-                cell_u.append(U[:, ok])
+            U = (Gc / np.where(b > 0, b, 1.0)[..., None]).transpose(2, 0, 1)
+            for sign, ok in zip((1.0, -1.0), _near_cell(Z, ends, ks, U, side)):
+                ok &= b > 0
+                cell_u.append(sign * U[:, ok])
                 cell_b.append(b[ok])
     if patterns is not None:  # the cells of the given patterns
         ((U, b),) = _both_signs(Z.T @ ((np.asarray(patterns) > 0.5) * theta[:, None]))

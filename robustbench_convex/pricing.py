@@ -206,22 +206,26 @@ def _ascend(
     ``u <- (u + eta_t g / ||g||) / ||.||`` with ``g = Xa^T (1[Xa u >= 0] * st)`` (the
     gradient) and ``eta_t = step decay^t`` (``step = inf``: the full step ``u <- g / ||g||``).
     Returns each column's best iterate: ``(patterns (n, S) bool, values (S,), directions)``."""
-    Z = Xa @ U
-    best_v = st @ np.maximum(Z, 0.0)
-    best_p, best_u = Z >= 0, U.copy()
+    # the value at u is g(u)^T u with the gradient g(u) = Xs 1[Xa u >= 0] (Xs = (st * Xa)^T):
+    # one (n, S) product a step gives both the gradient of the next step and this value
+    Xs = (Xa * st[:, None]).T
+    G = Xs @ (Xa @ U >= 0).astype(np.float64)
+    best_v = np.einsum("ds,ds->s", G, U)
+    best_u = U.copy()
     eta = float(step)
     for _ in range(int(iters)):
-        G = _unit_columns_keep(Xa.T @ ((Z >= 0) * st[:, None]))
+        G = _unit_columns_keep(G)
         U = _unit_columns_keep(G if not np.isfinite(eta) else U + eta * G)
         eta *= decay
-        Z = Xa @ U
-        val = st @ np.maximum(Z, 0.0)
+        G = Xs @ (Xa @ U >= 0).astype(np.float64)
+        val = np.einsum("ds,ds->s", G, U)
         better = val > best_v
         if better.any():
             best_v = np.where(better, val, best_v)
-            best_p[:, better] = Z[:, better] >= 0
             best_u[:, better] = U[:, better]
-    return best_p, best_v, best_u
+    # the best iterates re-evaluated directly: the values returned are attained
+    Z = Xa @ best_u
+    return Z >= 0, st @ np.maximum(Z, 0.0), best_u
 
 
 def _unit_columns_keep(U: np.ndarray) -> np.ndarray:
@@ -383,6 +387,7 @@ def solve_restricted(
     solver: RestrictedSolver = "auto",
     feasible_tol: float = 1e-9,
     cvxpy_solver: str | None = None,
+    accept_gap: float | None = None,
     **options: Any,
 ) -> ConvexSolution:
     """Solve a (restricted) nominal program, warm-started, never worse than a feasible start.
@@ -404,6 +409,12 @@ def solve_restricted(
             ``"admm"``.
         feasible_tol: constraint violation under which ``warm_start`` counts as feasible.
         cvxpy_solver: the CVXPY solver name for ``"cvxpy"`` (None: Clarabel).
+        accept_gap: an interior-point answer that stopped ``"inaccurate"`` (stalled) with its
+            own certified relative gap (``info["certified_gap"]``) at most this and its
+            constraint violation at most ``CERTIFIED_VIOLATION_TOL`` is returned as it is,
+            status ``"inaccurate"`` and ``info["accepted_gap"]`` set, instead of going to the
+            CVXPY fallback (:func:`column_generation` with the exact oracle, whose final
+            proof does not rest on a restricted answer's accuracy). None: the fallback.
         **options: passed to the solver function.
 
     Returns:
@@ -430,7 +441,9 @@ def solve_restricted(
             if not fallback_allowed:
                 raise
             solution = None
-        if fallback_allowed and (solution is None or solution.status != "converged"):
+        if _accepted(solution, accept_gap):
+            solution = solution.replace(info={**solution.info, "accepted_gap": accept_gap})
+        elif fallback_allowed and (solution is None or solution.status != "converged"):
             # uncertified (max_iter) or failed: the CVXPY path, which certifies its own answer
             fallback = solve_restricted(problem, warm, solver="cvxpy", cvxpy_solver=cvxpy_solver)
             if (
@@ -482,6 +495,20 @@ def solve_restricted(
                 status="converged" if solution.status == "failed" else solution.status,
             )
     return solution
+
+
+def _accepted(solution: ConvexSolution | None, accept_gap: float | None) -> bool:
+    """Whether an uncertified interior-point answer is certified within ``accept_gap``
+    (relative, its ``info["certified_gap"]``) at a constraint violation of at most
+    ``CERTIFIED_VIOLATION_TOL`` (:func:`solve_restricted`'s ``accept_gap``)."""
+    if accept_gap is None or solution is None or solution.status != "inaccurate":
+        return False
+    gap = solution.info.get("certified_gap")
+    return (
+        gap is not None
+        and gap <= accept_gap
+        and solution.constraint_violation <= CERTIFIED_VIOLATION_TOL
+    )
 
 
 def _ipm_certified(solution: ConvexSolution) -> ConvexSolution:
@@ -1192,9 +1219,11 @@ def _next_program(
 
 
 def _cut_short(solution: ConvexSolution, incumbent: ConvexSolution) -> bool:
-    """A re-solve that stopped unconverged without beating a converged incumbent."""
+    """A re-solve that stopped unconverged (and not accepted, ``info["accepted_gap"]``,
+    :func:`solve_restricted`) without beating a converged incumbent."""
     return (
         solution.status != "converged"
+        and "accepted_gap" not in solution.info
         and incumbent.status == "converged"
         and not solution.objective < incumbent.objective
     )
@@ -1301,7 +1330,9 @@ def column_generation(
         exact_patterns: every pattern of the data (``enumerate_patterns``), or None. When the
             heuristic finds no violation, the exact oracle (``global_bound.block_values``)
             prices these; the loop then stops only when no violation exists at all, and
-            ``M_upper`` certifies it.
+            ``M_upper`` certifies it. With it, a restricted interior-point solve that stalls
+            certified within ``tol`` is used as it is (``solve_restricted(accept_gap=tol)``,
+            status ``"inaccurate"``), not re-solved by CVXPY.
         seed: seed of the pricing's random starts (round ``r`` uses ``seed + r``).
         verbose: print one line per round.
         min_rounds: rounds run as long as they are expected to end within twice
@@ -1340,10 +1371,13 @@ def column_generation(
     options = dict(solver_options or {})
     t0 = time.perf_counter()
     first = _within_budget(problem, solver, options, start, time_limit)  # ADMM: within it too
+    # with the exact oracle the loop ends on its own proof: a stalled interior point certified
+    # within the loop's tol is used as it is (no CVXPY fallback, solve_restricted)
+    accept = tol if exact_patterns is not None else None
     solution = (
         initial
         if initial is not None
-        else solve_restricted(problem, warm_start, solver=solver, **first)
+        else solve_restricted(problem, warm_start, solver=solver, accept_gap=accept, **first)
     )
     # the dual vector of the solver's answer (pricing runs there), then its reduced support
     theta = dual_vector(solution)
@@ -1419,7 +1453,7 @@ def column_generation(
         t0 = time.perf_counter()
         budget = _within_budget(problem, solver, options, start, time_limit)
         budget = _tail_options(problem, solver, budget, violation, reduce)
-        solution = solve_restricted(problem, warm, solver=solver, **budget)
+        solution = solve_restricted(problem, warm, solver=solver, accept_gap=accept, **budget)
         cut_short = _cut_short(solution, incumbent[1])
         if not cut_short:
             theta = dual_vector(solution)

@@ -235,3 +235,65 @@ def test_the_qp_refit_prints_nothing_on_stdout():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""
+
+
+def _stalled_ipm(monkeypatch, gap: float) -> None:
+    """Make every interior-point solve end ``"inaccurate"`` with its certified bound ``gap``
+    (relative) below its objective, as a stalled tail solve does."""
+    from robustbench_convex.solvers import ipm
+
+    real = ipm.solve_ipm
+
+    def stalled(problem, **kwargs):
+        solution = real(problem, **kwargs)
+        bound = solution.objective - gap * abs(solution.objective)
+        return solution.replace(
+            status="inaccurate", info={**solution.info, "lower_bound": bound}, message="stalled"
+        )
+
+    monkeypatch.setattr(ipm, "solve_ipm", stalled)
+
+
+def test_a_stalled_solve_certified_within_accept_gap_skips_the_cvxpy_fallback(monkeypatch):
+    """``solve_restricted(accept_gap=...)``: a hinge interior-point answer that stalled with its
+    own certified gap 5e-4 is returned as it is (status still ``"inaccurate"``, no CVXPY
+    fallback) under ``accept_gap=1e-3``, and goes to CVXPY without it or under 1e-4."""
+    X, y = xor_data(n=30, seed=11)
+    problem = ConvexReLUProblem(X, y, loss="hinge", beta=0.1, n_patterns=8, seed=2)
+    _stalled_ipm(monkeypatch, 5e-4)
+    accepted = _quiet(solve_restricted, problem, accept_gap=1e-3)
+    assert accepted.solver == "IPM" and accepted.status == "inaccurate"
+    assert accepted.info["accepted_gap"] == 1e-3
+    assert accepted.info["certified_gap"] == pytest.approx(5e-4, rel=1e-6)
+    for accept_gap in (None, 1e-4):
+        fallback = _quiet(solve_restricted, problem, accept_gap=accept_gap)
+        assert fallback.solver != "IPM" and "accepted_gap" not in fallback.info
+
+
+def test_loop_with_the_exact_oracle_goes_on_past_an_accepted_stalled_solve(monkeypatch):
+    """With the exact oracle, ``column_generation`` passes its ``tol`` as ``accept_gap``: with
+    every interior-point solve stalled at a certified 5e-4 the loop neither calls CVXPY nor
+    stops on "re-solve not converged"; it ends on the proof, its objective never increases."""
+    from robustbench_convex.solvers import cvxpy_dual
+
+    X, y = xor_data(n=30, seed=11)
+    problem = ConvexReLUProblem(X, y, loss="hinge", beta=0.1, n_patterns=4, seed=2)
+    _stalled_ipm(monkeypatch, 5e-4)
+
+    def no_cvxpy(*args, **kwargs):
+        raise AssertionError("the CVXPY fallback was called")
+
+    monkeypatch.setattr(cvxpy_dual, "solve_cvxpy_dual", no_cvxpy)
+    result = _quiet(
+        column_generation,
+        problem,
+        max_rounds=40,
+        patterns_per_round=8,
+        exact_patterns=np.zeros((problem.n, 0)),
+        always_exact=True,
+        reduce=True,
+    )
+    assert result.stop_reason == "no violation (exact)"
+    assert result.rounds >= 1
+    objectives = [r.objective for r in result.history]
+    assert all(b <= a * (1 + 1e-12) for a, b in itertools.pairwise(objectives))

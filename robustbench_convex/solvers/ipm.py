@@ -652,7 +652,7 @@ def _max_step(*pairs: tuple[torch.Tensor, torch.Tensor]) -> float:
     """Largest ``a <= 1`` keeping every ``x + a dx >= 0`` (``x > 0``)."""
     a = 1.0
     for x, dx in pairs:
-        ratio = torch.where(dx < 0, -x / torch.where(dx < 0, dx, -1.0), math.inf)
+        ratio = torch.where(dx < 0, -x / dx, math.inf)  # the quotients elsewhere are unused
         a = min(a, float(ratio.min()))
     return a
 
