@@ -95,8 +95,10 @@ def _assert_intact(out: Path, config) -> None:
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 def test_killed_pool_run_leaves_no_process_and_a_resumable_folder(tmp_path, sig):
     """A `--jobs 2` run is killed while both workers compute: within 10 s no process of it is
-    alive (fork server, workers), no cell finishes after the kill, and the folder resumes."""
-    raw = _long_raw()
+    alive (fork server, workers), no cell finishes after the kill, and the folder resumes.
+    The cells are long (6,000 epochs: several seconds each) so that a fast, quiet machine does not
+    finish the run before the pool is seen; the kill comes about a second after the start."""
+    raw = _long_raw(epochs=6_000)
     cfg = tmp_path / "s.toml"
     cfg.write_text(to_toml(raw))
     out = tmp_path / "out"
