@@ -553,11 +553,15 @@ def check_output_signs(output_signs: Any, P: int, robust_eps: float) -> np.ndarr
     if output_signs is None:
         return None
     signs = np.asarray(output_signs)
-    if signs.shape != (P,) or not np.all(np.isin(signs, (-1, 0, 1))):
+    wrong = None
+    if signs.shape != (P,):
+        wrong = f"shape {signs.shape}"
+    elif not np.all(np.isin(signs, (-1, 0, 1))):
+        wrong = f"values {sorted(set(np.unique(signs).tolist()) - {-1, 0, 1})}"
+    if wrong is not None:
         raise ValueError(
             f"output_signs must be a ({P},) array (one entry per pattern) of -1, 0 or +1 "
-            f"(+1: positive output weight only, -1: negative only, 0: both), got shape "
-            f"{signs.shape}"
+            f"(+1: positive output weight only, -1: negative only, 0: both), got {wrong}"
         )
     signs = signs.astype(np.int64)
     if not signs.any():

@@ -184,8 +184,8 @@ def _sparse_box_product(
     CVXPY expression with as few non-zeros per row as possible: directly, or as ``eps *
     1 s^T - (eps - c) @ X`` with ``s = 1^T X`` one scalar variable per column (made once per
     variable ``X``, kept in ``sums`` under ``X.id``, its definition appended to
-    ``constraints``) when ``eps - c`` has fewer
-    non-zeros than ``c`` (the same expression). Why: on image data most allowances sit at
+    ``constraints``) when ``eps - c`` has fewer non-zeros than ``c`` (the same expression).
+    Why: on image data most allowances sit at
     ``eps`` (mnist-2v8-t10k: ``h = min(eps, 1 - x) = eps`` on the 86% of pixels below
     ``1 - eps``), and the stability rows carrying them were half of Clarabel's non-zeros."""
     import cvxpy as cp
