@@ -262,6 +262,13 @@ def test_ipm_on_facet_rows_solves_the_same_program_on_2d_data(loss):
     default = solve_restricted(problem)  # the interior point on the facet rows, tol 1e-4
     assert default.status == "converged"
     assert full.objective - 1e-9 <= default.objective <= full.objective * (1 + 1e-4) + 1e-9
+    # rows listing every sample is the whole program: the kept-rows operators (gathers and
+    # scatters over the kept entries) agree with the dense ones iterate by iterate
+    dense = solve_ipm(problem, tol=1e-7)
+    every = solve_ipm(problem, rows=[np.arange(problem.n)] * problem.P, tol=1e-7)
+    assert every.info["iterations"] == dense.info["iterations"]
+    assert every.objective == pytest.approx(dense.objective, rel=1e-9)
+    np.testing.assert_allclose(every.info["multipliers"], dense.info["multipliers"], atol=1e-7)
     with pytest.raises(ValueError, match="rows"):
         solve_ipm(problem, rows=rows[:-1])
     with pytest.raises(ValueError, match="rows"):
