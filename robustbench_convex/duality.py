@@ -283,7 +283,7 @@ class LagrangeDual:
             ratio = largest / beta
             t_max = min(1.0, 1.0 / ratio) if ratio > 0 else 1.0
         t = _best_scale(self.loss, theta, y, t_max)
-        value = -conjugate_loss_sum(self.loss, t * theta, y)
+        value = 0.0 - conjugate_loss_sum(self.loss, t * theta, y)  # 0.0 - 0.0 is +0, not -0
         return DualBound(value=value, scale=t, max_block_ratio=ratio, refine_steps=refine_steps)
 
 

@@ -895,4 +895,5 @@ def scaled_dual_value(
         t_max = 1e12  # theta's direction costs nothing: any scale is feasible
     tt, ty = torch.as_tensor(theta, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64)
     t = _best_scale(loss, tt, ty, float(t_max))
-    return -conjugate_loss_sum(loss, t * tt, ty), float(t)
+    # 0.0 - 0.0 is +0.0: an empty bound (t = 0) reads 0, not -0
+    return 0.0 - conjugate_loss_sum(loss, t * tt, ty), float(t)

@@ -99,6 +99,22 @@ def test_bound_rejects_bad_input():
         global_lower_bound(X, y, np.zeros(8), loss="squared", beta=1.0, method="magic")
 
 
+@pytest.mark.parametrize("loss", ["squared", "hinge", "logistic"])
+def test_an_empty_bound_is_plus_zero(loss):
+    """theta = 0 (or a scale of 0) bounds nothing: the bound is 0.0, never -0.0 (which a table
+    prints as "-0"), by either route (global_lower_bound, duality.lower_bound)."""
+    import math
+
+    from robustbench_convex.duality import lower_bound
+
+    X, y = xor_data(n=8)
+    bound = global_lower_bound(X, y, np.zeros(8), loss=loss, beta=1.0)
+    assert bound.value == 0.0 and math.copysign(1.0, bound.value) > 0
+    problem = ConvexReLUProblem(X, y, loss=loss, beta=1.0, n_patterns=4, seed=0)
+    plain = lower_bound(problem, np.zeros(8), None, refine_steps=0).value
+    assert plain == 0.0 and math.copysign(1.0, plain) > 0
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_face_candidates_equal_the_nnls_oracle_and_dominate_random_directions(seed):
     """Rank 3 (2-D data with biases): the best face value equals the per-block NNLS maximum
