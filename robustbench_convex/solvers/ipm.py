@@ -666,10 +666,11 @@ def _max_step(*pairs: tuple[torch.Tensor, torch.Tensor]) -> float:
 class _Structure:
     """The program's operators and the reduced Newton system (module docstring).
 
-    ``G U = sign * (Xa U)`` stacks the sign constraints of all ``2P`` blocks (``(n, 2P)``); the
-    Newton matrix for ``dU = [dv, dw]`` is ``[[A + B_v, -A], [-A, A + B_w]]``, solved through
-    ``(A + B_h) p = r_1 - B_v (B_v + B_w)^{-1} (r_1 + r_2)``, ``dv = (B_v + B_w)^{-1} (r_1 + r_2
-    + B_w p)``, ``dw = dv - p`` (obtained by adding the two block rows)."""
+    ``G U = sign * (Xa U)`` stacks the sign constraints of all ``2P`` blocks (``(n, 2P)``; the
+    kept ones only, ``(E,)``, after :meth:`keep_rows`); the Newton matrix for ``dU = [dv, dw]``
+    is ``[[A + B_v, -A], [-A, A + B_w]]``, solved through ``(A + B_h) p = r_1 - B_v (B_v +
+    B_w)^{-1} (r_1 + r_2)``, ``dv = (B_v + B_w)^{-1} (r_1 + r_2 + B_w p)``, ``dw = dv - p``
+    (obtained by adding the two block rows)."""
 
     def __init__(self, Xa: torch.Tensor, D: torch.Tensor, beta: float, F: torch.Tensor) -> None:
         self.Xa, self.D, self.beta = Xa, D, beta
@@ -741,7 +742,7 @@ class _Structure:
         h: torch.Tensor | None = None,
     ):
         """Factor the Newton matrix at ``(U, T)`` (multipliers ``Z`` of ``T >= 0``) with barrier
-        weights ``lambda / s`` (``(n, 2P)``). Each ``t_j`` is eliminated: with
+        weights ``lambda / s`` (shaped as :meth:`G`'s values). Each ``t_j`` is eliminated: with
         ``h(u, t) = beta/2 (||u||^2 / t + t)``, ``h_uu = beta/t I``, ``h_ut = -beta u / t^2``,
         ``tau = h_tt + z/t = beta ||u||^2 / t^3 + z / t``, block ``j`` of ``B`` is
         ``Xa^T diag(w_j) Xa + h_uu - h_ut h_ut^T / tau``. With the loss's Newton weights ``h``
